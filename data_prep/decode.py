@@ -1,0 +1,242 @@
+"""Streaming decode of video frames and audio tracks.
+
+Frames and audio are produced chunk by chunk so that memory does not grow with the length of a video.
+PyAV is the default video decoder (measured faster and more robust here than decord, and it decodes a
+truncated "faststart" mp4 up to the cut); decord is selectable. Audio is always decoded with PyAV: decord's
+AudioReader holds the whole track in memory and is slower.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+
+SAMPLE_RATE = 16000
+
+
+class DecodeError(RuntimeError):
+    """A file that cannot be opened or decoded at all."""
+
+
+@dataclass
+class VideoInfo:
+    """What decoding learned about a video stream (filled in while frames are read)."""
+
+    width: int = 0  # analysed frame size, after rotation and resizing
+    height: int = 0
+    native_fps: float = 0.0
+    duration_s: float = 0.0
+    rotation: int = 0  # degrees applied to make the picture upright
+    frames_decoded: int = 0
+    frames_analysed: int = 0
+    variable_frame_rate: bool = False
+    truncated_at_s: float | None = None  # set when decoding stopped early on corrupt data
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AudioInfo:
+    duration_s: float = 0.0
+    source_rate: int = 0
+    source_channels: int = 0
+    truncated_at_s: float | None = None
+
+
+def _open_container(path: str):
+    import av
+
+    try:
+        return av.open(path, metadata_errors="ignore")
+    except av.FFmpegError as err:
+        raise DecodeError(f"cannot open as media ({type(err).__name__}: {err})") from err
+
+
+def probe_streams(path: str) -> tuple[bool, bool]:
+    """(has_video, has_audio) of a media file. Raises DecodeError when it cannot be opened."""
+    with _open_container(path) as container:
+        has_video = any(_is_real_video(s) for s in container.streams.video)
+        return has_video, bool(container.streams.audio)
+
+
+def _is_real_video(stream) -> bool:
+    # Cover art in audio files shows up as a one-frame video stream.
+    return not (stream.disposition & getattr(stream.disposition, "attached_pic", 0x400))
+
+
+def scaled_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
+    """Frame size with the longer side at most ``max_side`` (even numbers, aspect kept)."""
+    if not max_side or max(width, height) <= max_side:
+        return width, height
+    scale = max_side / max(width, height)
+    return max(2, int(round(width * scale / 2)) * 2), max(2, int(round(height * scale / 2)) * 2)
+
+
+class FrameSelector:
+    """Keeps frames on a regular time grid of ``fps`` frames per second (all frames when slower).
+
+    Works on presentation times, so variable-frame-rate videos are sampled evenly in time, and frames with
+    non-increasing times (duplicated timestamps) are dropped: mediapipe's VIDEO mode needs strictly
+    increasing timestamps.
+    """
+
+    def __init__(self, fps: float | None):
+        self.period = 1.0 / fps if fps else 0.0
+        self.next_time = -np.inf
+        self.last_ms = -1
+
+    def keep(self, t: float) -> bool:
+        ms = int(round(t * 1000))
+        if ms <= self.last_ms or t < self.next_time - 1e-6:
+            return False
+        self.last_ms = ms
+        # Advance on the grid (not from t) so that sampling does not drift on jittery timestamps.
+        self.next_time = t + self.period if self.next_time == -np.inf else max(self.next_time + self.period, t)
+        return True
+
+
+def iter_frames_pyav(
+    path: str, info: VideoInfo, max_fps: float | None = 30.0, max_side: int | None = 640
+) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield ``(time_s, rgb)`` for the analysed frames, upright; ``rgb`` is (H, W, 3) uint8.
+
+    PyAV does not apply rotation metadata (``frame.rotation``), so the array is rotated here. A decoding
+    error after some frames were read (truncated file) ends the stream and is recorded in ``info``.
+    """
+    import av
+
+    container = _open_container(path)
+    with container:
+        streams = [s for s in container.streams.video if _is_real_video(s)]
+        if not streams:
+            raise DecodeError("no video stream")
+        stream = streams[0]
+        stream.thread_type = "AUTO"
+        info.native_fps = float(stream.average_rate or stream.guessed_rate or 0.0)
+        target_fps = min(info.native_fps, max_fps) if (max_fps and info.native_fps) else max_fps
+        selector = FrameSelector(target_fps)
+        start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        intervals = []
+        last_t = None
+        try:
+            for frame in container.decode(stream):
+                if frame.pts is None:
+                    continue
+                t = float(frame.pts * stream.time_base) - start
+                info.frames_decoded += 1
+                if last_t is not None:
+                    intervals.append(t - last_t)
+                last_t = t
+                info.duration_s = max(info.duration_s, t)
+                if not selector.keep(t):
+                    continue
+                rotation = int(getattr(frame, "rotation", 0) or 0) % 360
+                if rotation % 180:
+                    w, h = scaled_size(frame.height, frame.width, max_side)
+                    w, h = h, w  # scale in the stored orientation, rotate after
+                else:
+                    w, h = scaled_size(frame.width, frame.height, max_side)
+                rgb = frame.to_ndarray(format="rgb24", width=w, height=h)
+                if rotation:
+                    # FFmpeg's display rotation is counter-clockwise; np.rot90 turns counter-clockwise too.
+                    rgb = np.ascontiguousarray(np.rot90(rgb, k=rotation // 90))
+                    info.rotation = rotation
+                info.height, info.width = rgb.shape[:2]
+                info.frames_analysed += 1
+                yield t, rgb
+        except (av.FFmpegError, EOFError) as err:
+            if info.frames_decoded == 0:
+                raise DecodeError(f"no decodable video frame ({type(err).__name__}: {err})") from err
+            info.truncated_at_s = info.duration_s
+            info.warnings.append(f"video decoding stopped at {info.duration_s:.2f} s: {type(err).__name__}: {err}")
+        if info.frames_decoded == 0:
+            raise DecodeError("video stream has no decodable frame")
+        info.duration_s += 1.0 / info.native_fps if info.native_fps else 0.0
+        info.variable_frame_rate = _is_variable_rate(intervals)
+
+
+def iter_frames_decord(
+    path: str, info: VideoInfo, max_fps: float | None = 30.0, max_side: int | None = 640, batch: int = 32
+) -> Iterator[tuple[float, np.ndarray]]:
+    """Like :func:`iter_frames_pyav` with decord (which applies rotation itself and fails on any truncation)."""
+    import decord
+
+    try:
+        probe = decord.VideoReader(path, ctx=decord.cpu(0))
+        width, height = probe.next().shape[1], probe.next().shape[0]
+        del probe
+        w, h = scaled_size(width, height, max_side)
+        reader = decord.VideoReader(path, ctx=decord.cpu(0), width=w, height=h, num_threads=1)
+    except (decord.DECORDError, RuntimeError) as err:
+        raise DecodeError(f"decord cannot open the video ({type(err).__name__}: {err})") from err
+    times = reader.get_frame_timestamp(np.arange(len(reader)))[:, 0].astype(np.float64)
+    info.native_fps = float(reader.get_avg_fps())
+    info.frames_decoded = len(reader)
+    info.duration_s = float(times[-1] + 1.0 / info.native_fps) if len(times) else 0.0
+    info.variable_frame_rate = _is_variable_rate(np.diff(times))
+    target_fps = min(info.native_fps, max_fps) if max_fps else None
+    selector = FrameSelector(target_fps)
+    keep = [i for i, t in enumerate(times) if selector.keep(float(t))]
+    for lo in range(0, len(keep), batch):
+        idx = keep[lo:lo + batch]
+        frames = reader.get_batch(idx).asnumpy()
+        for i, rgb in zip(idx, frames):
+            info.height, info.width = rgb.shape[:2]
+            info.frames_analysed += 1
+            yield float(times[i]), rgb
+
+
+def _is_variable_rate(intervals) -> bool:
+    intervals = np.asarray(intervals, dtype=np.float64)
+    if len(intervals) < 3:
+        return False
+    median = np.median(intervals)
+    return bool(median > 0 and np.mean(np.abs(intervals - median) > 0.1 * median) > 0.05)
+
+
+FRAME_DECODERS = {"pyav": iter_frames_pyav, "decord": iter_frames_decord}
+
+
+def iter_audio_chunks(path: str, info: AudioInfo, chunk_s: float = 10.0) -> Iterator[np.ndarray]:
+    """Yield the first audio track as 16 kHz mono float32 chunks (about ``chunk_s`` seconds each).
+
+    Raises:
+        DecodeError: no audio stream, or not a single decodable audio frame.
+    """
+    import av
+
+    container = _open_container(path)
+    with container:
+        if not container.streams.audio:
+            raise DecodeError("no audio stream")
+        stream = container.streams.audio[0]
+        info.source_rate = int(stream.rate or 0)
+        info.source_channels = int(stream.channels or 0)
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        pending: list[np.ndarray] = []
+        pending_len = 0
+        chunk_len = int(chunk_s * SAMPLE_RATE)
+        decoded_any = False
+        try:
+            for frame in container.decode(stream):
+                decoded_any = True
+                for out in resampler.resample(frame):
+                    samples = out.to_ndarray().reshape(-1)
+                    pending.append(samples)
+                    pending_len += len(samples)
+                if pending_len >= chunk_len:
+                    info.duration_s += pending_len / SAMPLE_RATE
+                    yield np.concatenate(pending)
+                    pending, pending_len = [], 0
+        except (av.FFmpegError, EOFError) as err:
+            if not decoded_any:
+                raise DecodeError(f"no decodable audio ({type(err).__name__}: {err})") from err
+            info.truncated_at_s = info.duration_s + pending_len / SAMPLE_RATE
+        for out in resampler.resample(None):  # flush the resampler's delay line
+            pending.append(out.to_ndarray().reshape(-1))
+            pending_len += out.samples
+        if not decoded_any:
+            raise DecodeError("audio stream has no decodable frame")
+        if pending_len:
+            info.duration_s += pending_len / SAMPLE_RATE
+            yield np.concatenate(pending)

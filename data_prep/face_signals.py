@@ -1,0 +1,164 @@
+"""Per-frame face signals of one video: mediapipe FaceLandmarker + a consistent choice of face.
+
+For every analysed frame it stores whether a face was found, how many, and for the tracked face its 478
+landmarks, 52 blendshapes, AU estimates, head pose, transformation matrix and bounding box. Rows are streamed
+to ``.npy`` files so memory does not grow with video length.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from . import aus, geometry
+from .store import NpyStreamWriter
+
+NUM_LANDMARKS = 478
+NUM_BLENDSHAPES = 52
+
+# name -> (dtype, row shape); NaN rows mark frames without a tracked face.
+FACE_ARRAYS = {
+    "times": (np.float64, ()),
+    "present": (np.bool_, ()),
+    "num_faces": (np.uint8, ()),
+    "landmarks": (np.float32, (NUM_LANDMARKS, 3)),  # mediapipe-normalised x, y, z
+    "blendshapes": (np.float32, (NUM_BLENDSHAPES,)),
+    "pose": (np.float32, (3,)),  # pitch, yaw, roll in degrees
+    "transform": (np.float32, (4, 4)),
+    "bbox": (np.float32, (4,)),  # x0, y0, x1, y1, normalised
+}
+
+
+class FaceTracker:
+    """Chooses which detected face to follow.
+
+    The first face is the largest (ties broken by closeness to the image centre); afterwards the face whose
+    box overlaps the previous choice most is kept, so a second person entering does not steal the track.
+    When no face overlaps, the choice starts again from the largest.
+    """
+
+    def __init__(self, min_iou: float = 0.2):
+        self.min_iou = min_iou
+        self.previous: np.ndarray | None = None
+
+    def choose(self, boxes: list[np.ndarray]) -> int | None:
+        if not boxes:
+            self.previous = None
+            return None
+        if self.previous is not None:
+            overlaps = [_iou(self.previous, b) for b in boxes]
+            best = int(np.argmax(overlaps))
+            if overlaps[best] >= self.min_iou:
+                self.previous = boxes[best]
+                return best
+        scores = [_area(b) - 0.1 * _centre_distance(b) ** 2 for b in boxes]
+        best = int(np.argmax(scores))
+        self.previous = boxes[best]
+        return best
+
+
+def _area(box: np.ndarray) -> float:
+    return float(max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1]))
+
+
+def _centre_distance(box: np.ndarray) -> float:
+    return float(np.hypot((box[0] + box[2]) / 2 - 0.5, (box[1] + box[3]) / 2 - 0.5))
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    inter = _area(np.array([max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])]))
+    union = _area(a) + _area(b) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def analyse_frames(frames: Iterable[tuple[float, np.ndarray]], landmarker, out_dir: Path,
+                   timings: dict[str, float]) -> dict:
+    """Run the landmarker on each frame and stream the chosen face's signals to ``out_dir/*.npy``.
+
+    Args:
+        frames: ``(time_s, rgb (H, W, 3) uint8)`` in increasing time.
+        landmarker: a mediapipe FaceLandmarker in VIDEO mode (fresh for this video).
+        out_dir: folder for the arrays of :data:`FACE_ARRAYS`.
+        timings: accumulates seconds spent in ``decode`` and ``face``.
+
+    Returns:
+        Summary: frames analysed, frames with a face, frames with several faces.
+    """
+    import mediapipe as mp
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    writers = {name: NpyStreamWriter(out_dir / f"{name}.npy", dt, shape) for name, (dt, shape) in FACE_ARRAYS.items()}
+    tracker = FaceTracker()
+    n_frames = n_face = n_multi = 0
+    nan = {name: np.full(shape, np.nan, dtype=dt) for name, (dt, shape) in FACE_ARRAYS.items() if dt == np.float32}
+    try:
+        frame_iter = iter(frames)
+        while True:
+            t0 = time.perf_counter()
+            try:
+                t, rgb = next(frame_iter)
+            except StopIteration:
+                break
+            t1 = time.perf_counter()
+            # PyAV pads rows of some widths (e.g. 360 px); mediapipe reads the buffer as packed rows.
+            rgb = np.ascontiguousarray(rgb)
+            image = mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)
+            result = landmarker.detect_for_video(image, int(round(t * 1000)))
+            t2 = time.perf_counter()
+            timings["decode"] += t1 - t0
+            timings["face"] += t2 - t1
+            faces = result.face_landmarks
+            boxes = []
+            meshes = []
+            for face in faces:
+                mesh = np.array([(p.x, p.y, p.z) for p in face], dtype=np.float32)
+                meshes.append(mesh)
+                boxes.append(np.array([*mesh[:, :2].min(0), *mesh[:, :2].max(0)], dtype=np.float32))
+            chosen = tracker.choose(boxes)
+            n_frames += 1
+            writers["times"].append(np.float64(t))
+            writers["num_faces"].append(np.uint8(min(len(faces), 255)))
+            writers["present"].append(np.bool_(chosen is not None))
+            if chosen is None:
+                for name, row in nan.items():
+                    writers[name].append(row)
+                continue
+            n_face += 1
+            n_multi += len(faces) > 1
+            mesh = meshes[chosen]
+            blend = np.array([c.score for c in result.face_blendshapes[chosen]], dtype=np.float32)
+            matrix = np.asarray(result.facial_transformation_matrixes[chosen], dtype=np.float32).reshape(4, 4)
+            writers["landmarks"].append(mesh)
+            writers["blendshapes"].append(blend)
+            writers["pose"].append(geometry.head_pose_degrees(matrix))
+            writers["transform"].append(matrix)
+            writers["bbox"].append(boxes[chosen])
+            timings["face"] += time.perf_counter() - t2
+    finally:
+        for w in writers.values():
+            w.close()
+    return {"frames": n_frames, "face_frames": n_face, "multi_face_frames": n_multi}
+
+
+def write_au_estimates(face_dir: Path, width: int, height: int, chunk: int = 2048) -> None:
+    """Derive ``aus.npy`` (T, len(AU_NAMES)) from the stored landmarks and blendshapes, chunk by chunk.
+
+    Vectorised over frames (about 20x cheaper than per frame) and with flat memory; it can be rerun on an
+    existing extraction when the AU mapping changes.
+    """
+    landmarks = np.load(face_dir / "landmarks.npy", mmap_mode="r")
+    blendshapes = np.load(face_dir / "blendshapes.npy", mmap_mode="r")
+    with NpyStreamWriter(face_dir / "aus.npy", np.float32, (len(aus.AU_NAMES),)) as writer:
+        for lo in range(0, len(landmarks), chunk):
+            points = geometry.to_isotropic(np.asarray(landmarks[lo:lo + chunk]), width, height)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                writer.append(aus.estimate_aus_mediapipe(np.asarray(blendshapes[lo:lo + chunk]), points))
+
+
+def load_face_arrays(face_dir: str | Path, mmap: bool = True) -> dict[str, np.ndarray]:
+    """The arrays written by :func:`analyse_frames` (memory-mapped by default)."""
+    face_dir = Path(face_dir)
+    names = [*FACE_ARRAYS, "aus"]
+    return {name: np.load(face_dir / f"{name}.npy", mmap_mode="r" if mmap else None) for name in names}

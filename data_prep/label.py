@@ -1,0 +1,219 @@
+"""Stage 2: cut speech segments and derive each pretext task's labels from the stored signals.
+
+Cheap and re-runnable: it reads only what ``extract`` wrote, so a new threshold or rule table never decodes
+a video again. Each task's derivation lives in its own module under ``pretext.tasks``; this module only
+segments, calls the tasks, and writes the table and its statistics.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pretext.tasks import get_task
+
+from . import store
+from .audio_features import mask_to_runs, speech_activity
+from .label_config import LabelConfig, SegmentationConfig, build_label_config
+from .signals import MediaSignals, list_done_items, load_media
+
+SEGMENTS_FILE = "segments.parquet"
+STATS_FILE = "label_stats.json"
+CONFIG_FILE = "label_config.json"
+# Warn when one class takes more than this share of a task's labels: the task would teach nothing.
+DOMINANT_CLASS_SHARE = 0.9
+
+
+def speech_regions(speech: np.ndarray, rate: float, max_pause_s: float) -> list[tuple[float, float]]:
+    """(start_s, end_s) of speech regions, pauses up to ``max_pause_s`` bridged."""
+    regions: list[list[float]] = []
+    for lo, hi in mask_to_runs(speech):
+        start, end = lo / rate, hi / rate
+        if regions and start - regions[-1][1] <= max_pause_s:
+            regions[-1][1] = end
+        else:
+            regions.append([start, end])
+    return [(a, b) for a, b in regions]
+
+
+def segment_speech(speech: np.ndarray, rate: float, cfg: SegmentationConfig) -> list[tuple[float, float]]:
+    """Segments of one recording from its speech mask ``(E,) bool`` at ``rate`` frames per second.
+
+    ``windows``: each speech region at least ``min_s`` long is split into the fewest equal windows of at
+    most ``max_s`` (so every window is between ``min_s`` and ``max_s`` when the region is at least ``min_s``);
+    shorter regions are dropped. ``clip``: one segment from the first to the last speech frame.
+    """
+    regions = speech_regions(speech, rate, cfg.max_pause_s)
+    if not regions:
+        return []
+    if cfg.mode == "clip":
+        return [(round(regions[0][0], 3), round(regions[-1][1], 3))]
+    segments = []
+    for start, end in regions:
+        length = end - start
+        if length < cfg.min_s:
+            continue
+        pieces = int(np.ceil(length / cfg.max_s - 1e-9))
+        bounds = np.linspace(start, end, pieces + 1)
+        segments += [(round(float(a), 3), round(float(b), 3)) for a, b in zip(bounds[:-1], bounds[1:])]
+    return segments
+
+
+@dataclass
+class LabelResult:
+    table: pd.DataFrame
+    stats: dict
+    path: Path
+
+
+def label_corpus(extract_dir: str | Path, config: LabelConfig | None = None, dest: str | Path | None = None,
+                 progress: bool = True) -> LabelResult:
+    """Segment every extracted item and label the segments for each task of ``config``.
+
+    Args:
+        extract_dir: an output folder of ``data_prep extract``.
+        config: labelling config (defaults when None).
+        dest: where to write ``segments.parquet``, ``label_stats.json`` and ``label_config.json``
+            (default: ``extract_dir``).
+
+    Returns:
+        The segment table, its statistics, and the table's path.
+    """
+    from tqdm import tqdm
+
+    config = config or build_label_config()
+    extract_dir = Path(extract_dir)
+    dest = Path(dest) if dest else extract_dir
+    ids = list_done_items(extract_dir)
+    if not ids:
+        raise FileNotFoundError(f"{extract_dir}: no extracted items (run `data_prep extract` first)")
+    tasks = {name: get_task(name) for name in config.tasks}
+    medias = [load_media(extract_dir, i) for i in ids]
+    skipped: dict[str, str] = {}
+    segments_of: dict[str, list[tuple[float, float]]] = {}
+    for media in medias:
+        segments_of[media.id] = _segments(media, config, skipped)
+    contexts = {name: task.fit_context(medias, config.task_configs[name]) for name, task in tasks.items()}
+    rows = []
+    for media in tqdm(medias, desc="label", unit="media", disable=not progress):
+        segments = segments_of[media.id]
+        if not segments:
+            continue
+        per_task = [task.segment_values(media, segments, config.task_configs[name], contexts[name])
+                    for name, task in tasks.items()]
+        for k, (start, end) in enumerate(segments):
+            row = {"segment_id": f"{media.id}_{k:04d}", "media_id": media.id, "speaker": media.speaker,
+                   "audio_path": str(media.audio_path), "start": start, "end": end,
+                   "duration": round(end - start, 3)}
+            for values in per_task:
+                row.update(values[k])
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    facts = {}
+    if len(table):
+        for name, task in tasks.items():
+            table, facts[name] = task.assign_labels(table, config.task_configs[name])
+    table["config_hash"] = config.hash()
+    stats = label_statistics(table, config, facts, medias, skipped)
+    path = _write_outputs(dest, table, stats, config)
+    return LabelResult(table, stats, path)
+
+
+def _segments(media: MediaSignals, config: LabelConfig, skipped: dict[str, str]) -> list[tuple[float, float]]:
+    if media.audio_path is None or len(media.energy) == 0:
+        skipped[media.id] = "no audio track"
+        return []
+    s = config.speech
+    media.speech = speech_activity(media.energy, s.threshold_below_peak_db, s.floor_db, s.min_speech_s, s.max_gap_s)
+    segments = segment_speech(media.speech, media.energy_rate, config.segmentation)
+    if not segments:
+        speech_s = media.speech.sum() / media.energy_rate
+        skipped[media.id] = (f"no speech region of at least {config.segmentation.min_s} s "
+                             f"({speech_s:.1f} s of speech frames)" if speech_s else "no speech (silent audio)")
+    return segments
+
+
+def label_statistics(table: pd.DataFrame, config: LabelConfig, facts: dict, medias: list[MediaSignals],
+                     skipped: dict[str, str]) -> dict:
+    """Class balance and coverage per task, AU rule firing, and warnings for degenerate labels."""
+    stats: dict = {"config_hash": config.hash(), "media": len(medias), "segments": int(len(table)),
+                   "speech_hours_in_segments": float(table["duration"].sum() / 3600) if len(table) else 0.0,
+                   "media_without_segments": skipped, "tasks": {}, "warnings": []}
+    for name in config.tasks:
+        if not len(table):
+            break
+        task = get_task(name)
+        mask = table[task.mask_column].astype(bool)
+        labels = table.loc[mask, task.label_column]
+        classes = list(facts.get(name, {}).get("classes") or task.classes)
+        counts = {cls: int((labels == i).sum()) for i, cls in enumerate(classes)}
+        entry = {"labelled": int(mask.sum()), "coverage": float(mask.mean()), "class_counts": counts,
+                 **{k: v for k, v in facts.get(name, {}).items() if k != "classes"}}
+        if name == "au" and mask.any():
+            entry["frame_rule_share"] = _frame_rule_share(table[mask], classes)
+            never = [c for c in classes[1:] if entry["frame_rule_share"][c] == 0]
+            if never:
+                stats["warnings"].append(f"au: rules that never fired on any face frame: {never}")
+        stats["tasks"][name] = entry
+        if mask.sum() == 0:
+            stats["warnings"].append(f"{name}: no segment has a label")
+        elif max(counts.values()) > DOMINANT_CLASS_SHARE * mask.sum():
+            stats["warnings"].append(f"{name}: nearly constant label {counts}")
+    return stats
+
+
+def _frame_rule_share(table: pd.DataFrame, classes: list[str]) -> dict[str, float]:
+    """Share of face frames (over all labelled segments, weighted by duration) on which each class fired."""
+    weights = table["duration"].to_numpy() * table["au_coverage"].to_numpy()
+    shares = {c: float(np.nansum(table[f"au_frac_{c}"].to_numpy() * weights) / max(weights.sum(), 1e-9))
+              for c in classes}
+    return {c: round(v, 5) for c, v in shares.items()}
+
+
+def format_statistics(stats: dict) -> str:
+    lines = [f"{stats['segments']} segments ({stats['speech_hours_in_segments']:.3f} h) from "
+             f"{stats['media']} media; {len(stats['media_without_segments'])} media without segments"]
+    for name, entry in stats["tasks"].items():
+        extra = f", group {entry['group']}" if "group" in entry else ""
+        lines.append(f"  {name}: labelled {entry['labelled']} ({entry['coverage']:.0%}){extra}: {entry['class_counts']}")
+        if "frame_rule_share" in entry:
+            lines.append(f"    AU rule share of face frames: {entry['frame_rule_share']}")
+    lines += [f"  WARNING {w}" for w in stats["warnings"]]
+    reasons: dict[str, int] = {}
+    for reason in stats["media_without_segments"].values():
+        reasons[reason.split(" (")[0]] = reasons.get(reason.split(" (")[0], 0) + 1
+    lines += [f"  no segments x{n}: {r}" for r, n in sorted(reasons.items())]
+    return "\n".join(lines)
+
+
+def _write_outputs(dest: Path, table: pd.DataFrame, stats: dict, config: LabelConfig) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    path = dest / SEGMENTS_FILE
+    fd, tmp = tempfile.mkstemp(prefix=f".{SEGMENTS_FILE}.", dir=dest)
+    os.close(fd)
+    try:
+        table.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    store.write_json_atomic(dest / STATS_FILE, stats)
+    store.write_json_atomic(dest / CONFIG_FILE, config.to_dict())
+    return path
+
+
+def load_segments(path: str | Path) -> pd.DataFrame:
+    """The segment table written by ``data_prep label``, as a pandas DataFrame.
+
+    Args:
+        path: the folder given to ``data_prep label`` (or its ``--out``), or the parquet file itself.
+
+    Columns: ``segment_id, media_id, speaker, audio_path, start, end, duration``; per task ``<task>_label``
+    (int, -1 when missing), ``<task>_mask`` (bool) and its values (``energy_value``, ``face_value``,
+    ``au_frac_<class>``, ...); ``config_hash`` of the label config.
+    """
+    path = Path(path)
+    return pd.read_parquet(path / SEGMENTS_FILE if path.is_dir() else path)

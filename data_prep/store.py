@@ -1,0 +1,211 @@
+"""On-disk layout of an extraction folder, with atomic, resumable writes.
+
+::
+
+    OUT/
+      extract_config.json          options of the run (a rerun with other options is refused)
+      items/<id>/                  one folder per finished item, appearing atomically (renamed from .tmp)
+          meta.json                duration, rates, warnings, coverage, timings
+          audio.flac               16 kHz mono PCM-16 (absent when the file has no audio track)
+          energy.npy               (E,) float32 frame energy in dB, 10 ms hop
+          face/*.npy               per analysed frame: times, present, num_faces, landmarks, ...
+      failed/<id>.json             why an item failed (written atomically)
+      .tmp/<id>.<host>.<pid>.*     in-flight work; never read
+
+A run killed at any moment leaves only ``.tmp`` debris, which the next run removes: the finished items
+are untouched and the in-flight ones are redone.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ITEMS_DIR = "items"
+FAILED_DIR = "failed"
+TMP_DIR = ".tmp"
+META_FILE = "meta.json"
+AUDIO_FILE = "audio.flac"
+ENERGY_FILE = "energy.npy"
+FACE_DIR = "face"
+
+
+def item_dir(out: str | Path, item_id: str) -> Path:
+    return Path(out) / ITEMS_DIR / item_id
+
+
+def failure_path(out: str | Path, item_id: str) -> Path:
+    return Path(out) / FAILED_DIR / f"{item_id}.json"
+
+
+def is_done(out: str | Path, item_id: str) -> bool:
+    return (item_dir(out, item_id) / META_FILE).exists()
+
+
+def has_failed(out: str | Path, item_id: str) -> bool:
+    return failure_path(out, item_id).exists()
+
+
+def make_work_dir(out: str | Path, item_id: str) -> Path:
+    """A fresh private folder in which one item's outputs are assembled before commit."""
+    tmp_root = Path(out) / TMP_DIR
+    tmp_root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{item_id}.{socket.gethostname()}.{os.getpid()}.", dir=tmp_root))
+
+
+def commit_work_dir(work: Path, out: str | Path, item_id: str) -> bool:
+    """Publish a finished work folder as ``items/<id>`` in one rename.
+
+    Returns False (and discards ``work``) when another process published the item first.
+    """
+    target = item_dir(out, item_id)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _fsync_tree(work)
+    try:
+        os.rename(work, target)
+    except OSError:
+        if not target.exists():
+            raise
+        shutil.rmtree(work, ignore_errors=True)
+        return False
+    failure_path(out, item_id).unlink(missing_ok=True)  # a retried item that now succeeds
+    return True
+
+
+def clean_stale_work_dirs(out: str | Path) -> int:
+    """Remove work folders left by dead processes of this host. Returns how many were removed.
+
+    Folders of live processes (another run on the same output) and of other hosts (a shared filesystem)
+    are left alone.
+    """
+    tmp_root = Path(out) / TMP_DIR
+    if not tmp_root.is_dir():
+        return 0
+    host = socket.gethostname()
+    removed = 0
+    for entry in tmp_root.iterdir():
+        parts = entry.name.rsplit(".", 3)
+        if len(parts) != 4 or parts[1] != host or not parts[2].isdigit():
+            continue
+        if not _pid_alive(int(parts[2])):
+            shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def write_json_atomic(path: str | Path, obj) -> None:
+    """Write JSON so that readers see either the old file or the whole new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=1, ensure_ascii=False, default=_json_default)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: str | Path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serializable: {type(obj)}")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _fsync_tree(root: Path) -> None:
+    for path in root.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
+
+
+class NpyStreamWriter:
+    """Append rows to a ``.npy`` file without holding them in memory.
+
+    The header is written with room for any row count and rewritten with the true count on
+    :meth:`close`, so memory stays flat however long the video is, and the result is an ordinary
+    ``.npy`` that ``np.load(..., mmap_mode="r")`` opens.
+
+    Args:
+        path: output file.
+        dtype: element type.
+        row_shape: shape of one row, e.g. ``(478, 3)`` for landmarks.
+    """
+
+    _HEADER_BYTES = 256  # fixed header size (multiple of 64, as the .npy format requires)
+
+    def __init__(self, path: str | Path, dtype, row_shape: tuple[int, ...] = ()):
+        self.path = Path(path)
+        self.dtype = np.dtype(dtype)
+        self.row_shape = tuple(row_shape)
+        self.rows = 0
+        self._file = open(self.path, "wb")
+        self._write_header()
+
+    def append(self, rows: np.ndarray) -> None:
+        """Append ``rows`` of shape ``(n, *row_shape)`` (or one row of shape ``row_shape``)."""
+        rows = np.asarray(rows, dtype=self.dtype)
+        if rows.shape == self.row_shape:
+            rows = rows[None]
+        if rows.shape[1:] != self.row_shape:
+            raise ValueError(f"{self.path.name}: row shape {rows.shape[1:]} != {self.row_shape}")
+        self._file.write(np.ascontiguousarray(rows).tobytes())
+        self.rows += rows.shape[0]
+
+    def close(self) -> None:
+        if self._file.closed:
+            return
+        self._file.seek(0)
+        self._write_header()
+        self._file.close()
+
+    def _write_header(self) -> None:
+        header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
+                  "shape": (self.rows, *self.row_shape)}
+        text = repr(header).encode("latin1")
+        prefix = np.lib.format.magic(1, 0)
+        pad = self._HEADER_BYTES - len(prefix) - 2 - len(text) - 1
+        if pad < 0:
+            raise ValueError("npy header too long")
+        body = text + b" " * pad + b"\n"
+        self._file.write(prefix + len(body).to_bytes(2, "little") + body)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def read_npy_shape(path: str | Path) -> tuple[int, ...]:
+    """Shape of a .npy file, read from its header only."""
+    with open(path, "rb") as f:
+        np.lib.format.read_magic(f)
+        header = f.read(int.from_bytes(f.read(2), "little")).decode("latin1")
+    return tuple(ast.literal_eval(header)["shape"])

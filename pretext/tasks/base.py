@@ -1,0 +1,141 @@
+"""The contract of a pretext task, and the label helpers the built-in tasks share.
+
+A task owns its definition end to end (see ``docs`` in the README): which signals it reads, how a
+segment's target is derived (pure functions, used by ``data_prep label``), and, for training, its head,
+loss and metric. Derivation happens in two steps so that thresholds can depend on the whole corpus:
+
+1. ``segment_values(media, segments, cfg)``: per segment, a continuous value (or class fractions) and
+   whether the signal supports a label at all (e.g. a face was visible);
+2. ``assign_labels(table, cfg)``: turn the values of all segments into labels and masks (e.g. high/low
+   against the median of each speaker).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:  # only for type hints: the task modules do not need data_prep at run time
+    from data_prep.signals import MediaSignals
+
+GROUP_CHOICES = ("auto", "speaker", "video", "corpus")
+
+
+class PretextTask:
+    """Base class of every pretext task. Subclasses set the class attributes and implement the methods.
+
+    Attributes:
+        name: registry name (``--tasks name``).
+        Config: a dataclass with typed, documented defaults; its fields are the task's config section.
+        classes: label names, index = label value.
+        columns: the segment-table columns the task writes (and training reads).
+    """
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type] = object
+    classes: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.name and not dataclasses.is_dataclass(cls.Config):
+            raise TypeError(f"pretext task {cls.name!r}: Config must be a dataclass")
+
+    @property
+    def label_column(self) -> str:
+        return f"{self.name}_label"
+
+    @property
+    def mask_column(self) -> str:
+        return f"{self.name}_mask"
+
+    def segment_values(self, media: "MediaSignals", segments: list[tuple[float, float]], cfg,
+                       context: Any = None) -> list[dict]:
+        """One dict of ``{column: value}`` per segment ``(start_s, end_s)``. Pure: reads ``media`` only."""
+        raise NotImplementedError
+
+    def assign_labels(self, table: pd.DataFrame, cfg) -> tuple[pd.DataFrame, dict]:
+        """Add ``<name>_label`` (int, -1 when missing) and ``<name>_mask`` (bool) columns from the values.
+
+        Returns the table and a dict of facts for the label statistics (e.g. the grouping used).
+        """
+        raise NotImplementedError
+
+    def fit_context(self, medias: list["MediaSignals"], cfg) -> Any:
+        """Optional corpus-level state computed before ``segment_values`` (e.g. per-speaker baselines)."""
+        return None
+
+
+def resolve_group(table: pd.DataFrame, group: str, min_group_size: int) -> tuple[str, pd.Series]:
+    """The grouping key of each segment for median splits.
+
+    ``auto`` picks ``speaker`` when every segment has one, else ``video``; when that leaves most segments
+    in groups smaller than ``min_group_size`` (pre-cut corpora: one segment per clip) it falls back to
+    ``corpus``. Recording level differs by tens of dB between sources, so a corpus-wide median is the last
+    resort, not the default.
+    """
+    if group not in GROUP_CHOICES:
+        raise ValueError(f"group {group!r}: choose from {GROUP_CHOICES}")
+    has_speaker = "speaker" in table and table["speaker"].notna().all() and (table["speaker"] != "").all()
+    if group == "speaker" and not has_speaker:
+        raise ValueError("group 'speaker' needs a speaker for every item (a manifest with a speaker column)")
+    if group == "auto":
+        group = "speaker" if has_speaker else "video"
+        sizes = table.groupby(_key_column(group))[_key_column(group)].transform("size")
+        if len(table) and (sizes < min_group_size).mean() > 0.5:
+            group = "corpus"
+    if group == "corpus":
+        return group, pd.Series("corpus", index=table.index)
+    return group, table[_key_column(group)].astype(str)
+
+
+def _key_column(group: str) -> str:
+    return {"speaker": "speaker", "video": "media_id"}[group]
+
+
+def median_split(values: pd.Series, valid: pd.Series, groups: pd.Series, min_group_size: int
+                 ) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """High/low labels against the median of each group.
+
+    Args:
+        values: continuous value per segment.
+        valid: whether the value exists (e.g. enough face frames).
+        groups: group key per segment.
+        min_group_size: groups with fewer valid values get no label (a median of 1-3 values says little).
+
+    Returns:
+        (label, mask, normalised value): label 1 when the value is above its group's median, else 0, -1
+        where masked; the normalised value is (value - median) / IQR of the group (robust z-score).
+    """
+    label = pd.Series(-1, index=values.index, dtype=np.int64)
+    normalised = pd.Series(np.nan, index=values.index, dtype=np.float64)
+    mask = pd.Series(False, index=values.index)
+    ok = valid & values.notna()
+    for _, idx in values[ok].groupby(groups[ok]).groups.items():
+        group_values = values.loc[idx].astype(np.float64)
+        if len(group_values) < min_group_size:
+            continue
+        median = float(np.median(group_values))
+        q75, q25 = np.percentile(group_values, [75, 25])
+        label.loc[idx] = (group_values > median).astype(np.int64)
+        normalised.loc[idx] = (group_values - median) / max(q75 - q25, 1e-6)
+        mask.loc[idx] = True
+    return label, mask, normalised
+
+
+@dataclass
+class FrameWindow:
+    """Frames of a signal that fall inside a segment: boolean selector plus coverage."""
+
+    selected: np.ndarray  # (F,) bool
+    coverage: float  # fraction of the segment's frames that are valid
+
+
+def frames_in(times: np.ndarray, valid: np.ndarray, start: float, end: float) -> FrameWindow:
+    """Select frames with ``start <= t < end``; coverage counts valid ones among them."""
+    inside = (times >= start) & (times < end)
+    n = int(inside.sum())
+    selected = inside & valid
+    return FrameWindow(selected, float(selected.sum()) / n if n else 0.0)
