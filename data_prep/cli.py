@@ -1,0 +1,95 @@
+"""``data_prep extract`` and ``data_prep label``: thin command-line wrappers over the library functions."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .decode import FRAME_DECODERS
+
+
+def _parse_shard(text: str) -> tuple[int, int]:
+    try:
+        index, count = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard {text!r}: expected I/N, e.g. 0/4") from None
+    if not 0 <= index < count:
+        raise argparse.ArgumentTypeError(f"--shard {text!r}: need 0 <= I < N")
+    return index, count
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="data_prep", description="Video corpus -> pretext pseudo-labels.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ex = sub.add_parser("extract", help="decode media once: audio, energy and per-frame face signals")
+    ex.add_argument("videos", help="folder (searched recursively) or CSV manifest with a 'path' column")
+    ex.add_argument("--out", required=True, help="output folder (rerun to resume)")
+    ex.add_argument("--workers", type=int, default=1, help="worker processes on this machine (default 1)")
+    ex.add_argument("--shard", type=_parse_shard, default=None,
+                    help="I/N: process shard I of N (default: from accelerate launch/torchrun, else 0/1)")
+    ex.add_argument("--decoder", choices=sorted(FRAME_DECODERS), default="pyav")
+    ex.add_argument("--fps", type=float, default=30.0, help="analysed frames per second (max; default 30)")
+    ex.add_argument("--max-side", type=int, default=640, help="downscale frames to this longer side (0: never)")
+    ex.add_argument("--num-faces", type=int, default=4, help="faces detected per frame (one is tracked)")
+    ex.add_argument("--au-backend", choices=["mediapipe", "pyfeat"], default="mediapipe")
+    ex.add_argument("--face-model", default=None,
+                    help="path of face_landmarker.task (else $AVPRETEXT_FACE_MODEL, cache, download)")
+    ex.add_argument("--retry-failed", action="store_true", help="redo items that failed in an earlier run")
+    ex.add_argument("--no-progress", action="store_true")
+
+    lab = sub.add_parser("label", help="segment speech and derive pretext labels from extracted signals")
+    lab.add_argument("dir", nargs="?", help="an output folder of `data_prep extract`")
+    lab.add_argument("--config", default=None, help="TOML or JSON label config (overrides the defaults)")
+    lab.add_argument("--out", default=None, help="where to write segments.parquet (default: DIR)")
+    lab.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and exit")
+    lab.add_argument("--no-progress", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "extract":
+        return _extract(args)
+    return _label(args)
+
+
+def _extract(args) -> int:
+    from .extract import ExtractOptions, extract_corpus
+    from .face_model import FaceModelError
+
+    options = ExtractOptions(max_fps=args.fps or None, max_side=args.max_side or None, decoder=args.decoder,
+                             au_backend=args.au_backend, num_faces=args.num_faces, face_model=args.face_model)
+    try:
+        summary = extract_corpus(args.videos, args.out, options, workers=args.workers, shard=args.shard,
+                                 retry_failed=args.retry_failed, progress=not args.no_progress)
+    except (FaceModelError, FileNotFoundError, ValueError) as err:
+        print(f"data_prep extract: error: {err}", file=sys.stderr)
+        return 2
+    print(summary.report())
+    return 1 if summary.failed and not summary.done else 0
+
+
+def _label(args) -> int:
+    from .label import format_statistics, label_corpus
+    from .label_config import load_label_config
+
+    try:
+        config = load_label_config(args.config)
+        if args.print_config:
+            print(json.dumps(config.to_dict(), indent=2))
+            return 0
+        if not args.dir:
+            print("data_prep label: error: DIR is required", file=sys.stderr)
+            return 2
+        result = label_corpus(args.dir, config, dest=args.out, progress=not args.no_progress)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"data_prep label: error: {err}", file=sys.stderr)
+        return 2
+    print(format_statistics(result.stats))
+    print(f"wrote {result.path} (load with data_prep.load_segments)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

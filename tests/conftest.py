@@ -1,0 +1,45 @@
+"""Shared fixtures: the real data beside the repository (skipped with a reason when absent) and
+synthetic media written by the tests themselves."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+FACE_MODEL = SHARED / "models" / "face_landmarker.task"
+TALKING_FACES = SHARED / "data" / "talking_faces"
+RAVDESS = SHARED / "data" / "ravdess"
+
+
+def _require(path: Path, what: str) -> Path:
+    if not path.exists():
+        pytest.skip(f"{what} not found at {path} (the shared data folder sits beside the repository in CI; "
+                    "a fresh clone does not have it)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def face_model() -> Path:
+    return _require(FACE_MODEL, "mediapipe's face_landmarker.task")
+
+
+@pytest.fixture(scope="session")
+def talking_faces() -> Path:
+    return _require(TALKING_FACES, "real talking-face clips")
+
+
+@pytest.fixture(scope="session")
+def synthetic_corpus(tmp_path_factory) -> Path:
+    """Three short talking-face videos (moving, still, swaying head) and one audio-only file."""
+    from data_prep import synthetic
+
+    root = tmp_path_factory.mktemp("synthetic_corpus")
+    synthetic.write_talking_face(root / "moving.mp4", 4.0, jaw_amplitude=10.0, seed=1)
+    synthetic.write_talking_face(root / "still.mp4", 4.0, jaw_amplitude=0.0, seed=2)
+    synthetic.write_talking_face(root / "sub dir" / "swaying é.mp4", 3.0, jaw_amplitude=4.0, head_motion=6.0,
+                                 seed=3)
+    synthetic.write_media(root / "podcast.wav", None, audio=synthetic.voiced_speech(5.0, seed=4),
+                          audio_codec="pcm_s16le")
+    return root
