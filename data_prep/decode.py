@@ -90,8 +90,10 @@ class FrameSelector:
         if ms <= self.last_ms or t < self.next_time - 1e-6:
             return False
         self.last_ms = ms
-        # Advance on the grid (not from t) so that sampling does not drift on jittery timestamps.
-        self.next_time = t + self.period if self.next_time == -np.inf else max(self.next_time + self.period, t)
+        # Advance on the grid so jittery timestamps do not drift, but never allow two kept frames closer
+        # than half a period after a gap.
+        grid_next = t + self.period if self.next_time == -np.inf else self.next_time + self.period
+        self.next_time = max(grid_next, t + 0.5 * self.period)
         return True
 
 
@@ -153,6 +155,12 @@ def iter_frames_pyav(
             raise DecodeError("video stream has no decodable frame")
         info.duration_s += 1.0 / info.native_fps if info.native_fps else 0.0
         info.variable_frame_rate = _is_variable_rate(intervals)
+        declared = _declared_duration(container, stream)
+        if info.truncated_at_s is None and declared and info.duration_s < declared - TRUNCATION_TOLERANCE_S:
+            # Some cut files end without a decoding error: the index promises more than the data holds.
+            info.truncated_at_s = info.duration_s
+            info.warnings.append(f"video decoding stopped at {info.duration_s:.2f} s of {declared:.2f} s "
+                                 "declared (truncated file)")
 
 
 def iter_frames_decord(
@@ -184,6 +192,15 @@ def iter_frames_decord(
             info.height, info.width = rgb.shape[:2]
             info.frames_analysed += 1
             yield float(times[i]), rgb
+
+
+TRUNCATION_TOLERANCE_S = 0.5  # decoded streams this much shorter than their header says are truncated
+
+
+def _declared_duration(container, stream) -> float | None:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    return container.duration / 1e6 if container.duration else None
 
 
 def _is_variable_rate(intervals) -> bool:
@@ -240,3 +257,6 @@ def iter_audio_chunks(path: str, info: AudioInfo, chunk_s: float = 10.0) -> Iter
         if pending_len:
             info.duration_s += pending_len / SAMPLE_RATE
             yield np.concatenate(pending)
+        declared = _declared_duration(container, stream)
+        if info.truncated_at_s is None and declared and info.duration_s < declared - TRUNCATION_TOLERANCE_S:
+            info.truncated_at_s = info.duration_s

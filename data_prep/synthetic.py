@@ -6,6 +6,7 @@ animated by warping the lower face (jaw opening) and optionally moving the whole
 """
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 from typing import Callable
 
@@ -97,12 +98,11 @@ def write_media(path: str | Path, frames: Callable[[int], np.ndarray] | None, nu
         video = None
         if frames is not None:
             first = frames(0)
-            video = container.add_stream("libx264", rate=int(fps))
+            # Variable frame rate: a millisecond clock, frames stamped with their own times.
+            video = container.add_stream("libx264", rate=1000 if frame_times is not None else int(fps))
             video.height, video.width = first.shape[:2]
             video.pix_fmt = "yuv420p"
             video.options = {"preset": "veryfast", "crf": "18"}
-            if frame_times is not None:
-                video.time_base = "1/1000"
             if rotation:
                 video.set_display_rotation(rotation)
         sound = None
@@ -114,7 +114,7 @@ def write_media(path: str | Path, frames: Callable[[int], np.ndarray] | None, nu
                 frame = av.VideoFrame.from_ndarray(frames(i), format="rgb24")
                 if frame_times is not None:
                     frame.pts = int(round(frame_times[i] * 1000))
-                    frame.time_base = video.time_base
+                    frame.time_base = Fraction(1, 1000)
                 for packet in video.encode(frame):
                     container.mux(packet)
             for packet in video.encode():
