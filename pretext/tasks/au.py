@@ -15,8 +15,8 @@ every class reachable, all of them data in :class:`AUConfig`, not code:
 * intensities are taken relative to a per-speaker (or per-video) baseline, the low percentile of each AU,
   so a resting face with a naturally squinting eye or a low brow is not read as an expression;
 * a rule fires on a partial match: ``min_active`` of its AUs above threshold, including all ``required``
-  AUs and at least one of ``any_of``. The frame's class is the firing rule with the largest share of
-  active AUs; none firing is ``neutral``. A segment takes the emotion seen in at least ``min_fraction`` of
+  AUs and at least one of ``any_of``. The frame's class is the firing rule with the most active AUs (then
+  the largest share of its AUs, then the strongest); none firing is ``neutral``. A segment takes the emotion seen in at least ``min_fraction`` of
   its face frames (the most frequent one), else ``neutral``.
 
 [0] L. Goncalves and C. Busso, Interspeech 2022.
@@ -112,6 +112,7 @@ def classify_frames(intensity: np.ndarray, au_names: list[str], cfg: AUConfig) -
     if missing:
         raise ValueError(f"AU estimates lack {sorted(missing)} that the rule table uses")
     active = {au: intensity[:, col[au]] >= cfg.thresholds[au] for au in cfg.thresholds if au in col}
+    best_count = np.zeros(len(intensity))
     best_share = np.zeros(len(intensity))
     best_strength = np.full(len(intensity), -np.inf)
     label = np.zeros(len(intensity), dtype=np.int64)
@@ -124,8 +125,12 @@ def classify_frames(intensity: np.ndarray, au_names: list[str], cfg: AUConfig) -
             fires &= np.any([active[au] for au in rule.any_of], axis=0)
         share = count / len(rule.aus)
         strength = np.mean([intensity[:, col[au]] / cfg.thresholds[au] for au in rule.aus], axis=0)
-        better = fires & ((share > best_share) | ((share == best_share) & (strength > best_strength)))
+        # Most active AUs wins (fear = surprise's AUs plus AU4/AU20 must beat surprise), then the larger
+        # share of the rule, then the stronger intensities.
+        better = fires & ((count > best_count) | ((count == best_count) & (
+            (share > best_share) | ((share == best_share) & (strength > best_strength)))))
         label[better] = k
+        best_count[better] = count[better]
         best_share[better] = share[better]
         best_strength[better] = strength[better]
     return label
@@ -151,7 +156,7 @@ class AUTask(PretextTask):
         if cfg.baseline == "speaker" and not all(m.speaker for m in medias):
             raise ValueError("au.baseline 'speaker' needs a speaker for every item; use auto or video")
         levels = {m.id: resting_level(m.face["aus"], m.face["present"], cfg.baseline_percentile)
-                  for m in medias if m.face is not None}
+                  for m in medias if m.face is not None and np.any(m.face["present"])}
         if cfg.baseline == "video":
             return levels
         # speaker, or auto: the speaker's videos together where the speaker is known, else the video alone

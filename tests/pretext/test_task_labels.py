@@ -1,0 +1,82 @@
+"""Pretext tasks' label derivations: registry, AU rule table, median splits."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data_prep.aus import AU_NAMES
+from pretext.tasks import TASKS, get_task, parse_tasks
+from pretext.tasks.au import AUConfig, classify_frames
+from pretext.tasks.base import median_split, resolve_group
+
+
+def _frame(**active):
+    row = np.zeros((1, len(AU_NAMES)), dtype=np.float32)
+    for au, value in active.items():
+        row[0, AU_NAMES.index(au)] = value
+    return row
+
+
+@pytest.mark.parametrize("emotion, aus", [
+    ("happiness", {"AU06": 0.5, "AU12": 0.6}),
+    ("sadness", {"AU01": 0.4, "AU04": 0.3}),
+    ("sadness", {"AU04": 0.3, "AU15": 0.1}),
+    ("surprise", {"AU01": 0.6, "AU02": 0.6, "AU05": 0.4}),
+    ("fear", {"AU01": 0.6, "AU02": 0.6, "AU04": 0.3, "AU05": 0.4, "AU20": 0.3}),
+    ("anger", {"AU04": 0.5, "AU07": 0.5, "AU23": 0.4}),
+    ("disgust", {"AU09": 0.4, "AU17": 0.3}),
+    ("neutral", {"AU26": 0.2, "AU25": 0.8}),  # talking: lips apart, jaw a little open
+    ("neutral", {"AU12": 0.6}),  # a smile without the eyes is not a full happiness prototype
+])
+def test_every_rule_can_fire(emotion, aus):
+    cfg = AUConfig()
+    label = classify_frames(_frame(**aus), list(AU_NAMES), cfg)
+    assert cfg.class_names[int(label[0])] == emotion
+
+
+def test_rule_table_is_data():
+    cfg = AUConfig(rules={"joy": {"aus": ["AU12"], "min_active": 1}})
+    assert cfg.class_names == ["neutral", "joy"]
+    assert classify_frames(_frame(AU12=0.5), list(AU_NAMES), cfg).tolist() == [1]
+    with pytest.raises(ValueError, match="without a threshold"):
+        AUConfig(rules={"x": {"aus": ["AU99"], "min_active": 1}})
+
+
+def test_batch_classification_equals_frame_by_frame():
+    rng = np.random.default_rng(0)
+    frames = rng.uniform(0, 0.6, size=(200, len(AU_NAMES))).astype(np.float32)
+    cfg = AUConfig()
+    batch = classify_frames(frames, list(AU_NAMES), cfg)
+    single = [int(classify_frames(frames[i:i + 1], list(AU_NAMES), cfg)[0]) for i in range(len(frames))]
+    assert batch.tolist() == single
+    assert len(set(single)) >= 4
+
+
+def test_median_split_per_group_and_small_groups_masked():
+    values = pd.Series([1.0, 2, 3, 4, 10, 20, 30, 40, 5, 6])
+    groups = pd.Series(["a"] * 4 + ["b"] * 4 + ["c"] * 2)
+    label, mask, norm = median_split(values, pd.Series(True, index=values.index), groups, min_group_size=4)
+    assert label.tolist() == [0, 0, 1, 1, 0, 0, 1, 1, -1, -1]
+    assert mask.tolist() == [True] * 8 + [False] * 2
+    assert np.isnan(norm[8]) and norm[3] > 0 > norm[0]
+
+
+def test_auto_group_prefers_speaker_then_video_then_corpus():
+    table = pd.DataFrame({"speaker": ["s1"] * 4 + ["s2"] * 4, "media_id": list("aabbccdd")})
+    assert resolve_group(table, "auto", 4)[0] == "speaker"
+    assert resolve_group(table.assign(speaker=None), "auto", 2)[0] == "video"
+    assert resolve_group(table.assign(speaker=None), "auto", 4)[0] == "corpus"  # 2 segments per video
+    with pytest.raises(ValueError, match="needs a speaker"):
+        resolve_group(table.assign(speaker=None), "speaker", 4)
+
+
+def test_registry_and_plugin_names():
+    assert set(TASKS) == {"energy", "face", "au"}
+    assert [t.name for t in parse_tasks("energy,face,au")] == ["energy", "face", "au"]
+    with pytest.raises(ValueError, match="choose from \\['au', 'energy', 'face'\\]"):
+        get_task("arousal")
+    with pytest.raises(ValueError, match="cannot load"):
+        get_task("no_such_module:Task")
+    with pytest.raises(ValueError, match="twice"):
+        parse_tasks("energy,energy")
