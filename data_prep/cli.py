@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _extract(args) -> int:
+    from .aus_pyfeat import PyFeatUnavailable
     from .extract import ExtractOptions, extract_corpus
     from .face_model import FaceModelError
 
@@ -63,7 +64,7 @@ def _extract(args) -> int:
     try:
         summary = extract_corpus(args.videos, args.out, options, workers=args.workers, shard=args.shard,
                                  retry_failed=args.retry_failed, progress=not args.no_progress)
-    except (FaceModelError, FileNotFoundError, ValueError) as err:
+    except (FaceModelError, PyFeatUnavailable, FileNotFoundError, ValueError) as err:
         print(f"data_prep extract: error: {err}", file=sys.stderr)
         return 2
     print(summary.report())

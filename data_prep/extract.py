@@ -149,8 +149,9 @@ def _extract_face(state: WorkerState, path: str, work: Path, timings: dict, warn
     t0 = time.perf_counter()
     write_au_estimates(work / store.FACE_DIR, info.width, info.height)
     timings["face"] += time.perf_counter() - t0
+    extra = {}
     if state.au_backend is not None:
-        state.au_backend.rewrite_aus(path, work / store.FACE_DIR, opts, timings)
+        extra["pyfeat_au_names"] = state.au_backend.rewrite_aus(path, work / store.FACE_DIR, opts, timings)
     warnings.extend(info.warnings)
     if info.rotation:
         warnings.append(f"rotation metadata {info.rotation} deg applied")
@@ -162,7 +163,8 @@ def _extract_face(state: WorkerState, path: str, work: Path, timings: dict, warn
             "frame_width": info.width, "frame_height": info.height, "rotation": info.rotation,
             "variable_frame_rate": info.variable_frame_rate, "frames_decoded": info.frames_decoded,
             "truncated_at_s": info.truncated_at_s, **counts,
-            "face_coverage": round(counts["face_frames"] / counts["frames"], 4) if counts["frames"] else 0.0}
+            "face_coverage": round(counts["face_frames"] / counts["frames"], 4) if counts["frames"] else 0.0,
+            **extra}
 
 
 def _process(state: WorkerState, item: MediaItem, out: str) -> dict:
@@ -212,6 +214,13 @@ def extract_corpus(source: str | Path, out: str | Path, options: ExtractOptions 
     started = time.perf_counter()
     out = Path(out)
     options = _resolve_model(options)
+    if options.au_backend == "pyfeat":
+        # Checked here, once, with a clear message: a worker that fails to start would be restarted forever.
+        from .aus_pyfeat import PyFeatUnavailable, pyfeat_weights_available
+
+        available, reason = pyfeat_weights_available()
+        if not available:
+            raise PyFeatUnavailable(reason)
     _check_run_config(out, options)
     store.clean_stale_work_dirs(out)
     items = discover_media(source)

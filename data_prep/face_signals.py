@@ -160,5 +160,5 @@ def write_au_estimates(face_dir: Path, width: int, height: int, chunk: int = 204
 def load_face_arrays(face_dir: str | Path, mmap: bool = True) -> dict[str, np.ndarray]:
     """The arrays written by :func:`analyse_frames` (memory-mapped by default)."""
     face_dir = Path(face_dir)
-    names = [*FACE_ARRAYS, "aus"]
+    names = [*FACE_ARRAYS, "aus"] + (["aus_pyfeat"] if (face_dir / "aus_pyfeat.npy").exists() else [])
     return {name: np.load(face_dir / f"{name}.npy", mmap_mode="r" if mmap else None) for name in names}

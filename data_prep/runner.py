@@ -24,13 +24,24 @@ class ItemResult:
     error: str = ""
 
 
+class _InitFailed:
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
 def _worker_init(init_fn: Callable[[], Any]) -> None:
     global _STATE
-    _STATE = init_fn()
+    try:
+        _STATE = init_fn()
+    except Exception as err:  # raising here makes multiprocessing restart the worker forever
+        _STATE = _InitFailed(err)
 
 
 def _worker_run(args) -> ItemResult:
     process_fn, item = args
+    if isinstance(_STATE, _InitFailed):
+        err = _STATE.error
+        return ItemResult(item.id, False, {"type": type(err).__name__}, f"worker start-up failed: {err}")
     return run_one(process_fn, _STATE, item)
 
 

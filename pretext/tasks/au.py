@@ -67,6 +67,9 @@ def _default_thresholds() -> dict[str, float]:
 
 @dataclass
 class AUConfig:
+    # AU estimates to read: mediapipe (blendshapes + geometry, always extracted) or pyfeat (extracted with
+    # --au-backend pyfeat; probabilities, so raise the thresholds to about 0.5).
+    source: str = "mediapipe"
     rules: dict[str, AURule] = field(default_factory=_default_rules)
     thresholds: dict[str, float] = field(default_factory=_default_thresholds)
     # Whose resting face is subtracted: auto (the speaker's videos when the speaker is known, else the
@@ -82,6 +85,8 @@ class AUConfig:
 
     def __post_init__(self):
         self.rules = {name: r if isinstance(r, AURule) else AURule(**r) for name, r in self.rules.items()}
+        if self.source not in ("mediapipe", "pyfeat"):
+            raise ValueError(f"au.source {self.source!r}: choose mediapipe or pyfeat")
         if self.baseline not in ("auto", "speaker", "video", "none"):
             raise ValueError(f"au.baseline {self.baseline!r}: choose from auto, speaker, video, none")
         for name, rule in self.rules.items():
@@ -155,7 +160,7 @@ class AUTask(PretextTask):
             return {}
         if cfg.baseline == "speaker" and not all(m.speaker for m in medias):
             raise ValueError("au.baseline 'speaker' needs a speaker for every item; use auto or video")
-        levels = {m.id: resting_level(m.face["aus"], m.face["present"], cfg.baseline_percentile)
+        levels = {m.id: resting_level(_au_estimates(m, cfg)[1], m.face["present"], cfg.baseline_percentile)
                   for m in medias if m.face is not None and np.any(m.face["present"])}
         if cfg.baseline == "video":
             return levels
@@ -173,10 +178,10 @@ class AUTask(PretextTask):
         empty = {"au_coverage": 0.0, **{f"au_frac_{c}": np.nan for c in names}}
         if media.face is None or not np.any(media.face["present"]):
             return [dict(empty) for _ in segments]
-        au_names = list(media.meta.get("au_names") or _stored_au_names())
+        au_names, aus = _au_estimates(media, cfg)
         times = np.asarray(media.face["times"])
         present = np.asarray(media.face["present"])
-        intensity = np.nan_to_num(np.asarray(media.face["aus"], dtype=np.float32))
+        intensity = np.nan_to_num(np.asarray(aus, dtype=np.float32))
         baseline = (context or {}).get(media.id)
         if baseline is not None:
             intensity = np.clip(intensity - np.nan_to_num(baseline), 0.0, None)
@@ -203,7 +208,10 @@ class AUTask(PretextTask):
         return table.assign(au_label=label, au_mask=mask, au_class=class_name), {"classes": names}
 
 
-def _stored_au_names() -> tuple[str, ...]:
-    from data_prep.aus import AU_NAMES
-
-    return AU_NAMES
+def _au_estimates(media, cfg: AUConfig) -> tuple[list[str], np.ndarray]:
+    """(AU names, (T, K) estimates) of the configured source."""
+    if cfg.source == "pyfeat":
+        if "aus_pyfeat" not in media.face:
+            raise ValueError(f"au.source 'pyfeat' but {media.id} was extracted without --au-backend pyfeat")
+        return list(media.meta["pyfeat_au_names"]), media.face["aus_pyfeat"]
+    return list(media.meta["au_names"]), media.face["aus"]
