@@ -150,3 +150,45 @@ def write_talking_face(path: str | Path, duration_s: float, fps: float = 25.0, j
 
     sound = voiced_speech(duration_s, level_db, seed=seed) if audio else None
     return write_media(path, frame, num_frames, fps, sound, **kwargs)
+
+
+def write_sample_corpus(root: str | Path, num_videos: int = 6, stretches: int = 4, stretch_s: float = 4.0,
+                        pause_s: float = 1.5) -> Path:
+    """A small deterministic talking-face corpus whose loudness and facial activity vary within each video.
+
+    Each video alternates calm and lively stretches of speech (quiet voice and a nearly still jaw vs a loud
+    voice and a moving jaw) separated by pauses, so each stretch becomes one segment; a slow head sway runs
+    throughout, which the face-activation measure must ignore. Three speakers (folders), two videos each.
+    """
+    root = Path(root)
+    face = face_image()
+    fps = 25.0
+    period = stretch_s + pause_s
+    duration_s = stretches * period
+    for v in range(num_videos):
+        path = root / f"speaker{v % 3}" / f"talk_{v:02d}.mp4"
+        if path.exists():
+            continue
+        rng = np.random.default_rng(100 + v)
+        phase = int(rng.integers(0, 2))
+        lively_jaw = rng.uniform(6.0, 12.0)
+        quiet, loud = -32.0 + rng.uniform(-3, 3), -14.0 + rng.uniform(-3, 3)
+
+        def lively(t, phase=phase):
+            return ((np.asarray(t) // period).astype(int) + phase) % 2 == 1
+
+        def speaking(t):
+            return (np.asarray(t) % period) < stretch_s
+
+        def frame(i, jaw_max=lively_jaw, seed=v):
+            t = i / fps
+            jaw = jaw_max * 0.5 * (1 - np.cos(2 * np.pi * 4.0 * t)) if lively(t) and speaking(t) else 1.0
+            sway = (4 * np.sin(2 * np.pi * 0.3 * t + seed), 2 * np.sin(2 * np.pi * 0.2 * t))
+            return talking_face_frame(face, jaw, sway)
+
+        def level(t, q=quiet, lo=loud):
+            return np.where(speaking(t), np.where(lively(t), lo, q), -120.0)
+
+        audio = voiced_speech(duration_s, level, seed=v, f0=rng.uniform(110, 220), pauses=False)
+        write_media(path, frame, int(duration_s * fps), fps, audio)
+    return root
