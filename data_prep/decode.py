@@ -60,8 +60,10 @@ def probe_streams(path: str) -> tuple[bool, bool]:
 
 
 def _is_real_video(stream) -> bool:
-    # Cover art in audio files shows up as a one-frame video stream.
-    return not (stream.disposition & getattr(stream.disposition, "attached_pic", 0x400))
+    # Cover art in audio files (mp3, m4a) shows up as a one-frame video stream.
+    from av.stream import Disposition
+
+    return not (stream.disposition & Disposition.attached_pic)
 
 
 def scaled_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:

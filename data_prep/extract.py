@@ -22,7 +22,7 @@ from .audio_features import ENERGY_RATE, StreamingEnergy, speech_activity
 from .decode import (FRAME_DECODERS, SAMPLE_RATE, AudioInfo, DecodeError, VideoInfo, iter_audio_chunks,
                      probe_streams)
 from .face_model import open_face_landmarker, resolve_face_model, sha256_of
-from .face_signals import analyse_frames, write_au_estimates
+from .face_signals import analyse_frames, write_derived_arrays
 from .runner import ItemResult, distributed_shard, run_items
 from .sources import MediaItem, discover_media, is_audio_only, select_shard
 
@@ -99,12 +99,13 @@ def extract_item(state: WorkerState, item: MediaItem, out: str | Path) -> dict:
         if has_video:
             meta.update(_extract_face(state, item.path, work, timings, meta["warnings"]))
         meta["duration_s"] = max(meta.get("video_duration_s", 0.0), meta.get("audio_duration_s", 0.0))
+        t0 = time.perf_counter()
+        store.fsync_tree(work)  # the data is on disk before meta.json says the item is complete
+        timings["write"] += time.perf_counter() - t0
         meta["timings_s"] = {k: round(v, 4) for k, v in timings.items()}
         meta["timings_s"]["total"] = round(time.perf_counter() - started, 4)
-        t0 = time.perf_counter()
         store.write_json_atomic(work / store.META_FILE, meta)
         store.commit_work_dir(work, out, item.id)
-        timings["write"] += time.perf_counter() - t0
         return meta
     except DecodeError as err:
         shutil.rmtree(work, ignore_errors=True)
@@ -147,7 +148,7 @@ def _extract_face(state: WorkerState, path: str, work: Path, timings: dict, warn
     with open_face_landmarker(state.model_bytes, num_faces=opts.num_faces) as landmarker:
         counts = analyse_frames(frames, landmarker, work / store.FACE_DIR, timings)
     t0 = time.perf_counter()
-    write_au_estimates(work / store.FACE_DIR, info.width, info.height)
+    write_derived_arrays(work / store.FACE_DIR, info.width, info.height)
     timings["face"] += time.perf_counter() - t0
     extra = {}
     if state.au_backend is not None:

@@ -1,7 +1,8 @@
 """Per-frame face signals of one video: mediapipe FaceLandmarker + a consistent choice of face.
 
 For every analysed frame it stores whether a face was found, how many, and for the tracked face its 478
-landmarks, 52 blendshapes, AU estimates, head pose, transformation matrix and bounding box. Rows are streamed
+landmarks, 52 blendshapes, transformation matrix and bounding box; AU estimates and head pose are derived
+from those afterwards, vectorised (:func:`write_derived_arrays`). Rows are streamed
 to ``.npy`` files so memory does not grow with video length.
 """
 from __future__ import annotations
@@ -25,7 +26,6 @@ FACE_ARRAYS = {
     "num_faces": (np.uint8, ()),
     "landmarks": (np.float32, (NUM_LANDMARKS, 3)),  # mediapipe-normalised x, y, z
     "blendshapes": (np.float32, (NUM_BLENDSHAPES,)),
-    "pose": (np.float32, (3,)),  # pitch, yaw, roll in degrees
     "transform": (np.float32, (4, 4)),
     "bbox": (np.float32, (4,)),  # x0, y0, x1, y1, normalised
 }
@@ -81,7 +81,8 @@ def analyse_frames(frames: Iterable[tuple[float, np.ndarray]], landmarker, out_d
         frames: ``(time_s, rgb (H, W, 3) uint8)`` in increasing time.
         landmarker: a mediapipe FaceLandmarker in VIDEO mode (fresh for this video).
         out_dir: folder for the arrays of :data:`FACE_ARRAYS`.
-        timings: accumulates seconds spent in ``decode`` and ``face``.
+        timings: accumulates seconds spent in ``decode``, ``face`` (model and result conversion) and
+            ``write``.
 
     Returns:
         Summary: frames analysed, frames with a face, frames with several faces.
@@ -117,6 +118,8 @@ def analyse_frames(frames: Iterable[tuple[float, np.ndarray]], landmarker, out_d
                 meshes.append(mesh)
                 boxes.append(np.array([*mesh[:, :2].min(0), *mesh[:, :2].max(0)], dtype=np.float32))
             chosen = tracker.choose(boxes)
+            t3 = time.perf_counter()
+            timings["face"] += t3 - t2
             n_frames += 1
             writers["times"].append(np.float64(t))
             writers["num_faces"].append(np.uint8(min(len(faces), 255)))
@@ -124,41 +127,48 @@ def analyse_frames(frames: Iterable[tuple[float, np.ndarray]], landmarker, out_d
             if chosen is None:
                 for name, row in nan.items():
                     writers[name].append(row)
-                continue
-            n_face += 1
-            n_multi += len(faces) > 1
-            mesh = meshes[chosen]
-            blend = np.array([c.score for c in result.face_blendshapes[chosen]], dtype=np.float32)
-            matrix = np.asarray(result.facial_transformation_matrixes[chosen], dtype=np.float32).reshape(4, 4)
-            writers["landmarks"].append(mesh)
-            writers["blendshapes"].append(blend)
-            writers["pose"].append(geometry.head_pose_degrees(matrix))
-            writers["transform"].append(matrix)
-            writers["bbox"].append(boxes[chosen])
-            timings["face"] += time.perf_counter() - t2
+            else:
+                n_face += 1
+                n_multi += len(faces) > 1
+                blend = np.array([c.score for c in result.face_blendshapes[chosen]], dtype=np.float32)
+                matrix = np.asarray(result.facial_transformation_matrixes[chosen], dtype=np.float32).reshape(4, 4)
+                writers["landmarks"].append(meshes[chosen])
+                writers["blendshapes"].append(blend)
+                writers["transform"].append(matrix)
+                writers["bbox"].append(boxes[chosen])
+            timings["write"] += time.perf_counter() - t3
     finally:
+        t0 = time.perf_counter()
         for w in writers.values():
             w.close()
+        timings["write"] += time.perf_counter() - t0
     return {"frames": n_frames, "face_frames": n_face, "multi_face_frames": n_multi}
 
 
-def write_au_estimates(face_dir: Path, width: int, height: int, chunk: int = 2048) -> None:
-    """Derive ``aus.npy`` (T, len(AU_NAMES)) from the stored landmarks and blendshapes, chunk by chunk.
+DERIVED_ARRAYS = ("aus", "pose")
 
-    Vectorised over frames (about 20x cheaper than per frame) and with flat memory; it can be rerun on an
-    existing extraction when the AU mapping changes.
+
+def write_derived_arrays(face_dir: Path, width: int, height: int, chunk: int = 2048) -> None:
+    """Derive ``aus.npy`` (T, len(AU_NAMES)) and ``pose.npy`` (T, 3: pitch, yaw, roll in degrees) from the
+    stored landmarks, blendshapes and transformation matrices, chunk by chunk.
+
+    Vectorised over frames (much cheaper than per frame) and with flat memory; rerun it on an existing
+    extraction when the AU mapping changes.
     """
     landmarks = np.load(face_dir / "landmarks.npy", mmap_mode="r")
     blendshapes = np.load(face_dir / "blendshapes.npy", mmap_mode="r")
-    with NpyStreamWriter(face_dir / "aus.npy", np.float32, (len(aus.AU_NAMES),)) as writer:
+    transform = np.load(face_dir / "transform.npy", mmap_mode="r")
+    with NpyStreamWriter(face_dir / "aus.npy", np.float32, (len(aus.AU_NAMES),)) as au_writer, \
+            NpyStreamWriter(face_dir / "pose.npy", np.float32, (3,)) as pose_writer:
         for lo in range(0, len(landmarks), chunk):
             points = geometry.to_isotropic(np.asarray(landmarks[lo:lo + chunk]), width, height)
             with np.errstate(invalid="ignore", divide="ignore"):
-                writer.append(aus.estimate_aus_mediapipe(np.asarray(blendshapes[lo:lo + chunk]), points))
+                au_writer.append(aus.estimate_aus_mediapipe(np.asarray(blendshapes[lo:lo + chunk]), points))
+                pose_writer.append(geometry.head_pose_degrees(np.asarray(transform[lo:lo + chunk])))
 
 
 def load_face_arrays(face_dir: str | Path, mmap: bool = True) -> dict[str, np.ndarray]:
     """The arrays written by :func:`analyse_frames` (memory-mapped by default)."""
     face_dir = Path(face_dir)
-    names = [*FACE_ARRAYS, "aus"] + (["aus_pyfeat"] if (face_dir / "aus_pyfeat.npy").exists() else [])
+    names = [*FACE_ARRAYS, *DERIVED_ARRAYS] + (["aus_pyfeat"] if (face_dir / "aus_pyfeat.npy").exists() else [])
     return {name: np.load(face_dir / f"{name}.npy", mmap_mode="r" if mmap else None) for name in names}

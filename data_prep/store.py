@@ -17,7 +17,6 @@ are untouched and the in-flight ones are redone.
 """
 from __future__ import annotations
 
-import ast
 import json
 import os
 import shutil
@@ -60,13 +59,12 @@ def make_work_dir(out: str | Path, item_id: str) -> Path:
 
 
 def commit_work_dir(work: Path, out: str | Path, item_id: str) -> bool:
-    """Publish a finished work folder as ``items/<id>`` in one rename.
+    """Publish a finished work folder as ``items/<id>`` in one rename (call :func:`fsync_tree` first).
 
     Returns False (and discards ``work``) when another process published the item first.
     """
     target = item_dir(out, item_id)
     target.parent.mkdir(parents=True, exist_ok=True)
-    _fsync_tree(work)
     try:
         os.rename(work, target)
     except OSError:
@@ -138,7 +136,8 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _fsync_tree(root: Path) -> None:
+def fsync_tree(root: Path) -> None:
+    """Flush every file under ``root`` to disk (so a published item survives a machine crash too)."""
     for path in root.rglob("*"):
         if path.is_file():
             with open(path, "rb") as f:
@@ -149,22 +148,26 @@ class NpyStreamWriter:
     """Append rows to a ``.npy`` file without holding them in memory.
 
     The header is written with room for any row count and rewritten with the true count on
-    :meth:`close`, so memory stays flat however long the video is, and the result is an ordinary
-    ``.npy`` that ``np.load(..., mmap_mode="r")`` opens.
+    :meth:`close`, so memory stays flat however long the video is (at most ``buffer_rows`` rows are held),
+    and the result is an ordinary ``.npy`` that ``np.load(..., mmap_mode="r")`` opens.
 
     Args:
         path: output file.
         dtype: element type.
         row_shape: shape of one row, e.g. ``(478, 3)`` for landmarks.
+        buffer_rows: rows gathered before one write (one small write per video frame costs more).
     """
 
     _HEADER_BYTES = 256  # fixed header size (multiple of 64, as the .npy format requires)
 
-    def __init__(self, path: str | Path, dtype, row_shape: tuple[int, ...] = ()):
+    def __init__(self, path: str | Path, dtype, row_shape: tuple[int, ...] = (), buffer_rows: int = 256):
         self.path = Path(path)
         self.dtype = np.dtype(dtype)
         self.row_shape = tuple(row_shape)
         self.rows = 0
+        self.buffer_rows = buffer_rows
+        self._pending: list[np.ndarray] = []
+        self._pending_rows = 0
         self._file = open(self.path, "wb")
         self._write_header()
 
@@ -175,12 +178,21 @@ class NpyStreamWriter:
             rows = rows[None]
         if rows.shape[1:] != self.row_shape:
             raise ValueError(f"{self.path.name}: row shape {rows.shape[1:]} != {self.row_shape}")
-        self._file.write(np.ascontiguousarray(rows).tobytes())
+        self._pending.append(rows)
+        self._pending_rows += rows.shape[0]
         self.rows += rows.shape[0]
+        if self._pending_rows >= self.buffer_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._file.write(np.ascontiguousarray(np.concatenate(self._pending)).tobytes())
+            self._pending, self._pending_rows = [], 0
 
     def close(self) -> None:
         if self._file.closed:
             return
+        self._flush()
         self._file.seek(0)
         self._write_header()
         self._file.close()
@@ -201,11 +213,3 @@ class NpyStreamWriter:
 
     def __exit__(self, *exc):
         self.close()
-
-
-def read_npy_shape(path: str | Path) -> tuple[int, ...]:
-    """Shape of a .npy file, read from its header only."""
-    with open(path, "rb") as f:
-        np.lib.format.read_magic(f)
-        header = f.read(int.from_bytes(f.read(2), "little")).decode("latin1")
-    return tuple(ast.literal_eval(header)["shape"])
