@@ -184,8 +184,9 @@ def pipeline_vs_bare(corpus: Path, model: Path, work: Path) -> tuple[float, floa
     return bare_s, pipe_s, frames
 
 
-def peak_rss_mb(video: Path, model: Path, out: Path) -> float:
-    """Peak RSS of one serial extraction of ``video`` in a fresh process (MB)."""
+def rss_mb(video: Path, model: Path, out: Path) -> tuple[float, float]:
+    """(peak RSS, RSS right after the item finished) of one serial extraction of ``video`` in a fresh
+    process, in MB. The second shows whether anything grew with the video even if the peak came earlier."""
     if out.exists():
         shutil.rmtree(out)
     single = out.parent / (out.name + "_src")
@@ -196,10 +197,19 @@ def peak_rss_mb(video: Path, model: Path, out: Path) -> float:
         "import resource, sys; from data_prep.extract import ExtractOptions, extract_corpus;"
         f"s = extract_corpus({str(single)!r}, {str(out)!r}, ExtractOptions(face_model={str(model)!r}), progress=False);"
         "assert s.done == 1, s.failed;"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+        "now = [l for l in open('/proc/self/status') if l.startswith('VmRSS')][0].split()[1];"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, int(now) / 1024)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
-    return float(result.stdout.strip().splitlines()[-1])
+    peak, now = result.stdout.strip().splitlines()[-1].split()
+    return float(peak), float(now)
+
+
+def rss_only(shared: Path, work: Path) -> None:
+    model = shared / "models/face_landmarker.task"
+    for name, seconds in (("real_30s.mp4", 30.0), ("real_10min.mp4", 600.0)):
+        video = build_long_video(shared, work / name, seconds)
+        print(name, "peak / end RSS MB:", rss_mb(video, model, work / f"rss_{name}"))
 
 
 def main() -> None:
@@ -229,16 +239,18 @@ def main() -> None:
 
     short = build_long_video(args.shared, args.work / "real_30s.mp4", 30.0)
     long = build_long_video(args.shared, args.work / "real_10min.mp4", 600.0)
-    rss_short = peak_rss_mb(short, model, args.work / "rss_short")
-    rss_long = peak_rss_mb(long, model, args.work / "rss_long")
+    rss_short, end_short = rss_mb(short, model, args.work / "rss_short")
+    rss_long, end_long = rss_mb(long, model, args.work / "rss_long")
     print(f"peak RSS, one worker: 30 s video {rss_short:.0f} MB, 10 min video {rss_long:.0f} MB, "
           f"ratio {rss_long / rss_short:.3f}   (target <= 1.2)")
+    print(f"RSS after the item: 30 s video {end_short:.0f} MB, 10 min video {end_long:.0f} MB, "
+          f"ratio {end_long / end_short:.3f}")
     if args.json:
         args.json.write_text(json.dumps({
             "media_s": media_s, "bare_s": bare_s, "item_s": item_s, "one_worker_s": one_s,
             "two_workers_s": two_s, "pipeline_over_bare": bare_s / item_s, "run_over_bare": bare_s / one_s, "speedup_2_workers": one_s / two_s,
             "stage_shares": {k: v / total for k, v in stages.items()}, "rss_30s_mb": rss_short,
-            "rss_10min_mb": rss_long}, indent=1))
+            "rss_10min_mb": rss_long, "rss_end_30s_mb": end_short, "rss_end_10min_mb": end_long}, indent=1))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from typing import Iterable
 import numpy as np
 
 from . import aus, geometry
-from .store import NpyStreamWriter
+from .store import NpyStreamWriter, iter_npy_chunks
 
 NUM_LANDMARKS = 478
 NUM_BLENDSHAPES = 52
@@ -155,16 +155,16 @@ def write_derived_arrays(face_dir: Path, width: int, height: int, chunk: int = 2
     Vectorised over frames (much cheaper than per frame) and with flat memory; rerun it on an existing
     extraction when the AU mapping changes.
     """
-    landmarks = np.load(face_dir / "landmarks.npy", mmap_mode="r")
-    blendshapes = np.load(face_dir / "blendshapes.npy", mmap_mode="r")
-    transform = np.load(face_dir / "transform.npy", mmap_mode="r")
+    chunks = zip(iter_npy_chunks(face_dir / "landmarks.npy", chunk),
+                 iter_npy_chunks(face_dir / "blendshapes.npy", chunk),
+                 iter_npy_chunks(face_dir / "transform.npy", chunk))
     with NpyStreamWriter(face_dir / "aus.npy", np.float32, (len(aus.AU_NAMES),)) as au_writer, \
             NpyStreamWriter(face_dir / "pose.npy", np.float32, (3,)) as pose_writer:
-        for lo in range(0, len(landmarks), chunk):
-            points = geometry.to_isotropic(np.asarray(landmarks[lo:lo + chunk]), width, height)
+        for landmarks, blendshapes, transform in chunks:
+            points = geometry.to_isotropic(landmarks, width, height)
             with np.errstate(invalid="ignore", divide="ignore"):
-                au_writer.append(aus.estimate_aus_mediapipe(np.asarray(blendshapes[lo:lo + chunk]), points))
-                pose_writer.append(geometry.head_pose_degrees(np.asarray(transform[lo:lo + chunk])))
+                au_writer.append(aus.estimate_aus_mediapipe(blendshapes, points))
+                pose_writer.append(geometry.head_pose_degrees(transform))
 
 
 def load_face_arrays(face_dir: str | Path, mmap: bool = True) -> dict[str, np.ndarray]:

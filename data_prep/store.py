@@ -213,3 +213,23 @@ class NpyStreamWriter:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def iter_npy_chunks(path: str | Path, chunk_rows: int):
+    """Yield consecutive row blocks of a ``.npy`` file, read with plain file reads.
+
+    Unlike ``np.load(mmap_mode="r")``, the pages read do not stay mapped into the process (a memory map
+    counts every touched page in the process's resident size), so a long video costs no more memory than
+    a short one.
+    """
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(f)
+        if fortran:
+            raise ValueError(f"{path}: Fortran-ordered arrays are not supported")
+        row_shape = shape[1:]
+        row_items = int(np.prod(row_shape)) if row_shape else 1
+        for lo in range(0, shape[0], chunk_rows):
+            n = min(chunk_rows, shape[0] - lo)
+            yield np.fromfile(f, dtype=dtype, count=n * row_items).reshape((n, *row_shape))

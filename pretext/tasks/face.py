@@ -62,6 +62,32 @@ def landmark_speed(times: np.ndarray, aligned: np.ndarray, region: np.ndarray, m
     return speed, valid
 
 
+def video_landmark_speed(media, region: np.ndarray, max_gap_s: float, chunk: int = 4096,
+                         reference_frames: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`landmark_speed` over a whole video, aligned to its median face, in chunks of frames.
+
+    The reference face is the median over at most ``reference_frames`` evenly spread face frames, and the
+    alignment runs chunk by chunk (one frame of overlap), so memory stays bounded for hour-long videos.
+    """
+    from data_prep import geometry
+
+    landmarks = media.face["landmarks"]
+    times = np.asarray(media.face["times"])
+    present = np.flatnonzero(np.asarray(media.face["present"]))
+    sample = present[np.linspace(0, len(present) - 1, min(len(present), reference_frames)).astype(int)]
+    reference = np.nanmedian(geometry.to_isotropic(np.asarray(landmarks[sample]), *media.frame_size), axis=0)
+    speed = np.zeros(len(times), dtype=np.float64)
+    valid = np.zeros(len(times), dtype=bool)
+    for lo in range(0, len(times), chunk):
+        first = max(lo - 1, 0)  # the previous frame, so the chunk's first speed has its predecessor
+        points = geometry.to_isotropic(np.asarray(landmarks[first:lo + chunk]), *media.frame_size)
+        aligned = geometry.align_to_reference(points, reference)
+        part_speed, part_valid = landmark_speed(times[first:lo + chunk], aligned, region, max_gap_s)
+        speed[lo:lo + chunk] = part_speed[lo - first:]
+        valid[lo:lo + chunk] = part_valid[lo - first:]
+    return speed, valid
+
+
 class FaceTask(PretextTask):
     name = "face"
     Config = FaceConfig
@@ -76,10 +102,7 @@ class FaceTask(PretextTask):
         if media.face is None or not np.any(media.face["present"]):
             return [{"face_value": np.nan, "face_coverage": 0.0} for _ in segments]
         times = np.asarray(media.face["times"])
-        points = geometry.to_isotropic(np.asarray(media.face["landmarks"]), *media.frame_size)
-        reference = np.nanmedian(points[np.asarray(media.face["present"])], axis=0)
-        aligned = geometry.align_to_reference(points, reference)
-        speed, valid = landmark_speed(times, aligned, geometry.REGIONS[cfg.region], cfg.max_frame_gap_s)
+        speed, valid = video_landmark_speed(media, geometry.REGIONS[cfg.region], cfg.max_frame_gap_s)
         rows = []
         for start, end in segments:
             window = frames_in(times, valid, start, end)

@@ -56,3 +56,19 @@ def test_decord_decoder_matches_pyav_frames(synthetic_corpus, face_model, tmp_pa
     # Different decoders and scalers give slightly different pixels, hence slightly different landmarks.
     diff = np.abs(np.asarray(faces["pyav"]["landmarks"]) - np.asarray(faces["decord"]["landmarks"]))
     assert np.median(diff[..., :2]) < 0.01
+
+
+def test_accelerate_launch_splits_the_corpus_between_processes(synthetic_corpus, face_model, tmp_path):
+    """The same command under `accelerate launch`: each rank takes its shard, together they do all items."""
+    import os
+
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1"}
+    launch = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "data_prep", "extract",
+         str(synthetic_corpus), "--out", str(tmp_path / "out"), "--fps", "5", "--face-model", str(face_model),
+         "--no-progress"], capture_output=True, text=True, timeout=600, env=env)
+    assert launch.returncode == 0, launch.stderr[-3000:]
+    summaries = sorted(p.name for p in (tmp_path / "out").glob("summary_shard*.json"))
+    assert summaries == ["summary_shard0of2.json", "summary_shard1of2.json"]
+    assert len(list((tmp_path / "out" / store.ITEMS_DIR).iterdir())) == 4

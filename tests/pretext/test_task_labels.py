@@ -80,3 +80,28 @@ def test_registry_and_plugin_names():
         get_task("no_such_module:Task")
     with pytest.raises(ValueError, match="twice"):
         parse_tasks("energy,energy")
+
+
+def test_chunked_video_speed_equals_whole_video():
+    """Chunking the alignment (for hour-long videos) must not change a single value."""
+    from types import SimpleNamespace
+
+    from data_prep import geometry
+    from pretext.tasks.face import landmark_speed, video_landmark_speed
+
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.3, 0.7, size=(478, 3)).astype(np.float32)
+    landmarks = base + rng.normal(0, 0.002, size=(50, 478, 3)).astype(np.float32)
+    landmarks[7] = np.nan  # a frame without a face
+    present = np.isfinite(landmarks[:, 0, 0])
+    times = np.arange(50) / 25.0
+    media = SimpleNamespace(face={"landmarks": landmarks, "times": times, "present": present},
+                            frame_size=(320, 240))
+    region = geometry.REGIONS["all"]
+    chunked = video_landmark_speed(media, region, 0.2, chunk=8)
+    points = geometry.to_isotropic(landmarks, 320, 240)
+    reference = np.nanmedian(points[present], axis=0)
+    whole = landmark_speed(times, geometry.align_to_reference(points, reference), region, 0.2)
+    np.testing.assert_allclose(chunked[0], whole[0], rtol=1e-5)
+    np.testing.assert_array_equal(chunked[1], whole[1])
+    assert not chunked[1][7] and not chunked[1][8]
