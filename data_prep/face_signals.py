@@ -148,7 +148,7 @@ def analyse_frames(frames: Iterable[tuple[float, np.ndarray]], landmarker, out_d
 DERIVED_ARRAYS = ("aus", "pose")
 
 
-def write_derived_arrays(face_dir: Path, width: int, height: int, chunk: int = 2048) -> None:
+def write_derived_arrays(face_dir: Path, width: int, height: int, chunk: int = 512) -> None:
     """Derive ``aus.npy`` (T, len(AU_NAMES)) and ``pose.npy`` (T, 3: pitch, yaw, roll in degrees) from the
     stored landmarks, blendshapes and transformation matrices, chunk by chunk.
 

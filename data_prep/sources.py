@@ -45,11 +45,7 @@ def make_item_id(relpath: str) -> str:
 
     The slug keeps ASCII letters, digits, ``-`` and ``.``; everything else becomes ``_``. Because the slug
     can map different paths to one string ("a b.mp4" and "a_b.mp4"), an 8-hex hash of the exact relative
-    path is appended.
-
-    Examples:
-        >>> make_item_id("with_audio/grid/s1 clip.mp4")
-        'with_audio_grid_s1_clip.mp4-...'
+    path is appended: ``"with_audio/grid/s1 clip.mp4"`` becomes ``"with_audio_grid_s1_clip.mp4-<8 hex>"``.
     """
     normalized = unicodedata.normalize("NFC", relpath.replace("\\", "/"))
     slug = re.sub(r"[^A-Za-z0-9.\-]+", "_", normalized).strip("_.")[-80:] or "item"

@@ -91,6 +91,25 @@ def resolve_group(table: pd.DataFrame, group: str, min_group_size: int) -> tuple
     return group, table[_key_column(group)].astype(str)
 
 
+@dataclass
+class MedianSplitConfig:
+    """Config fields shared by the high/low tasks (energy, face)."""
+
+    # auto: per speaker when the manifest names speakers, else per video, else the corpus (resolve_group).
+    group: str = "auto"
+    # Groups with fewer labelled segments get no label: a median of 1-3 values says little.
+    min_group_size: int = 4
+
+
+def label_high_low(table: pd.DataFrame, task_name: str, valid: pd.Series, cfg: MedianSplitConfig
+                   ) -> tuple[pd.DataFrame, dict]:
+    """``<task>_label/_mask/_norm`` columns from ``<task>_value``: high/low against each group's median."""
+    group, keys = resolve_group(table, cfg.group, cfg.min_group_size)
+    label, mask, normalised = median_split(table[f"{task_name}_value"], valid, keys, cfg.min_group_size)
+    columns = {f"{task_name}_label": label, f"{task_name}_mask": mask, f"{task_name}_norm": normalised}
+    return table.assign(**columns), {"group": group}
+
+
 def _key_column(group: str) -> str:
     return {"speaker": "speaker", "video": "media_id"}[group]
 

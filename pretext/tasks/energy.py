@@ -16,21 +16,17 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .base import PretextTask, frames_in, median_split, resolve_group
+from .base import MedianSplitConfig, PretextTask, frames_in, label_high_low
 
 STATISTICS = ("mean_db", "std_db", "range_db")
 
 
 @dataclass
-class EnergyConfig:
+class EnergyConfig(MedianSplitConfig):
     # mean_db: loudness of the segment's speech; std_db / range_db (p90 - p10): how much it varies.
     statistic: str = "mean_db"
-    # auto: per speaker when the manifest names speakers, else per video (see module docstring).
-    group: str = "auto"
     # Fewer speech frames than this fraction of the segment: no label (mostly silence).
     min_speech_fraction: float = 0.3
-    # Groups with fewer labelled segments get no label: a median of 1-3 values says little.
-    min_group_size: int = 4
 
     def __post_init__(self):
         if self.statistic not in STATISTICS:
@@ -68,8 +64,4 @@ class EnergyTask(PretextTask):
         return rows
 
     def assign_labels(self, table: pd.DataFrame, cfg: EnergyConfig) -> tuple[pd.DataFrame, dict]:
-        group, keys = resolve_group(table, cfg.group, cfg.min_group_size)
-        valid = table["energy_speech_fraction"] >= cfg.min_speech_fraction
-        label, mask, normalised = median_split(table["energy_value"], valid, keys, cfg.min_group_size)
-        table = table.assign(energy_label=label, energy_mask=mask, energy_norm=normalised)
-        return table, {"group": group}
+        return label_high_low(table, self.name, table["energy_speech_fraction"] >= cfg.min_speech_fraction, cfg)

@@ -18,21 +18,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .base import PretextTask, frames_in, median_split, resolve_group
+from .base import MedianSplitConfig, PretextTask, frames_in, label_high_low
 
 
 @dataclass
-class FaceConfig:
+class FaceConfig(MedianSplitConfig):
     # Mesh region whose motion counts: all, mouth, upper, brows, eyes, lower, no_mouth (data_prep.geometry).
     # "all" follows the paper (whole-face landmarks); "no_mouth" removes articulation from the measure.
     region: str = "all"
-    # auto: per speaker when known, else per video (see the module docstring).
-    group: str = "auto"
     # A segment whose face is visible in fewer of its frames than this has no label (never guessed).
     min_face_coverage: float = 0.5
     # Frame-to-frame gaps longer than this (s) are not motion (face lost, cut): the pair is skipped.
     max_frame_gap_s: float = 0.2
-    min_group_size: int = 4
 
 
 def landmark_speed(times: np.ndarray, aligned: np.ndarray, region: np.ndarray, max_gap_s: float
@@ -111,7 +108,4 @@ class FaceTask(PretextTask):
         return rows
 
     def assign_labels(self, table: pd.DataFrame, cfg: FaceConfig) -> tuple[pd.DataFrame, dict]:
-        group, keys = resolve_group(table, cfg.group, cfg.min_group_size)
-        valid = table["face_coverage"] >= cfg.min_face_coverage
-        label, mask, normalised = median_split(table["face_value"], valid, keys, cfg.min_group_size)
-        return table.assign(face_label=label, face_mask=mask, face_norm=normalised), {"group": group}
+        return label_high_low(table, self.name, table["face_coverage"] >= cfg.min_face_coverage, cfg)
