@@ -1,0 +1,60 @@
+"""Speech encoders: raw 16 kHz waveform + lengths -> frame features + lengths + pooled embedding.
+
+``ENCODERS`` maps a name to its class; each class has a ``Config`` dataclass. Encoders are saved as a JSON
+config plus safetensors weights (:func:`save_pretrained`) and rebuilt with :func:`load_pretrained`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from .base import EncoderOutput, SpeechEncoder, masked_mean
+from .cnn import CNNEncoder
+from .crnn import CRNNEncoder
+from .transformer import TransformerEncoder
+
+ENCODERS: dict[str, type[SpeechEncoder]] = {"cnn": CNNEncoder, "crnn": CRNNEncoder, "transformer": TransformerEncoder}
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+def build_encoder(name: str, **overrides) -> SpeechEncoder:
+    """An encoder by registry name, its config defaults updated with ``overrides`` (unknown keys: error)."""
+    if name not in ENCODERS:
+        raise ValueError(f"unknown encoder {name!r}; choose from {sorted(ENCODERS)}")
+    cls = ENCODERS[name]
+    fields = {f.name for f in dataclasses.fields(cls.Config)}
+    unknown = set(overrides) - fields
+    if unknown:
+        raise ValueError(f"unknown {name} encoder options {sorted(unknown)}; valid: {sorted(fields)}")
+    return cls(cls.Config(**overrides))
+
+
+def save_pretrained(encoder: SpeechEncoder, directory: str | Path) -> Path:
+    """Write ``config.json`` and ``model.safetensors`` into ``directory``."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / CONFIG_FILE).write_text(json.dumps(encoder.config_dict(), indent=1))
+    state = {k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}
+    save_file(state, str(directory / WEIGHTS_FILE))
+    return directory
+
+
+def load_pretrained(directory: str | Path) -> SpeechEncoder:
+    """Rebuild the encoder saved in ``directory`` (config + safetensors; nothing is unpickled)."""
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    config = json.loads((directory / CONFIG_FILE).read_text())
+    name = config.pop("name")
+    config.pop("init_checkpoint", None)  # the saved weights supersede the initialisation
+    encoder = build_encoder(name, **config)
+    encoder.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
+    return encoder
+
+
+__all__ = ["ENCODERS", "EncoderOutput", "SpeechEncoder", "build_encoder", "load_pretrained", "masked_mean",
+           "save_pretrained"]

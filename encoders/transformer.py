@@ -1,0 +1,81 @@
+"""``transformer``: a wav2vec2/HuBERT-style model built from ``torchaudio.models`` [0, 1].
+
+A convolutional feature extractor on the raw waveform (20 ms frames) followed by a Transformer encoder with
+a convolutional positional embedding. The default is a small configuration trained from scratch; a user who
+already has a compatible checkpoint file on disk can initialise from it (``init_checkpoint``): it is read
+with ``torch.load(weights_only=True)`` or safetensors, never unpickled, and nothing is ever downloaded.
+
+The extractor uses per-frame layer norm (``extractor_mode="layer_norm"``): wav2vec2-base's group norm over
+time would mix padding into every frame, so a padded batch would not match its items run one by one.
+
+[0] A. Baevski et al., "wav2vec 2.0", NeurIPS 2020.  [1] W.-N. Hsu et al., "HuBERT", TASLP 2021.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .base import EncoderOutput, SpeechEncoder
+
+
+@dataclass
+class TransformerConfig:
+    # (channels, kernel, stride) of the waveform convolutions: wav2vec2's stack, 20 ms frames, narrower.
+    conv_layers: list[list[int]] = field(default_factory=lambda: [[128, 10, 5]] + [[128, 3, 2]] * 4 + [[128, 2, 2]] * 2)
+    dim: int = 192
+    num_layers: int = 4
+    num_heads: int = 4
+    ff_dim: int = 768
+    pos_conv_kernel: int = 128
+    pos_conv_groups: int = 16
+    dropout: float = 0.1
+    layer_drop: float = 0.0  # 0: every layer always runs (layer drop would differ between ranks)
+    init_checkpoint: str | None = None  # path of a compatible torchaudio Wav2Vec2Model state dict
+
+
+class TransformerEncoder(SpeechEncoder):
+    name = "transformer"
+    Config = TransformerConfig
+
+    def __init__(self, config: TransformerConfig = TransformerConfig()):
+        super().__init__(config)
+        from torchaudio.models import wav2vec2_model
+
+        self.model = wav2vec2_model(
+            extractor_mode="layer_norm", extractor_conv_layer_config=[tuple(c) for c in config.conv_layers],
+            extractor_conv_bias=True, encoder_embed_dim=config.dim, encoder_projection_dropout=config.dropout,
+            encoder_pos_conv_kernel=config.pos_conv_kernel, encoder_pos_conv_groups=config.pos_conv_groups,
+            encoder_num_layers=config.num_layers, encoder_num_heads=config.num_heads,
+            encoder_attention_dropout=config.dropout, encoder_ff_interm_features=config.ff_dim,
+            encoder_ff_interm_dropout=config.dropout, encoder_dropout=config.dropout,
+            encoder_layer_norm_first=True, encoder_layer_drop=config.layer_drop, aux_num_out=None)
+        if config.init_checkpoint:
+            self.model.load_state_dict(_read_state_dict(config.init_checkpoint))
+        self.min_samples = _receptive_field(config.conv_layers)
+
+    def forward(self, wavs: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
+        # wavs: (B, T); lengths: (B,) samples
+        if wavs.shape[1] < self.min_samples:
+            wavs = nn.functional.pad(wavs, (0, self.min_samples - wavs.shape[1]))
+        features, frames = self.model.extract_features(wavs, lengths)
+        x = features[-1]  # (B, F, dim): last Transformer layer
+        return self.output(x, frames.clamp(min=0))
+
+
+def _receptive_field(conv_layers) -> int:
+    size = 1
+    for _, kernel, stride in reversed(conv_layers):
+        size = (size - 1) * stride + kernel
+    return size
+
+
+def _read_state_dict(path: str) -> dict:
+    """A state dict from a user's file, without unpickling arbitrary objects."""
+    if str(path).endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        return load_file(path)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return state.get("state_dict", state) if isinstance(state, dict) else state
