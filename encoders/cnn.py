@@ -67,6 +67,12 @@ class CNNEncoder(SpeechEncoder):
             warnings.filterwarnings("ignore", message="At least one mel filterbank has all zero values")
             self.mel = torchaudio.transforms.MelSpectrogram(self.sample_rate, n_fft=self.win, win_length=self.win,
                                                             hop_length=self.hop, n_mels=config.n_mels, center=False)
+        # The analysis window is a fixed function of the config, not a weight; torchaudio stores it as a view
+        # that safetensors (used by save_pretrained and Accelerate's checkpoints) refuses to serialise.
+        spectrogram = self.mel.spectrogram
+        window = spectrogram.window.clone()
+        del spectrogram.window
+        spectrogram.register_buffer("window", window, persistent=False)
         chans = [1, *config.channels]
         self.stages = nn.ModuleList(_Stage(a, b) for a, b in zip(chans[:-1], chans[1:]))
         self.dropout = nn.Dropout(config.dropout)

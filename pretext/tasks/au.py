@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .base import PretextTask, frames_in
+from .base import ClassificationTask, frames_in
 
 NEUTRAL = "neutral"
 
@@ -149,10 +149,13 @@ def resting_level(aus: np.ndarray, present: np.ndarray, percentile: float) -> np
     return np.nanpercentile(frames, percentile, axis=0).astype(np.float32)
 
 
-class AUTask(PretextTask):
+class AUTask(ClassificationTask):
     name = "au"
     Config = AUConfig
     classes = ()  # from the config: see AUConfig.class_names
+
+    def num_classes(self, cfg: AUConfig) -> int:
+        return len(cfg.class_names)
 
     def fit_context(self, medias, cfg: AUConfig) -> dict[str, np.ndarray]:
         """Baseline per media id: the median of the resting levels of its group's videos."""

@@ -158,3 +158,61 @@ def frames_in(times: np.ndarray, valid: np.ndarray, start: float, end: float) ->
     n = int(inside.sum())
     selected = inside & valid
     return FrameWindow(selected, float(selected.sum()) / n if n else 0.0)
+
+
+class ClassificationTask(PretextTask):
+    """A pretext task trained as classification of the pooled utterance embedding.
+
+    Provides the training side of the contract: ``num_classes``, ``build_head``, ``loss`` (cross-entropy
+    with a mask for missing labels) and ``metric_counts`` (per-class hits, summed across processes, from
+    which accuracy and unweighted average recall follow).
+    """
+
+    def num_classes(self, cfg) -> int:
+        return len(self.classes)
+
+    def build_head(self, input_dim: int, cfg, hidden: int = 128):
+        """A small MLP head: pooled embedding (B, input_dim) -> logits (B, num_classes)."""
+        from torch import nn
+
+        return nn.Sequential(nn.Linear(input_dim, hidden), nn.ReLU(), nn.Dropout(0.1),
+                             nn.Linear(hidden, self.num_classes(cfg)))
+
+    @staticmethod
+    def loss(logits, target, mask):
+        """Masked mean cross-entropy.
+
+        Args:
+            logits: (B, C); target: (B,) int64 (any value where masked); mask: (B,) bool, True = labelled.
+
+        Returns:
+            Scalar; 0 (still attached to the graph) when no item in the batch is labelled, so every process
+            runs the same backward pass under DDP.
+        """
+        import torch
+
+        safe_target = torch.where(mask, target, torch.zeros_like(target))
+        per_item = torch.nn.functional.cross_entropy(logits.float(), safe_target, reduction="none")
+        weights = mask.to(per_item.dtype)
+        return (per_item * weights).sum() / weights.sum().clamp(min=1.0)
+
+    @staticmethod
+    def metric_counts(logits, target, mask, num_classes: int):
+        """(num_classes, 2) tensor of [correct, total] per true class over the labelled items."""
+        import torch
+
+        counts = torch.zeros(num_classes, 2, dtype=torch.float64, device=logits.device)
+        pred = logits.argmax(-1)
+        t = target[mask]
+        counts[:, 1].index_add_(0, t, torch.ones_like(t, dtype=torch.float64))
+        counts[:, 0].index_add_(0, t, (pred[mask] == t).to(torch.float64))
+        return counts
+
+
+def summarize_counts(counts) -> dict:
+    """Accuracy and unweighted average recall (over classes present) from :meth:`metric_counts` sums."""
+    correct, total = counts[:, 0], counts[:, 1]
+    present = total > 0
+    acc = float(correct.sum() / total.sum()) if total.sum() > 0 else float("nan")
+    uar = float((correct[present] / total[present]).mean()) if present.any() else float("nan")
+    return {"acc": acc, "uar": uar, "n": int(total.sum())}

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .base import MedianSplitConfig, PretextTask, frames_in, label_high_low
+from .base import MedianSplitConfig, ClassificationTask, frames_in, label_high_low
 
 STATISTICS = ("mean_db", "std_db", "range_db")
 
@@ -46,7 +46,7 @@ def energy_statistic(energy_db: np.ndarray, statistic: str) -> float:
     return float(p90 - p10)
 
 
-class EnergyTask(PretextTask):
+class EnergyTask(ClassificationTask):
     name = "energy"
     Config = EnergyConfig
     classes = ("low", "high")

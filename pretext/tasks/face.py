@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .base import MedianSplitConfig, PretextTask, frames_in, label_high_low
+from .base import MedianSplitConfig, ClassificationTask, frames_in, label_high_low
 
 
 @dataclass
@@ -85,7 +85,7 @@ def video_landmark_speed(media, region: np.ndarray, max_gap_s: float, chunk: int
     return speed, valid
 
 
-class FaceTask(PretextTask):
+class FaceTask(ClassificationTask):
     name = "face"
     Config = FaceConfig
     classes = ("low", "high")

@@ -1,0 +1,106 @@
+"""Segments -> training batches: audio read with seeking, random crop/pad, labels and masks per task."""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+import torch
+from torch.utils.data import Dataset
+
+SAMPLE_RATE = 16000
+
+
+def split_by_media(table: pd.DataFrame, val_fraction: float, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, val): whole media items go to one side (by a seeded hash of the id), never single segments,
+    so a validation segment never shares a recording with a training one."""
+    media = sorted(table["media_id"].unique())
+    if val_fraction <= 0 or len(media) < 2:
+        return table.reset_index(drop=True), table.iloc[:0]
+    scores = {m: zlib.crc32(f"{seed}:{m}".encode()) for m in media}
+    n_val = max(1, int(round(val_fraction * len(media))))
+    val_ids = set(sorted(media, key=scores.get)[:n_val])
+    is_val = table["media_id"].isin(val_ids)
+    return table[~is_val].reset_index(drop=True), table[is_val].reset_index(drop=True)
+
+
+@dataclass
+class AudioError(RuntimeError):
+    path: str
+    reason: str
+
+    def __str__(self):
+        return f"{self.path}: cannot read audio ({self.reason})"
+
+
+class SegmentDataset(Dataset):
+    """One item per segment: ``(wav (T,) float32, {task: label}, {task: labelled})``.
+
+    Args:
+        table: the segment table (``data_prep.load_segments``).
+        tasks: task names whose ``<name>_label``/``<name>_mask`` columns are read.
+        max_seconds: longer segments are cropped to this (randomly when ``random_crop``, else centred).
+        random_crop: training crops vary per epoch (seeded by ``seed`` and the epoch).
+        skip_bad_audio: return None for unreadable audio (dropped by :func:`collate`) instead of raising.
+    """
+
+    def __init__(self, table: pd.DataFrame, tasks: list[str], max_seconds: float = 6.0, random_crop: bool = True,
+                 seed: int = 0, skip_bad_audio: bool = False):
+        self.table = table.reset_index(drop=True)
+        self.tasks = tasks
+        self.max_samples = int(max_seconds * SAMPLE_RATE)
+        self.random_crop = random_crop
+        self.seed = seed
+        self.epoch = 0
+        self.skip_bad_audio = skip_bad_audio
+        self.labels = {t: torch.tensor(self.table[f"{t}_label"].to_numpy(np.int64)) for t in tasks}
+        self.masks = {t: torch.tensor(self.table[f"{t}_mask"].to_numpy(bool)) for t in tasks}
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __getitem__(self, index: int):
+        row = self.table.iloc[index]
+        start = int(round(row["start"] * SAMPLE_RATE))
+        stop = int(round(row["end"] * SAMPLE_RATE))
+        if stop - start > self.max_samples:
+            if self.random_crop:
+                rng = np.random.default_rng([self.seed, self.epoch, index])
+                start += int(rng.integers(0, stop - start - self.max_samples + 1))
+            else:
+                start += (stop - start - self.max_samples) // 2
+            stop = start + self.max_samples
+        try:
+            wav, rate = sf.read(row["audio_path"], start=start, stop=stop, dtype="float32", always_2d=False)
+        except Exception as err:  # soundfile raises several types for missing/corrupt files
+            if self.skip_bad_audio:
+                return None
+            raise AudioError(str(row["audio_path"]), f"{type(err).__name__}: {err}") from err
+        if rate != SAMPLE_RATE:
+            raise AudioError(str(row["audio_path"]), f"sample rate {rate}, expected {SAMPLE_RATE}")
+        labels = {t: self.labels[t][index] for t in self.tasks}
+        masks = {t: self.masks[t][index] for t in self.tasks}
+        return torch.from_numpy(np.ascontiguousarray(wav)), labels, masks
+
+
+def collate(items):
+    """Pad waveforms to the longest; returns dict(wavs (B, T), lengths (B,), labels {t: (B,)}, masks {t: (B,)},
+    skipped: count of unreadable items dropped)."""
+    kept = [it for it in items if it is not None]
+    if not kept:
+        return {"wavs": torch.zeros(0, 1), "lengths": torch.zeros(0, dtype=torch.long), "labels": {},
+                "masks": {}, "skipped": len(items)}
+    lengths = torch.tensor([len(w) for w, _, _ in kept])
+    wavs = torch.zeros(len(kept), int(lengths.max()))
+    for i, (w, _, _) in enumerate(kept):
+        wavs[i, : len(w)] = w
+    tasks = kept[0][1].keys()
+    return {"wavs": wavs, "lengths": lengths,
+            "labels": {t: torch.stack([it[1][t] for it in kept]) for t in tasks},
+            "masks": {t: torch.stack([it[2][t] for it in kept]) for t in tasks},
+            "skipped": len(items) - len(kept)}

@@ -1,0 +1,352 @@
+"""Multi-task pretext pretraining of a speech encoder with Accelerate.
+
+    accelerate launch pretext/train.py --data DIR --tasks energy,face,au --encoder cnn --out RUN [...]
+    python pretext/train.py ...                       # the same, one process
+
+The same script runs as one process, as several processes on one machine, or across machines: devices,
+process groups and mixed precision come from Accelerate. The loop sums ``weight[t] * task.loss(...)`` over
+the tasks and never names a specific one.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+if __package__ in (None, ""):  # run as a script (accelerate launch pretext/train.py): make the repo importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from encoders import build_encoder, save_pretrained  # noqa: E402
+from pretext.data import SegmentDataset, collate, split_by_media  # noqa: E402
+from pretext.tasks import parse_tasks  # noqa: E402
+from pretext.tasks.base import summarize_counts  # noqa: E402
+
+# Fields that define what is trained: a resumed run must match them exactly (solo-learn's SHOULD_MATCH).
+MUST_MATCH_ON_RESUME = ("data", "tasks", "encoder", "encoder_options", "head_hidden")
+CHECKPOINT_DIR = "checkpoints"
+
+
+@dataclass
+class TrainConfig:
+    data: str = ""  # a `data_prep label` output folder (or its segments.parquet)
+    tasks: str = "energy,face,au"  # registry names or module:Class plug-ins
+    encoder: str = "cnn"
+    out: str = "runs/pretext"
+    encoder_options: dict = field(default_factory=dict)  # overrides of the encoder's Config
+    task_weights: dict = field(default_factory=dict)  # task -> loss weight (default 1)
+    head_hidden: int = 128
+    max_steps: int = 2000
+    batch_size: int = 16  # per process
+    grad_accum: int = 1
+    lr: float = 3e-4
+    weight_decay: float = 0.01
+    warmup_steps: int = 100  # linear warm-up, then cosine decay to 0 at max_steps
+    max_seconds: float = 6.0  # segments are randomly cropped to this length when training
+    val_fraction: float = 0.1  # of the media items (never of segments: no recording on both sides)
+    num_workers: int = 2
+    mixed_precision: str = "no"  # no | bf16 | fp16 (passed to Accelerate)
+    eval_every: int = 200
+    checkpoint_every: int = 200
+    keep_checkpoints: int = 3
+    log_every: int = 10
+    seed: int = 0
+    resume: bool = False
+    skip_bad_audio: bool = False  # drop unreadable audio files (counted) instead of stopping
+
+
+class PretextModel(nn.Module):
+    """Encoder + one head per task: (wavs (B, T), lengths (B,)) -> {task: logits (B, C_task)}."""
+
+    def __init__(self, encoder, heads: dict[str, nn.Module]):
+        super().__init__()
+        self.encoder = encoder
+        self.heads = nn.ModuleDict(heads)
+
+    def forward(self, wavs: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
+        pooled = self.encoder(wavs, lengths).pooled
+        return {name: head(pooled) for name, head in self.heads.items()}
+
+
+class TrainState:
+    """Counters saved with every checkpoint (registered with Accelerate)."""
+
+    def __init__(self):
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+
+    def state_dict(self) -> dict:
+        return {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """A seeded permutation per epoch, so a resumed run sees the same order as an uninterrupted one."""
+
+    def __init__(self, size: int, seed: int):
+        self.size, self.seed, self.epoch = size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed * 1000003 + self.epoch)
+        return iter(torch.randperm(self.size, generator=generator).tolist())
+
+    def __len__(self) -> int:
+        return self.size
+
+
+def load_task_table(data: str, tasks) -> tuple:
+    """The segment table and each task's label config (from the label run), checked for usable labels."""
+    from data_prep import load_segments
+    from data_prep.label import CONFIG_FILE
+
+    table = load_segments(data)
+    folder = Path(data) if Path(data).is_dir() else Path(data).parent
+    label_config = json.loads((folder / CONFIG_FILE).read_text()) if (folder / CONFIG_FILE).exists() else {}
+    configs = {}
+    for task in tasks:
+        for column in (task.label_column, task.mask_column):
+            if column not in table:
+                raise ValueError(f"task {task.name!r}: the segment table has no {column!r} column; "
+                                 f"relabel with this task (data_prep label) first")
+        if not table[task.mask_column].any():
+            raise ValueError(f"task {task.name!r}: every segment's label is missing (mask all False) in {data}")
+        # The labels were made with the label run's config (e.g. the AU class list): use the same.
+        configs[task.name] = task.Config(**label_config.get(task.name, {}))
+    return table, configs
+
+
+def build_scheduler(optimizer, warmup: int, total: int):
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def train(config: TrainConfig) -> Path:
+    """Run (or resume) a pretraining run; returns the exported encoder's folder ``OUT/encoder``."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    out = Path(config.out)
+    trackers = ["tensorboard"] if _has_tensorboard() else []
+    accelerator = Accelerator(gradient_accumulation_steps=config.grad_accum, mixed_precision=config.mixed_precision,
+                              log_with=trackers or None, project_dir=str(out))
+    _check_or_save_config(config, out, accelerator)
+    set_seed(config.seed)
+    tasks = parse_tasks(config.tasks)
+    table, task_configs = load_task_table(config.data, tasks)
+    weights = {t.name: float(config.task_weights.get(t.name, 1.0)) for t in tasks}
+    unknown = set(config.task_weights) - set(weights)
+    if unknown:
+        raise ValueError(f"task weights for tasks not trained: {sorted(unknown)}")
+    train_table, val_table = split_by_media(table, config.val_fraction, config.seed)
+    names = [t.name for t in tasks]
+    train_set = SegmentDataset(train_table, names, config.max_seconds, True, config.seed, config.skip_bad_audio)
+    val_set = SegmentDataset(val_table, names, config.max_seconds, False, config.seed, config.skip_bad_audio)
+    sampler = EpochSampler(len(train_set), config.seed)
+    loader_args = {"batch_size": config.batch_size, "collate_fn": collate, "num_workers": config.num_workers}
+    train_loader = torch.utils.data.DataLoader(train_set, sampler=sampler, drop_last=True, **loader_args)
+    val_loader = torch.utils.data.DataLoader(val_set, shuffle=False, **loader_args)
+
+    encoder = build_encoder(config.encoder, **config.encoder_options)
+    heads = {t.name: t.build_head(encoder.output_dim, task_configs[t.name], config.head_hidden) for t in tasks}
+    model = PretextModel(encoder, heads)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = build_scheduler(optimizer, config.warmup_steps, config.max_steps)
+    model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
+        model, optimizer, train_loader, val_loader, scheduler)
+    state = TrainState()
+    accelerator.register_for_checkpointing(state)
+    if config.resume:
+        _resume(accelerator, out, state)
+    if trackers:
+        accelerator.init_trackers("pretext", config={k: str(v) for k, v in dataclasses.asdict(config).items()})
+
+    num_classes = {t.name: t.num_classes(task_configs[t.name]) for t in tasks}
+    running = _fresh_running(tasks, num_classes, accelerator.device)
+    started = time.perf_counter()
+    model.train()
+    while state.step < config.max_steps:
+        sampler.set_epoch(state.epoch)
+        train_set.set_epoch(state.epoch)
+        loader = train_loader
+        if state.batch_in_epoch:
+            from accelerate import skip_first_batches
+
+            loader = skip_first_batches(train_loader, state.batch_in_epoch)
+        for batch in loader:
+            with accelerator.accumulate(model):
+                logits = model(batch["wavs"], batch["lengths"])
+                losses = {t.name: t.loss(logits[t.name], batch["labels"][t.name], batch["masks"][t.name])
+                          for t in tasks}
+                loss = sum(weights[name] * value for name, value in losses.items())
+                accelerator.backward(loss)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            state.batch_in_epoch += 1
+            _accumulate(running, tasks, losses, logits, batch, num_classes)
+            if not accelerator.sync_gradients:
+                continue
+            state.step += 1
+            if state.step % config.log_every == 0 or state.step == config.max_steps:
+                _log(accelerator, out, state, running, "train", scheduler.get_last_lr()[0], started)
+                running = _fresh_running(tasks, num_classes, accelerator.device)
+            if val_loader is not None and len(val_set) and (state.step % config.eval_every == 0
+                                                           or state.step == config.max_steps):
+                _evaluate(accelerator, model, val_loader, tasks, num_classes, out, state, started)
+                model.train()
+            if state.step % config.checkpoint_every == 0 or state.step == config.max_steps:
+                _checkpoint(accelerator, out, state, config.keep_checkpoints)
+            if state.step >= config.max_steps:
+                break
+        else:
+            state.epoch += 1
+            state.batch_in_epoch = 0
+    _check_ranks_in_sync(accelerator, model)
+    export = out / "encoder"
+    if accelerator.is_main_process:
+        save_pretrained(accelerator.unwrap_model(model).encoder, export)
+    accelerator.end_training()
+    return export
+
+
+def _check_ranks_in_sync(accelerator, model) -> None:
+    """Every process must end with the same weights (DDP all-reduces gradients); say so, or fail loudly."""
+    flat = torch.cat([p.detach().float().reshape(-1) for p in accelerator.unwrap_model(model).parameters()])
+    fingerprint = torch.stack([flat.sum(), flat.abs().sum(), (flat * torch.arange(len(flat), device=flat.device)
+                                                                   .remainder(7919).float()).sum()]).double()
+    gathered = accelerator.gather(fingerprint.unsqueeze(0))
+    if not torch.allclose(gathered, gathered[:1].expand_as(gathered), rtol=0, atol=0):
+        raise RuntimeError(f"processes ended with different weights: {gathered.tolist()}")
+    accelerator.print(f"weights identical on all {accelerator.num_processes} processes")
+
+
+def _fresh_running(tasks, num_classes, device) -> dict:
+    return {t.name: {"loss": 0.0, "batches": 0, "counts": torch.zeros(num_classes[t.name], 2, dtype=torch.float64,
+                                                                      device=device)} for t in tasks}
+
+
+def _accumulate(running, tasks, losses, logits, batch, num_classes) -> None:
+    for t in tasks:
+        entry = running[t.name]
+        entry["loss"] += float(losses[t.name].detach())
+        entry["batches"] += 1
+        entry["counts"] += t.metric_counts(logits[t.name].detach(), batch["labels"][t.name],
+                                           batch["masks"][t.name], num_classes[t.name])
+
+
+def _log(accelerator, out: Path, state: TrainState, running: dict, split: str, lr: float | None, started: float):
+    record = {"step": state.step, "epoch": state.epoch, "split": split, "elapsed_s": round(time.perf_counter() - started, 2)}
+    if lr is not None:
+        record["lr"] = lr
+    for name, entry in running.items():
+        counts = accelerator.reduce(entry["counts"], reduction="sum")
+        loss = accelerator.reduce(torch.tensor(entry["loss"] / max(entry["batches"], 1), device=accelerator.device),
+                                  reduction="mean")
+        record.update({f"{name}/loss": float(loss), **{f"{name}/{k}": v for k, v in summarize_counts(counts).items()}})
+    if accelerator.is_main_process:
+        with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+    accelerator.log({f"{split}/{k}": v for k, v in record.items() if isinstance(v, (int, float))}, step=state.step)
+
+
+@torch.no_grad()
+def _evaluate(accelerator, model, loader, tasks, num_classes, out, state, started) -> None:
+    model.eval()
+    running = _fresh_running(tasks, num_classes, accelerator.device)
+    for batch in loader:
+        logits = model(batch["wavs"], batch["lengths"])
+        losses = {t.name: t.loss(logits[t.name], batch["labels"][t.name], batch["masks"][t.name]) for t in tasks}
+        _accumulate(running, tasks, losses, logits, batch, num_classes)
+    _log(accelerator, out, state, running, "val", None, started)
+
+
+def _checkpoint(accelerator, out: Path, state: TrainState, keep: int) -> None:
+    folder = out / CHECKPOINT_DIR / f"step_{state.step}"
+    accelerator.save_state(str(folder))
+    if accelerator.is_main_process:
+        existing = sorted((out / CHECKPOINT_DIR).glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
+        for old in existing[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
+def _resume(accelerator, out: Path, state: TrainState) -> None:
+    folders = sorted((out / CHECKPOINT_DIR).glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
+    if not folders:
+        accelerator.print(f"--resume: no checkpoint in {out / CHECKPOINT_DIR}; starting from step 0")
+        return
+    accelerator.load_state(str(folders[-1]))
+    accelerator.print(f"resumed from {folders[-1]} at step {state.step}")
+
+
+def _check_or_save_config(config: TrainConfig, out: Path, accelerator) -> None:
+    path = out / "config.json"
+    current = dataclasses.asdict(config)
+    if path.exists():
+        saved = json.loads(path.read_text())
+        if not config.resume:
+            raise ValueError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+        diff = {k: (saved.get(k), current[k]) for k in MUST_MATCH_ON_RESUME if saved.get(k) != current[k]}
+        if diff:
+            raise ValueError(f"cannot resume {out}: the saved run differs on {diff}")
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(current, indent=1))
+    accelerator.wait_for_everyone()
+
+
+def _has_tensorboard() -> bool:
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def parse_args(argv=None) -> TrainConfig:
+    defaults = TrainConfig()
+    parser = argparse.ArgumentParser(description="Multi-task pretext pretraining of a speech encoder.")
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        value = getattr(defaults, f.name)
+        if isinstance(value, bool):
+            parser.add_argument(flag, action="store_true")
+        elif isinstance(value, dict):
+            parser.add_argument(flag, type=json.loads, default={}, help="JSON object")
+        else:
+            parser.add_argument(flag, type=type(value), default=value, required=f.name == "data")
+    return TrainConfig(**vars(parser.parse_args(argv)))
+
+
+def main(argv=None) -> int:
+    try:
+        export = train(parse_args(argv))
+    except ValueError as err:
+        print(f"pretext/train.py: error: {err}", file=sys.stderr)
+        return 2
+    print(f"encoder exported to {export}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""pretext/train.py end to end: tiny runs, two-process DDP, kill and resume, plug-in task, overfitting."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from data_prep import build_label_config, label_corpus, synthetic
+from encoders import load_pretrained
+from pretext.train import TrainConfig, train
+from tests.data_prep.helpers import run_extract
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class SpeedTask(__import__("tests.pretext.plugin_task", fromlist=["DurationTask"]).DurationTask):
+    """A task nobody labelled the segments for."""
+
+    name = "speed"
+TINY = {"channels": [8, 8, 16], "dim": 16}
+
+
+@pytest.fixture(scope="module")
+def segments(tmp_path_factory, face_model):
+    """A labelled sample corpus (6 videos, 24 segments) with the built-in tasks and a plug-in task."""
+    root = synthetic.write_sample_corpus(tmp_path_factory.mktemp("corpus"))
+    out = tmp_path_factory.mktemp("extract")
+    run_extract(root, out, face_model, options={"max_fps": 10})
+    config = build_label_config({"tasks": ["energy", "face", "au", "tests.pretext.plugin_task:DurationTask"]})
+    label_corpus(out, config, progress=False)
+    return out
+
+
+def _config(segments, out, **kwargs):
+    base = dict(data=str(segments), tasks="energy,face,au", encoder="cnn", out=str(out), encoder_options=TINY,
+                max_steps=4, batch_size=4, num_workers=0, eval_every=2, checkpoint_every=2, log_every=1,
+                max_seconds=2.0, val_fraction=0.2, warmup_steps=1)
+    base.update(kwargs)
+    return TrainConfig(**base)
+
+
+def _metrics(out):
+    return [json.loads(line) for line in open(Path(out) / "metrics.jsonl")]
+
+
+def test_tiny_run_logs_metrics_checkpoints_and_exports(segments, tmp_path):
+    export = train(_config(segments, tmp_path / "run"))
+    encoder = load_pretrained(export)
+    assert encoder.config.dim == 16
+    records = _metrics(tmp_path / "run")
+    assert [r["step"] for r in records if r["split"] == "train"] == [1, 2, 3, 4]
+    assert {"energy/loss", "face/uar", "au/acc"} <= set(records[0])
+    assert any(r["split"] == "val" for r in records)
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step_2", "step_4"]
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["encoder_options"] == TINY
+
+
+def test_refuses_to_resume_with_other_architecture_or_tasks(segments, tmp_path):
+    train(_config(segments, tmp_path / "run", max_steps=2))
+    with pytest.raises(ValueError, match="already holds a run"):
+        train(_config(segments, tmp_path / "run", max_steps=2))
+    with pytest.raises(ValueError, match="differs on .*encoder_options"):
+        train(_config(segments, tmp_path / "run", encoder_options={"channels": [8, 8, 8], "dim": 16}, resume=True))
+    with pytest.raises(ValueError, match="differs on .*tasks"):
+        train(_config(segments, tmp_path / "run", tasks="energy", resume=True))
+
+
+def test_bad_task_names_and_missing_labels_are_clear(segments, tmp_path):
+    with pytest.raises(ValueError, match="choose from"):
+        train(_config(segments, tmp_path / "a", tasks="energy,arousal"))
+    with pytest.raises(ValueError, match="no 'speed_label' column"):
+        train(_config(segments, tmp_path / "b", tasks="tests.pretext.test_train:SpeedTask"))
+
+
+def test_plugin_task_from_a_test_module(segments, tmp_path):
+    train(_config(segments, tmp_path / "run", tasks="energy,tests.pretext.plugin_task:DurationTask"))
+    assert "duration/loss" in _metrics(tmp_path / "run")[0]
+
+
+def test_each_task_loss_falls_when_overfitting_a_handful_of_segments(segments, tmp_path):
+    from data_prep import load_segments
+
+    table = load_segments(segments)
+    few = table[table.face_mask & table.au_mask].head(8)
+    few.to_parquet(tmp_path / "few.parquet")
+    (tmp_path / "label_config.json").write_text((Path(segments) / "label_config.json").read_text())
+    train(_config(tmp_path / "few.parquet", tmp_path / "run", max_steps=60, batch_size=8, val_fraction=0.0,
+                  lr=3e-3, log_every=5, checkpoint_every=1000, max_seconds=3.0))
+    records = [r for r in _metrics(tmp_path / "run") if r["split"] == "train"]
+    for task in ("energy", "face", "au"):
+        first, last = records[0][f"{task}/loss"], records[-1][f"{task}/loss"]
+        assert last < 0.5 * first, (task, first, last)
+
+
+def _launch(args, env=None, **kwargs):
+    return subprocess.Popen([sys.executable, str(REPO / "pretext" / "train.py"), *map(str, args)], cwd=REPO,
+                            env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True, **kwargs)
+
+
+def _cli_args(segments, out, steps, extra=()):
+    return ["--data", segments, "--tasks", "energy,face,au", "--encoder", "cnn", "--out", out, "--encoder-options",
+            json.dumps(TINY), "--max-steps", steps, "--batch-size", 4, "--num-workers", 0, "--checkpoint-every", 2,
+            "--eval-every", 100, "--log-every", 1, "--max-seconds", 2.0, "--warmup-steps", 1, *extra]
+
+
+def test_kill_after_a_checkpoint_then_resume_continues_the_step_count(segments, tmp_path):
+    out = tmp_path / "run"
+    proc = _launch(_cli_args(segments, out, 400))
+    deadline = time.time() + 300
+    while time.time() < deadline and not (out / "checkpoints" / "step_4").exists() and proc.poll() is None:
+        time.sleep(0.1)
+    assert proc.poll() is None, proc.stderr.read()[-3000:]
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = max(r["step"] for r in _metrics(out))
+    checkpoints = sorted(int(p.name.split("_")[1]) for p in (out / "checkpoints").iterdir())
+    resumed = _launch(_cli_args(segments, out, checkpoints[-1] + 4, ["--resume"]))
+    stdout, stderr = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, stderr[-3000:]
+    assert f"at step {checkpoints[-1]}" in stdout + stderr
+    steps = [r["step"] for r in _metrics(out) if r["split"] == "train"]
+    after = steps[steps.index(killed_at) + 1:]
+    assert after == list(range(checkpoints[-1] + 1, checkpoints[-1] + 5))  # continues, not from 0
+
+
+def test_two_process_ddp_on_cpu_ends_with_identical_weights(segments, tmp_path):
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           str(REPO / "pretext" / "train.py"), *map(str, _cli_args(segments, tmp_path / "run", 4))]
+    result = subprocess.run(cmd, cwd=REPO, env={**os.environ, "ACCELERATE_USE_CPU": "1"}, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "weights identical on all 2 processes" in result.stdout + result.stderr
+    assert (tmp_path / "run" / "encoder" / "model.safetensors").exists()
