@@ -26,7 +26,7 @@ if __package__ in (None, ""):  # run as a script (accelerate launch pretext/trai
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from encoders import build_encoder, save_pretrained  # noqa: E402
-from pretext.data import SegmentDataset, collate, split_by_media  # noqa: E402
+from pretext.data import AudioError, SegmentDataset, collate, split_by_media  # noqa: E402
 from pretext.tasks import parse_tasks  # noqa: E402
 from pretext.tasks.base import summarize_counts  # noqa: E402
 
@@ -191,32 +191,19 @@ def train(config: TrainConfig) -> Path:
             from accelerate import skip_first_batches
 
             loader = skip_first_batches(train_loader, state.batch_in_epoch)
+        waited = time.perf_counter()
         for batch in loader:
-            with accelerator.accumulate(model):
-                logits = model(batch["wavs"], batch["lengths"])
-                losses = {t.name: t.loss(logits[t.name], batch["labels"][t.name], batch["masks"][t.name])
-                          for t in tasks}
-                loss = sum(weights[name] * value for name, value in losses.items())
-                accelerator.backward(loss)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
+            running["_data_wait_s"] += time.perf_counter() - waited
+            logits, losses = train_step(accelerator, model, optimizer, scheduler, batch, tasks, weights)
             state.batch_in_epoch += 1
             _accumulate(running, tasks, losses, logits, batch, num_classes)
-            if not accelerator.sync_gradients:
-                continue
-            state.step += 1
-            if state.step % config.log_every == 0 or state.step == config.max_steps:
-                _log(accelerator, out, state, running, "train", scheduler.get_last_lr()[0], started)
-                running = _fresh_running(tasks, num_classes, accelerator.device)
-            if val_loader is not None and len(val_set) and (state.step % config.eval_every == 0
-                                                           or state.step == config.max_steps):
-                _evaluate(accelerator, model, val_loader, tasks, num_classes, out, state, started)
-                model.train()
-            if state.step % config.checkpoint_every == 0 or state.step == config.max_steps:
-                _checkpoint(accelerator, out, state, config.keep_checkpoints)
-            if state.step >= config.max_steps:
-                break
+            if accelerator.sync_gradients:  # an optimiser step happened (not mid-accumulation)
+                state.step += 1
+                running = _after_step(config, accelerator, model, val_loader, len(val_set), tasks, num_classes,
+                                      out, state, running, scheduler, started)
+                if state.step >= config.max_steps:
+                    break
+            waited = time.perf_counter()
         else:
             state.epoch += 1
             state.batch_in_epoch = 0
@@ -226,6 +213,34 @@ def train(config: TrainConfig) -> Path:
         save_pretrained(accelerator.unwrap_model(model).encoder, export)
     accelerator.end_training()
     return export
+
+
+def _after_step(config, accelerator, model, val_loader, n_val, tasks, num_classes, out, state, running, scheduler,
+                started) -> dict:
+    """Logging, evaluation and checkpoints due at this step. Returns the (possibly reset) running sums."""
+    last = state.step == config.max_steps
+    if state.step % config.log_every == 0 or last:
+        _log(accelerator, out, state, running, "train", scheduler.get_last_lr()[0], started)
+        running = _fresh_running(tasks, num_classes, accelerator.device)
+    if n_val and (state.step % config.eval_every == 0 or last):
+        _evaluate(accelerator, model, val_loader, tasks, num_classes, out, state, started)
+        model.train()
+    if state.step % config.checkpoint_every == 0 or last:
+        _checkpoint(accelerator, out, state, config.keep_checkpoints)
+    return running
+
+
+def train_step(accelerator, model, optimizer, scheduler, batch, tasks, weights):
+    """One (possibly accumulated) optimisation step on ``batch``. Returns (logits, losses) per task."""
+    with accelerator.accumulate(model):
+        logits = model(batch["wavs"], batch["lengths"])
+        losses = {t.name: t.loss(logits[t.name], batch["labels"][t.name], batch["masks"][t.name]) for t in tasks}
+        loss = sum(weights[name] * value for name, value in losses.items())
+        accelerator.backward(loss)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+    return logits, losses
 
 
 def _check_ranks_in_sync(accelerator, model) -> None:
@@ -240,11 +255,12 @@ def _check_ranks_in_sync(accelerator, model) -> None:
 
 
 def _fresh_running(tasks, num_classes, device) -> dict:
-    return {t.name: {"loss": 0.0, "batches": 0, "counts": torch.zeros(num_classes[t.name], 2, dtype=torch.float64,
+    return {"_skipped": 0, "_data_wait_s": 0.0} | {t.name: {"loss": 0.0, "batches": 0, "counts": torch.zeros(num_classes[t.name], 2, dtype=torch.float64,
                                                                       device=device)} for t in tasks}
 
 
 def _accumulate(running, tasks, losses, logits, batch, num_classes) -> None:
+    running["_skipped"] += int(batch["skipped"])
     for t in tasks:
         entry = running[t.name]
         entry["loss"] += float(losses[t.name].detach())
@@ -257,7 +273,12 @@ def _log(accelerator, out: Path, state: TrainState, running: dict, split: str, l
     record = {"step": state.step, "epoch": state.epoch, "split": split, "elapsed_s": round(time.perf_counter() - started, 2)}
     if lr is not None:
         record["lr"] = lr
+    skipped = accelerator.reduce(torch.tensor(running["_skipped"], device=accelerator.device), reduction="sum")
+    record["skipped_bad_audio"] = int(skipped)
+    record["data_wait_s"] = round(running["_data_wait_s"], 4)
     for name, entry in running.items():
+        if name.startswith("_"):
+            continue
         counts = accelerator.reduce(entry["counts"], reduction="sum")
         loss = accelerator.reduce(torch.tensor(entry["loss"] / max(entry["batches"], 1), device=accelerator.device),
                                   reduction="mean")
@@ -341,7 +362,7 @@ def parse_args(argv=None) -> TrainConfig:
 def main(argv=None) -> int:
     try:
         export = train(parse_args(argv))
-    except ValueError as err:
+    except (ValueError, AudioError) as err:
         print(f"pretext/train.py: error: {err}", file=sys.stderr)
         return 2
     print(f"encoder exported to {export}")

@@ -140,3 +140,21 @@ def test_two_process_ddp_on_cpu_ends_with_identical_weights(segments, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "weights identical on all 2 processes" in result.stdout + result.stderr
     assert (tmp_path / "run" / "encoder" / "model.safetensors").exists()
+
+
+def test_unreadable_audio_is_named_or_skipped_and_counted(segments, tmp_path):
+    from data_prep import load_segments
+
+    table = load_segments(segments)
+    broken = table.copy()
+    broken.loc[broken.index[:3], "audio_path"] = str(tmp_path / "gone.flac")
+    broken.to_parquet(tmp_path / "broken.parquet")
+    (tmp_path / "label_config.json").write_text((Path(segments) / "label_config.json").read_text())
+    from pretext.data import AudioError
+
+    with pytest.raises(AudioError, match="gone.flac: cannot read audio"):
+        train(_config(tmp_path / "broken.parquet", tmp_path / "strict", val_fraction=0.0))
+    train(_config(tmp_path / "broken.parquet", tmp_path / "lenient", val_fraction=0.0, skip_bad_audio=True,
+                  max_steps=6, batch_size=8))
+    skipped = sum(r["skipped_bad_audio"] for r in _metrics(tmp_path / "lenient") if r["split"] == "train")
+    assert skipped >= 3

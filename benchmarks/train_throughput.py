@@ -1,0 +1,129 @@
+"""Training-step throughput of pretext/train.py against a bare PyTorch loop, data-wait share, peak memory.
+
+Run:  .venv/bin/python benchmarks/train_throughput.py [--steps 30] [--batch-size 8] [--shared ../shared]
+
+For each encoder (default configs), in a fresh process each (so peak memory is that encoder's):
+* samples/s of ``pretext.train.train_step`` (Accelerate-prepared model/optimiser/scheduler, masked
+  multi-task losses) and of a bare loop (plain model, summed losses, backward, step) on the same in-memory
+  batches, alternating the two every step so machine noise hits both alike; target ratio >= 0.95;
+* the share of step time spent waiting for data in a real ``train()`` run with 2 loader workers (from
+  ``metrics.jsonl``'s ``data_wait_s``); target < 5%;
+* peak RSS of the process.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def build_segments(work: Path, shared: Path) -> Path:
+    from data_prep import build_label_config, label_corpus, synthetic
+    from data_prep.extract import ExtractOptions, extract_corpus
+
+    out = work / "extract"
+    if not (out / "segments.parquet").exists():
+        corpus = synthetic.write_sample_corpus(work / "corpus")
+        extract_corpus(corpus, out, ExtractOptions(face_model=str(shared / "models/face_landmarker.task"), max_fps=5),
+                       progress=False)
+        label_corpus(out, build_label_config(), progress=False)
+    return out
+
+
+def measure(encoder_name: str, segments: Path, work: Path, steps: int, batch_size: int) -> dict:
+    import torch
+    from accelerate import Accelerator
+
+    from encoders import build_encoder
+    from pretext.data import SegmentDataset, collate
+    from pretext.tasks import parse_tasks
+    from pretext.train import PretextModel, TrainConfig, build_scheduler, load_task_table, train, train_step
+
+    torch.manual_seed(0)
+    tasks = parse_tasks("energy,face,au")
+    table, configs = load_task_table(str(segments), tasks)
+    dataset = SegmentDataset(table, [t.name for t in tasks], max_seconds=4.0, random_crop=False)
+    batches = [collate([dataset[(i * batch_size + j) % len(dataset)] for j in range(batch_size)]) for i in range(4)]
+
+    def make():
+        encoder = build_encoder(encoder_name)
+        heads = {t.name: t.build_head(encoder.output_dim, configs[t.name]) for t in tasks}
+        model = PretextModel(encoder, heads)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        return model, optimizer, build_scheduler(optimizer, 10, 10_000)
+
+    accelerator = Accelerator()
+    model_a, opt_a, sched_a = make()
+    model_a, opt_a, sched_a = accelerator.prepare(model_a, opt_a, sched_a)
+    model_b, opt_b, _ = make()
+    weights = {t.name: 1.0 for t in tasks}
+
+    def bare_step(batch):
+        logits = model_b(batch["wavs"], batch["lengths"])
+        loss = sum(t.loss(logits[t.name], batch["labels"][t.name], batch["masks"][t.name]) for t in tasks)
+        loss.backward()
+        opt_b.step()
+        opt_b.zero_grad()
+
+    for batch in batches[:2]:  # warm-up
+        train_step(accelerator, model_a, opt_a, sched_a, batch, tasks, weights)
+        bare_step(batch)
+    ours = bare = 0.0
+    for i in range(steps):
+        batch = batches[i % len(batches)]
+        t0 = time.perf_counter()
+        train_step(accelerator, model_a, opt_a, sched_a, batch, tasks, weights)
+        t1 = time.perf_counter()
+        bare_step(batch)
+        t2 = time.perf_counter()
+        ours += t1 - t0
+        bare += t2 - t1
+    samples = steps * batch_size
+
+    run = work / f"run_{encoder_name}"
+    import shutil
+
+    shutil.rmtree(run, ignore_errors=True)
+    train(TrainConfig(data=str(segments), encoder=encoder_name, out=str(run), max_steps=steps, batch_size=batch_size,
+                      num_workers=2, log_every=steps, eval_every=10 ** 9, checkpoint_every=10 ** 9,
+                      max_seconds=4.0, val_fraction=0.0))
+    record = [json.loads(line) for line in open(run / "metrics.jsonl")][-1]
+    return {"encoder": encoder_name, "train_step_samples_s": samples / ours, "bare_samples_s": samples / bare,
+            "ratio": bare / ours, "data_wait_share": record["data_wait_s"] / record["elapsed_s"],
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/avpretext_train_bench"))
+    parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: one encoder, print JSON
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    segments = build_segments(args.work, args.shared)
+    if args.one:
+        print(json.dumps(measure(args.one, segments, args.work, args.steps, args.batch_size)))
+        return
+    print(f"{'encoder':12s}{'train.py step':>15s}{'bare loop':>12s}{'ratio':>8s}{'data wait':>11s}{'peak RSS':>10s}")
+    for name in ("cnn", "crnn", "transformer"):
+        result = subprocess.run([sys.executable, __file__, "--one", name, "--steps", str(args.steps), "--batch-size",
+                                 str(args.batch_size), "--work", str(args.work), "--shared", str(args.shared)],
+                                capture_output=True, text=True, check=True)
+        r = json.loads(result.stdout.strip().splitlines()[-1])
+        print(f"{name:12s}{r['train_step_samples_s']:13.1f}/s{r['bare_samples_s']:10.1f}/s{r['ratio']:8.3f}"
+              f"{r['data_wait_share']:10.1%}{r['peak_rss_mb']:8.0f} MB")
+    print("targets: ratio >= 0.95, data wait < 5% (2 loader workers); batch "
+          f"{args.batch_size} x 4 s segments, {args.steps} steps, 2 CPU cores")
+
+
+if __name__ == "__main__":
+    main()
