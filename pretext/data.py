@@ -42,7 +42,9 @@ class SegmentDataset(Dataset):
         table: the segment table (``data_prep.load_segments``).
         tasks: task names whose ``<name>_label``/``<name>_mask`` columns are read.
         max_seconds: longer segments are cropped to this (randomly when ``random_crop``, else centred).
-        random_crop: training crops vary per epoch (seeded by ``seed`` and the epoch).
+        random_crop: training crops vary per epoch (seeded by ``seed`` and the epoch). The epoch travels in
+            the index (``epoch * len(dataset) + i``, as :class:`pretext.train.EpochSampler` yields it), so
+            persistent loader workers need no notification when an epoch starts.
         skip_bad_audio: return None for unreadable audio (dropped by :func:`collate`) instead of raising.
     """
 
@@ -53,24 +55,21 @@ class SegmentDataset(Dataset):
         self.max_samples = int(max_seconds * SAMPLE_RATE)
         self.random_crop = random_crop
         self.seed = seed
-        self.epoch = 0
         self.skip_bad_audio = skip_bad_audio
         self.labels = {t: torch.tensor(self.table[f"{t}_label"].to_numpy(np.int64)) for t in tasks}
         self.masks = {t: torch.tensor(self.table[f"{t}_mask"].to_numpy(bool)) for t in tasks}
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
     def __len__(self) -> int:
         return len(self.table)
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, key: int):
+        epoch, index = divmod(int(key), len(self.table))
         row = self.table.iloc[index]
         start = int(round(row["start"] * SAMPLE_RATE))
         stop = int(round(row["end"] * SAMPLE_RATE))
         if stop - start > self.max_samples:
             if self.random_crop:
-                rng = np.random.default_rng([self.seed, self.epoch, index])
+                rng = np.random.default_rng([self.seed, epoch, index])
                 start += int(rng.integers(0, stop - start - self.max_samples + 1))
             else:
                 start += (stop - start - self.max_samples) // 2

@@ -92,7 +92,11 @@ class TrainState:
 
 
 class EpochSampler(torch.utils.data.Sampler):
-    """A seeded permutation per epoch, so a resumed run sees the same order as an uninterrupted one."""
+    """A seeded permutation per epoch, so a resumed run sees the same order as an uninterrupted one.
+
+    Yields ``epoch * size + i``: the dataset reads the epoch from the index (for its random crops), which
+    lets loader workers persist across epochs.
+    """
 
     def __init__(self, size: int, seed: int):
         self.size, self.seed, self.epoch = size, seed, 0
@@ -102,7 +106,7 @@ class EpochSampler(torch.utils.data.Sampler):
 
     def __iter__(self):
         generator = torch.Generator().manual_seed(self.seed * 1000003 + self.epoch)
-        return iter(torch.randperm(self.size, generator=generator).tolist())
+        return iter((torch.randperm(self.size, generator=generator) + self.epoch * self.size).tolist())
 
     def __len__(self) -> int:
         return self.size
@@ -161,7 +165,9 @@ def train(config: TrainConfig) -> Path:
     train_set = SegmentDataset(train_table, names, config.max_seconds, True, config.seed, config.skip_bad_audio)
     val_set = SegmentDataset(val_table, names, config.max_seconds, False, config.seed, config.skip_bad_audio)
     sampler = EpochSampler(len(train_set), config.seed)
-    loader_args = {"batch_size": config.batch_size, "collate_fn": collate, "num_workers": config.num_workers}
+    # Persistent workers: restarting them every epoch costs more than a small epoch's loading.
+    loader_args = {"batch_size": config.batch_size, "collate_fn": collate, "num_workers": config.num_workers,
+                   "persistent_workers": config.num_workers > 0}
     train_loader = torch.utils.data.DataLoader(train_set, sampler=sampler, drop_last=True, **loader_args)
     val_loader = torch.utils.data.DataLoader(val_set, shuffle=False, **loader_args)
 
@@ -185,7 +191,6 @@ def train(config: TrainConfig) -> Path:
     model.train()
     while state.step < config.max_steps:
         sampler.set_epoch(state.epoch)
-        train_set.set_epoch(state.epoch)
         loader = train_loader
         if state.batch_in_epoch:
             from accelerate import skip_first_batches

@@ -28,8 +28,10 @@ class FaceConfig(MedianSplitConfig):
     region: str = "all"
     # A segment whose face is visible in fewer of its frames than this has no label (never guessed).
     min_face_coverage: float = 0.5
-    # Frame-to-frame gaps longer than this (s) are not motion (face lost, cut): the pair is skipped.
-    max_frame_gap_s: float = 0.2
+    # Frame-to-frame gaps longer than this (s) are not motion (face lost, cut): the pair is skipped. 0.5 s
+    # admits extractions at --fps 5 (0.2 s apart would fail on rounding); speeds from sparser frames are
+    # lower, so compare segments of extractions made at one frame rate.
+    max_frame_gap_s: float = 0.5
 
 
 def landmark_speed(times: np.ndarray, aligned: np.ndarray, region: np.ndarray, max_gap_s: float
