@@ -168,10 +168,6 @@ def _extract_face(state: WorkerState, path: str, work: Path, timings: dict, warn
             **extra}
 
 
-def _process(state: WorkerState, item: MediaItem, out: str) -> dict:
-    return extract_item(state, item, out)
-
-
 @dataclass
 class ExtractSummary:
     done: int = 0
@@ -234,7 +230,7 @@ def extract_corpus(source: str | Path, out: str | Path, options: ExtractOptions 
             summary.skipped += 1
         else:
             todo.append(item)
-    process = functools.partial(_process, out=str(out))
+    process = functools.partial(extract_item, out=str(out))
     init = functools.partial(init_worker, options)
     bar = _progress_bar(len(todo), progress, f"extract {shard_index}/{num_shards}" if num_shards > 1 else "extract")
     for result in run_items(todo, process, init, workers=workers):
