@@ -24,9 +24,20 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def build_segments(work: Path, shared: Path) -> Path:
+def build_segments(work: Path, shared: Path, repeat: int) -> Path:
+    """The sample corpus's segment table, its rows repeated ``repeat`` times.
+
+    The sample corpus has 24 segments, i.e. 3 batches of 8 per epoch. A loader cannot prefetch across an
+    epoch boundary, so with 3 batches per epoch every third step waits for a whole batch: that measures
+    the toy corpus, not the loader. Repeating rows gives an epoch the length of a small real corpus.
+    """
+    import shutil
+
+    import pandas as pd
+
     from data_prep import build_label_config, label_corpus, synthetic
     from data_prep.extract import ExtractOptions, extract_corpus
+    from data_prep.label import CONFIG_FILE
 
     out = work / "extract"
     if not (out / "segments.parquet").exists():
@@ -34,7 +45,12 @@ def build_segments(work: Path, shared: Path) -> Path:
         extract_corpus(corpus, out, ExtractOptions(face_model=str(shared / "models/face_landmarker.task"), max_fps=5),
                        progress=False)
         label_corpus(out, build_label_config(), progress=False)
-    return out
+    repeated = work / f"segments_x{repeat}"
+    repeated.mkdir(exist_ok=True)
+    table = pd.read_parquet(out / "segments.parquet")
+    pd.concat([table] * repeat, ignore_index=True).to_parquet(repeated / "segments.parquet")
+    shutil.copy(out / CONFIG_FILE, repeated / CONFIG_FILE)
+    return repeated
 
 
 def measure(encoder_name: str, segments: Path, work: Path, steps: int, batch_size: int) -> dict:
@@ -111,11 +127,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    parser.add_argument("--repeat", type=int, default=10, help="repeat the 24 sample segments (epoch length)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/avpretext_train_bench"))
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: one encoder, print JSON
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    segments = build_segments(args.work, args.shared)
+    segments = build_segments(args.work, args.shared, args.repeat)
     if args.one:
         print(json.dumps(measure(args.one, segments, args.work, args.steps, args.batch_size)))
         return
@@ -123,14 +140,16 @@ def main() -> None:
           f"{'after start':>13s}{'peak RSS':>10s}")
     for name in ("cnn", "crnn", "transformer"):
         result = subprocess.run([sys.executable, __file__, "--one", name, "--steps", str(args.steps), "--batch-size",
-                                 str(args.batch_size), "--work", str(args.work), "--shared", str(args.shared)],
+                                 str(args.batch_size), "--work", str(args.work), "--shared", str(args.shared),
+                                 "--repeat", str(args.repeat)],
                                 capture_output=True, text=True, check=True)
         r = json.loads(result.stdout.strip().splitlines()[-1])
         print(f"{name:12s}{r['train_step_samples_s']:13.1f}/s{r['bare_samples_s']:10.1f}/s{r['ratio']:8.3f}"
               f"{r['data_wait_share']:10.1%}{r['steady_data_wait_share']:12.1%}{r['peak_rss_mb']:9.0f} MB")
     print("data wait: whole run / after the first 5 steps (worker start-up excluded)")
     print("targets: ratio >= 0.95, data wait < 5% (2 loader workers); batch "
-          f"{args.batch_size} x 4 s segments, {args.steps} steps, 2 CPU cores")
+          f"{args.batch_size} x 4 s segments, {args.steps} steps, "
+          f"{24 * args.repeat} segments per epoch, 2 CPU cores")
 
 
 if __name__ == "__main__":

@@ -54,6 +54,8 @@ class TrainConfig:
     val_fraction: float = 0.1  # of the media items (never of segments: no recording on both sides)
     num_workers: int = 2
     mixed_precision: str = "no"  # no | bf16 | fp16 (passed to Accelerate)
+    report_to: str = "auto"  # Accelerate trackers, comma-separated (tensorboard, wandb, ...); auto: tensorboard
+    #                          when installed; none: only metrics.jsonl (always written)
     eval_every: int = 200
     checkpoint_every: int = 200
     keep_checkpoints: int = 3
@@ -149,7 +151,7 @@ def train(config: TrainConfig) -> Path:
     from accelerate.utils import set_seed
 
     out = Path(config.out)
-    trackers = ["tensorboard"] if _has_tensorboard() else []
+    trackers = resolve_trackers(config.report_to)
     accelerator = Accelerator(gradient_accumulation_steps=config.grad_accum, mixed_precision=config.mixed_precision,
                               log_with=trackers or None, project_dir=str(out))
     _check_or_save_config(config, out, accelerator)
@@ -341,12 +343,17 @@ def _check_or_save_config(config: TrainConfig, out: Path, accelerator) -> None:
     accelerator.wait_for_everyone()
 
 
-def _has_tensorboard() -> bool:
-    try:
-        import tensorboard  # noqa: F401
-    except ImportError:
-        return False
-    return True
+def resolve_trackers(report_to: str) -> list[str]:
+    """``--report-to`` -> Accelerate tracker names. ``auto`` uses TensorBoard when it is installed."""
+    if report_to == "none":
+        return []
+    if report_to == "auto":
+        try:
+            import tensorboard  # noqa: F401
+        except ImportError:
+            return []
+        return ["tensorboard"]
+    return [name.strip() for name in report_to.split(",") if name.strip()]
 
 
 def parse_args(argv=None) -> TrainConfig:

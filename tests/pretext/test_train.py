@@ -158,3 +158,27 @@ def test_unreadable_audio_is_named_or_skipped_and_counted(segments, tmp_path):
                   max_steps=6, batch_size=8))
     skipped = sum(r["skipped_bad_audio"] for r in _metrics(tmp_path / "lenient") if r["split"] == "train")
     assert skipped >= 3
+
+
+def test_bf16_run_logs_to_tensorboard(segments, tmp_path):
+    """bf16 autocast (CPU here, CUDA elsewhere) trains to finite losses; metrics also reach TensorBoard."""
+    pytest.importorskip("tensorboard", reason="tensorboard is in the [dev] extra")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "run"
+    # Its own process: Accelerate fixes the precision once per process.
+    args = [sys.executable, str(REPO / "pretext" / "train.py"), "--data", str(segments), "--encoder", "cnn",
+            "--encoder-options", json.dumps(TINY), "--out", str(out), "--max-steps", "3", "--batch-size", "4",
+            "--num-workers", "0", "--eval-every", "3", "--log-every", "1", "--max-seconds", "2",
+            "--val-fraction", "0.2", "--warmup-steps", "1", "--mixed-precision", "bf16", "--report-to", "tensorboard"]
+    subprocess.run(args, check=True, cwd=tmp_path, timeout=300)
+    records = _metrics(out)
+    train_losses = [r["energy/loss"] for r in records if r["split"] == "train"]
+    assert len(train_losses) == 3 and all(0 < x < 10 for x in train_losses)
+    events = list(out.rglob("events.out.tfevents.*"))
+    assert events, f"no TensorBoard event file under {out}"
+    accumulator = EventAccumulator(str(events[0].parent))
+    accumulator.Reload()
+    scalars = accumulator.Tags()["scalars"]
+    assert "train/energy/loss" in scalars and "val/au/loss" in scalars
+    assert [e.step for e in accumulator.Scalars("train/energy/loss")] == [1, 2, 3]
