@@ -26,6 +26,13 @@ def split_by_media(table: pd.DataFrame, val_fraction: float, seed: int = 0) -> t
     return table[~is_val].reset_index(drop=True), table[is_val].reset_index(drop=True)
 
 
+def _label_tensor(column: pd.Series) -> torch.Tensor:
+    values = column.to_numpy()
+    if np.issubdtype(values.dtype, np.floating):
+        return torch.tensor(values.astype(np.float32))
+    return torch.tensor(values.astype(np.int64))
+
+
 @dataclass
 class AudioError(RuntimeError):
     path: str
@@ -56,7 +63,8 @@ class SegmentDataset(Dataset):
         self.random_crop = random_crop
         self.seed = seed
         self.skip_bad_audio = skip_bad_audio
-        self.labels = {t: torch.tensor(self.table[f"{t}_label"].to_numpy(np.int64)) for t in tasks}
+        # Class indices stay int64; continuous targets (e.g. arousal) become float32.
+        self.labels = {t: _label_tensor(self.table[f"{t}_label"]) for t in tasks}
         self.masks = {t: torch.tensor(self.table[f"{t}_mask"].to_numpy(bool)) for t in tasks}
 
     def __len__(self) -> int:
@@ -75,16 +83,37 @@ class SegmentDataset(Dataset):
                 start += (stop - start - self.max_samples) // 2
             stop = start + self.max_samples
         try:
-            wav, rate = sf.read(row["audio_path"], start=start, stop=stop, dtype="float32", always_2d=False)
-        except Exception as err:  # soundfile raises several types for missing/corrupt files
+            wav = read_audio(row["audio_path"], start, stop)
+        except AudioError:
             if self.skip_bad_audio:
                 return None
-            raise AudioError(str(row["audio_path"]), f"{type(err).__name__}: {err}") from err
-        if rate != SAMPLE_RATE:
-            raise AudioError(str(row["audio_path"]), f"sample rate {rate}, expected {SAMPLE_RATE}")
+            raise
         labels = {t: self.labels[t][index] for t in self.tasks}
         masks = {t: self.masks[t][index] for t in self.tasks}
-        return torch.from_numpy(np.ascontiguousarray(wav)), labels, masks
+        return wav, labels, masks
+
+
+def read_audio(path, start: int = 0, stop: int | None = None) -> torch.Tensor:
+    """Samples ``[start, stop)`` (counted at 16 kHz) of an audio file as a (T,) float32 tensor at 16 kHz mono.
+
+    Seeks instead of reading the whole file. Other rates are resampled and channels averaged, so a corpus
+    need not be converted first. Raises :class:`AudioError` naming the file for anything unreadable.
+    """
+    try:
+        with sf.SoundFile(str(path)) as f:
+            rate = f.samplerate
+            first = int(round(start * rate / SAMPLE_RATE))
+            f.seek(min(first, f.frames))
+            count = -1 if stop is None else max(0, int(round(stop * rate / SAMPLE_RATE)) - first)
+            wav = f.read(count, dtype="float32", always_2d=True)
+    except Exception as err:  # soundfile raises several types for missing/corrupt files
+        raise AudioError(str(path), f"{type(err).__name__}: {err}") from err
+    wav = torch.from_numpy(np.ascontiguousarray(wav.mean(1) if wav.shape[1] > 1 else wav[:, 0]))
+    if rate != SAMPLE_RATE:
+        import torchaudio
+
+        wav = torchaudio.functional.resample(wav, rate, SAMPLE_RATE)
+    return wav
 
 
 def collate(items):

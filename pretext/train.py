@@ -9,7 +9,6 @@ the tasks and never names a specific one.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -26,6 +25,7 @@ if __package__ in (None, ""):  # run as a script (accelerate launch pretext/trai
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from encoders import build_encoder, save_pretrained  # noqa: E402
+from pretext.config_args import parse_config  # noqa: E402
 from pretext.data import AudioError, SegmentDataset, collate, split_by_media  # noqa: E402
 from pretext.tasks import parse_tasks  # noqa: E402
 from pretext.tasks.base import summarize_counts  # noqa: E402
@@ -357,18 +357,7 @@ def resolve_trackers(report_to: str) -> list[str]:
 
 
 def parse_args(argv=None) -> TrainConfig:
-    defaults = TrainConfig()
-    parser = argparse.ArgumentParser(description="Multi-task pretext pretraining of a speech encoder.")
-    for f in dataclasses.fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        value = getattr(defaults, f.name)
-        if isinstance(value, bool):
-            parser.add_argument(flag, action="store_true")
-        elif isinstance(value, dict):
-            parser.add_argument(flag, type=json.loads, default={}, help="JSON object")
-        else:
-            parser.add_argument(flag, type=type(value), default=value, required=f.name == "data")
-    return TrainConfig(**vars(parser.parse_args(argv)))
+    return parse_config(TrainConfig, argv, "Multi-task pretext pretraining of a speech encoder.", required=("data",))
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,130 @@
+"""Speaker-independent evaluation protocols and label-fraction subsets.
+
+A protocol turns a manifest (``finetune.recipes``) into one or more ``Split``s of train/dev/test rows in which
+no speaker appears on two sides:
+
+* ``split``: the manifest's own ``split`` column (train/dev/test, e.g. MSP-Podcast, CREMA-D's recipe);
+  when it has no dev rows, dev speakers are taken from the training part.
+* ``folds``: k-fold cross-validation over speakers: every speaker is tested exactly once. When every row has a
+  predefined ``fold`` (IEMOCAP's sessions) those groups are the folds; otherwise speakers are dealt into
+  ``num_folds`` gender-balanced folds. Each fold's dev speakers come from its training part.
+* ``auto``: ``split`` when the manifest has one, else ``folds``.
+
+Everything depends only on the manifest and ``split_seed``, never on the training seed: the same fold is the
+same split for every model compared on it.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .recipes import check_speaker_disjoint
+
+PROTOCOLS = ("auto", "split", "folds")
+
+
+@dataclass
+class Split:
+    """One train/dev/test partition. ``name``: e.g. ``fold0`` or ``split``; test_speakers for reports."""
+
+    name: str
+    train: pd.DataFrame
+    dev: pd.DataFrame
+    test: pd.DataFrame
+
+    @property
+    def test_speakers(self) -> list[str]:
+        return sorted(self.test["speaker"].unique())
+
+
+def deal_speakers(speakers: pd.DataFrame, num_groups: int, seed: int) -> list[list[str]]:
+    """Deal speakers into ``num_groups`` groups, balanced by gender where known.
+
+    Args:
+        speakers: one row per speaker with columns ``speaker``, ``gender``.
+    Returns:
+        ``num_groups`` sorted lists of speaker ids (sizes differ by at most one per gender).
+    """
+    if len(speakers) < num_groups:
+        raise ValueError(f"{len(speakers)} speakers cannot fill {num_groups} folds")
+    rng = np.random.default_rng(seed)
+    order = speakers.sort_values("speaker").iloc[rng.permutation(len(speakers))]
+    order = order.sort_values("gender", kind="stable")  # genders in blocks, shuffled within each block
+    groups: list[list[str]] = [[] for _ in range(num_groups)]
+    for i, speaker in enumerate(order["speaker"]):
+        groups[i % num_groups].append(speaker)
+    return [sorted(g) for g in groups]
+
+
+def _speaker_table(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows.groupby("speaker", as_index=False)["gender"].first()
+
+
+def _take_dev(train: pd.DataFrame, dev_speakers: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Move ``dev_speakers`` speakers (gender-balanced) from ``train`` to a dev part."""
+    speakers = _speaker_table(train)
+    if dev_speakers < 1 or dev_speakers >= len(speakers):
+        raise ValueError(f"cannot take {dev_speakers} dev speakers from {len(speakers)} training speakers")
+    groups = deal_speakers(speakers, len(speakers) // dev_speakers, seed)
+    chosen = set(groups[0][:dev_speakers])
+    is_dev = train["speaker"].isin(chosen)
+    return train[~is_dev], train[is_dev]
+
+
+def make_splits(manifest: pd.DataFrame, protocol: str = "auto", num_folds: int = 6, dev_speakers: int = 2,
+                split_seed: int = 0, source: str = "manifest") -> list[Split]:
+    """The protocol's splits (see the module docstring). Rows keep the manifest's columns."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose from {PROTOCOLS}")
+    has_split = manifest["split"].isin(["train", "dev", "test"]).all()
+    if protocol == "split" or (protocol == "auto" and has_split):
+        if not has_split:
+            raise ValueError(f"{source}: protocol 'split' needs train/dev/test in every row's split column")
+        check_speaker_disjoint(manifest)
+        parts = {name: manifest[manifest["split"] == name] for name in ("train", "dev", "test")}
+        if parts["dev"].empty:
+            parts["train"], parts["dev"] = _take_dev(parts["train"], dev_speakers, split_seed)
+        return [Split("split", *(parts[n].reset_index(drop=True) for n in ("train", "dev", "test")))]
+
+    predefined = (manifest["fold"] >= 0).all()
+    if predefined:
+        fold_ids = sorted(manifest["fold"].unique())
+        test_groups = [sorted(manifest.loc[manifest["fold"] == f, "speaker"].unique()) for f in fold_ids]
+        names = [f"fold{f}" for f in fold_ids]
+    else:
+        test_groups = deal_speakers(_speaker_table(manifest), num_folds, split_seed)
+        names = [f"fold{i}" for i in range(num_folds)]
+    splits = []
+    for name, test_speakers in zip(names, test_groups):
+        is_test = manifest["speaker"].isin(test_speakers)
+        # Dev speakers differ per fold but not per training seed (seeded by the fold's name).
+        train, dev = _take_dev(manifest[~is_test], dev_speakers, split_seed + zlib.crc32(name.encode()))
+        splits.append(Split(name, train.reset_index(drop=True), dev.reset_index(drop=True),
+                            manifest[is_test].reset_index(drop=True)))
+    return splits
+
+
+def label_subset(train: pd.DataFrame, fraction: float, seed: int, label_column: str = "label") -> pd.DataFrame:
+    """A stratified, seeded subset keeping ``fraction`` of each class's rows.
+
+    Nested: for one seed, the rows kept at a smaller fraction are a subset of those kept at a larger one
+    (each class's rows are ranked by one seeded permutation and a prefix is kept).
+    Raises ValueError when a class would keep no row.
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"label fraction must be in (0, 1], got {fraction}")
+    if fraction == 1:
+        return train
+    kept = []
+    for label, rows in train.groupby(label_column, sort=True):
+        rows = rows.sort_values("path")
+        rng = np.random.default_rng([seed, zlib.crc32(str(label).encode())])
+        count = int(round(fraction * len(rows)))
+        if count == 0:
+            raise ValueError(f"label fraction {fraction} leaves class {label!r} empty "
+                             f"({len(rows)} training rows); use a larger fraction")
+        kept.append(rows.iloc[rng.permutation(len(rows))[:count]])
+    return pd.concat(kept).sort_index()
