@@ -15,6 +15,7 @@ same split for every model compared on it.
 """
 from __future__ import annotations
 
+import itertools
 import zlib
 from dataclasses import dataclass
 
@@ -64,13 +65,17 @@ def _speaker_table(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _take_dev(train: pd.DataFrame, dev_speakers: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Move ``dev_speakers`` speakers (gender-balanced) from ``train`` to a dev part."""
-    speakers = _speaker_table(train)
+    """Move ``dev_speakers`` seeded-random speakers from ``train`` to a dev part, alternating genders so that
+    dev is as gender-balanced as the count allows."""
+    speakers = _speaker_table(train).sort_values("speaker")
     if dev_speakers < 1 or dev_speakers >= len(speakers):
         raise ValueError(f"cannot take {dev_speakers} dev speakers from {len(speakers)} training speakers")
-    groups = deal_speakers(speakers, len(speakers) // dev_speakers, seed)
-    chosen = set(groups[0][:dev_speakers])
-    is_dev = train["speaker"].isin(chosen)
+    rng = np.random.default_rng(seed)
+    shuffled = [list(rows["speaker"].iloc[rng.permutation(len(rows))])
+                for _, rows in speakers.groupby("gender", sort=True)]
+    shuffled.sort(key=len, reverse=True)  # the larger gender first: it takes the odd place
+    alternating = [s for group in itertools.zip_longest(*shuffled) for s in group if s is not None]
+    is_dev = train["speaker"].isin(alternating[:dev_speakers])
     return train[~is_dev], train[is_dev]
 
 

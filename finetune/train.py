@@ -33,6 +33,7 @@ from torch import nn
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from data_prep.store import write_json_atomic  # noqa: E402
 from encoders import build_encoder, load_pretrained, save_pretrained  # noqa: E402
 from finetune.data import Targets, probe_durations, resolve_targets, segment_table  # noqa: E402
 from finetune.metrics import ccc, classification_metrics, metrics_from_confusion, plot_confusion  # noqa: E402
@@ -64,7 +65,7 @@ class FinetuneConfig:
     dimensions: str = ""  # e.g. arousal,valence: regression with a CCC loss instead of classes
     protocol: str = "auto"  # auto | split | folds (see finetune.splits)
     num_folds: int = 6
-    fold: str = "all"  # all, or one split name/index (e.g. 0 or fold0)
+    fold: str = "all"  # all, or split names/indices (e.g. 0 or fold0,fold3)
     dev_speakers: int = 2
     split_seed: int = 0
     label_fraction: float = 1.0  # stratified, nested subset of the training rows
@@ -409,13 +410,7 @@ def _write_split(out: Path, result: dict, history: list, model: SERModel, target
                        f"{result['split']}: UAR {result['test']['uar']:.3f}")
     if keep_model:
         save_model(model, targets, out / MODEL_DIR)
-    _write_json(out / "metrics.json", result)
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)  # a reader (e.g. a resumed experiment) never sees a half-written file
+    write_json_atomic(out / "metrics.json", result)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -440,36 +435,44 @@ def summarize(results: list[dict], targets: Targets) -> dict:
 
 
 def select_splits(splits: list[Split], fold: str) -> list[Split]:
-    if fold == "all":
+    """``all``, or the splits named in a comma list (``0,3`` and ``fold0,fold3`` are the same)."""
+    if str(fold) == "all":
         return splits
     names = [s.name for s in splits]
-    wanted = fold if fold in names else f"fold{fold}"
-    if wanted not in names:
-        raise ValueError(f"--fold {fold}: no such split; the protocol gives {names}")
-    return [s for s in splits if s.name == wanted]
+    wanted = [f if f in names else f"fold{f}" for f in str(fold).split(",") if f]
+    missing = [w for w in wanted if w not in names]
+    if missing:
+        raise ValueError(f"--fold {fold}: no split {missing}; the protocol gives {names}")
+    return [s for s in splits if s.name in wanted]
+
+
+def load_splits(config: FinetuneConfig) -> tuple[Targets, list[Split]]:
+    """The manifest's targets and the protocol's splits (only ``config.fold``'s unless it is ``all``)."""
+    if config.mode not in MODES:
+        raise ValueError(f"unknown mode {config.mode!r}; choose from {MODES}")
+    manifest = load_manifest(config.manifest)
+    targets = resolve_targets(manifest, config.classes, config.dimensions, config.manifest)
+    if targets.categorical:
+        manifest = manifest[manifest["label"].isin(targets.class_names)].reset_index(drop=True)
+    splits = make_splits(manifest, config.protocol, config.num_folds, config.dev_speakers, config.split_seed,
+                         config.manifest)
+    return targets, select_splits(splits, config.fold)
 
 
 def run(config: FinetuneConfig) -> dict:
     """Fine-tune and test on every selected split; write OUT (see the module docstring); return the summary."""
     from accelerate import Accelerator
 
-    if config.mode not in MODES:
-        raise ValueError(f"unknown mode {config.mode!r}; choose from {MODES}")
     out = Path(config.out)
-    manifest = load_manifest(config.manifest)
-    targets = resolve_targets(manifest, config.classes, config.dimensions, config.manifest)
-    if targets.categorical:
-        manifest = manifest[manifest["label"].isin(targets.class_names)].reset_index(drop=True)
-    splits = select_splits(make_splits(manifest, config.protocol, config.num_folds, config.dev_speakers,
-                                       config.split_seed, config.manifest), config.fold)
+    targets, splits = load_splits(config)
     accelerator = Accelerator(mixed_precision=config.mixed_precision)
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
-        _write_json(out / "config.json", dataclasses.asdict(config))
+        write_json_atomic(out / "config.json", dataclasses.asdict(config))
     results = [train_split(config, split, targets, out / split.name, accelerator) for split in splits]
     summary = summarize(results, targets) | {"classes": targets.class_names, "dimensions": targets.dimensions}
     if accelerator.is_main_process:
-        _write_json(out / "metrics.json", summary)
+        write_json_atomic(out / "metrics.json", summary)
         if targets.categorical:
             plot_confusion(summary["pooled"]["confusion"], targets.class_names, out / "confusion.png",
                            f"pooled over {len(results)} split(s): UAR {summary['pooled']['uar']:.3f}")

@@ -1,0 +1,270 @@
+"""The data-efficiency experiment: {scratch, pretrained} x label fractions x speaker folds x seeds, per mode.
+
+    python finetune/experiment.py --manifest M.csv --pretrained RUN/encoder --out EXP \
+        [--fractions 0.1,0.25,0.5,1] [--seeds 0,1,2] [--modes finetune,probe] [--folds all] \
+        [--set epochs=20 --set lr=0.001 ...]
+
+Every cell is one :func:`finetune.train.train_split` run written to ``EXP/cells/<cell>/metrics.json``; a
+rerun skips finished cells (resumable). The scratch model of each comparison has the pretrained encoder's
+exact architecture (:func:`finetune.train.scratch_twin`) and sees the same fold, seed and label subset, so
+pretrained - scratch is a paired difference. ``--pretrained`` may contain ``{fold}`` (e.g.
+``runs/pre_{fold}/encoder``) when each fold has its own pretraining that excludes the fold's test speakers.
+
+Writes ``EXP/cells.csv`` (one row per cell), ``EXP/summary.csv`` and ``EXP/summary.md`` (mean +- std per
+mode/init/fraction), ``EXP/paired.csv`` (pretrained - scratch with 95% confidence intervals) and
+``EXP/data_efficiency.png``.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from finetune.train import FinetuneConfig, load_splits, scratch_twin, train_split  # noqa: E402
+from pretext.data import AudioError  # noqa: E402
+
+METRICS = ("uar", "macro_f1", "accuracy")
+INITS = ("scratch", "pretrained")
+
+
+@dataclass(frozen=True)
+class Cell:
+    mode: str
+    init: str  # scratch | pretrained
+    fraction: float
+    fold: str
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.mode}-{self.init}-f{self.fraction:g}-{self.fold}-s{self.seed}"
+
+
+def grid(modes, fractions, folds, seeds) -> list[Cell]:
+    """Cells ordered so that a partial run already holds complete pretrained/scratch pairs."""
+    return [Cell(mode, init, fraction, fold, seed) for mode in modes for fraction in fractions for fold in folds
+            for seed in seeds for init in INITS]
+
+
+def cell_config(base: FinetuneConfig, cell: Cell, pretrained: str, out: Path) -> FinetuneConfig:
+    """The fine-tuning config of one cell: pretrained init, or its architecture from scratch."""
+    encoder_dir = pretrained.format(fold=cell.fold)
+    if cell.init == "pretrained":
+        init, encoder, options = encoder_dir, base.encoder, base.encoder_options
+    else:
+        encoder, options = scratch_twin(_encoder_folder(encoder_dir))
+        init = "scratch"
+    return dataclasses.replace(base, init=init, encoder=encoder, encoder_options=options, mode=cell.mode,
+                               label_fraction=cell.fraction, fold=cell.fold, seed=cell.seed, out=str(out),
+                               save_model=False)
+
+
+def _encoder_folder(path: str) -> Path:
+    folder = Path(path)
+    return folder / "encoder" if (folder / "encoder" / "config.json").exists() else folder
+
+
+def run_grid(base: FinetuneConfig, pretrained: str, out: Path, modes, fractions, seeds, folds="all",
+             log=print) -> pd.DataFrame:
+    """Run every unfinished cell; return the table of all finished cells (also written as ``cells.csv``)."""
+    from accelerate import Accelerator
+
+    targets, splits = load_splits(dataclasses.replace(base, fold=str(folds)))
+    accelerator = Accelerator(mixed_precision=base.mixed_precision)
+    by_name = {s.name: s for s in splits}
+    cells = grid(modes, fractions, list(by_name), seeds)
+    done = sum((out / "cells" / c.name / "metrics.json").exists() for c in cells)
+    log(f"{len(cells)} cells ({done} already finished) in {out}")
+    started = time.perf_counter()
+    for i, cell in enumerate(cells):
+        folder = out / "cells" / cell.name
+        if (folder / "metrics.json").exists():
+            continue
+        t0 = time.perf_counter()
+        config = cell_config(base, cell, pretrained, folder)
+        result = train_split(config, by_name[cell.fold], targets, folder, accelerator)
+        log(f"[{i + 1}/{len(cells)}] {cell.name}: test UAR {result['test']['uar']:.3f} "
+            f"({time.perf_counter() - t0:.0f} s, {time.perf_counter() - started:.0f} s so far)")
+    table = collect(out, cells)
+    if accelerator.is_main_process:
+        write_reports(table, out)
+    return table
+
+
+def collect(out: Path, cells: list[Cell]) -> pd.DataFrame:
+    """One row per finished cell: its grid coordinates, test scores, best epoch and training time."""
+    rows = []
+    for cell in cells:
+        path = out / "cells" / cell.name / "metrics.json"
+        if not path.exists():
+            continue
+        result = json.loads(path.read_text())
+        rows.append(dataclasses.asdict(cell) | {m: result["test"][m] for m in METRICS}
+                    | {"best_epoch": result["best_epoch"], "train_seconds": result["train_seconds"]})
+    table = pd.DataFrame(rows)
+    table.to_csv(out / "cells.csv", index=False)
+    return table
+
+
+def summary_table(cells: pd.DataFrame) -> pd.DataFrame:
+    """Mean, std and count of each metric per (mode, init, fraction)."""
+    grouped = cells.groupby(["mode", "init", "fraction"])[list(METRICS)]
+    table = grouped.agg(["mean", "std", "count"])
+    table.columns = [f"{metric}_{stat}" for metric, stat in table.columns]
+    return table.reset_index()
+
+
+def t_quantile(n: int) -> float:
+    """The 97.5% quantile of Student's t with n - 1 degrees of freedom (two-sided 95% interval)."""
+    from scipy import stats
+
+    return float(stats.t.ppf(0.975, n - 1)) if n > 1 else float("nan")
+
+
+def paired_differences(cells: pd.DataFrame) -> pd.DataFrame:
+    """pretrained - scratch per (mode, fraction) over cells matched on fold and seed.
+
+    ``*_ci_low/high``: 95% t-interval over the matched cells. Cells of one fold share their test speakers,
+    so they are not independent; ``*_fold_ci_*`` first averages each fold's seeds and takes the interval
+    over folds (fewer, independent units: wider and more honest when folds differ).
+    """
+    keys = ["mode", "fraction", "fold", "seed"]
+    pre = cells[cells["init"] == "pretrained"].set_index(keys)[list(METRICS)]
+    scr = cells[cells["init"] == "scratch"].set_index(keys)[list(METRICS)]
+    diff = (pre - scr).dropna().reset_index()
+    rows = []
+    for (mode, fraction), group in diff.groupby(["mode", "fraction"]):
+        row = {"mode": mode, "fraction": fraction, "pairs": len(group), "folds": group["fold"].nunique()}
+        per_fold = group.groupby("fold")[list(METRICS)].mean()
+        for metric in METRICS:
+            for prefix, values in ((metric, group[metric]), (f"{metric}_fold", per_fold[metric])):
+                mean = float(values.mean())
+                half = t_quantile(len(values)) * float(values.std(ddof=1)) / np.sqrt(len(values)) \
+                    if len(values) > 1 else float("nan")
+                if prefix == metric:
+                    row[f"{metric}_diff"] = mean
+                row[f"{prefix}_ci_low"], row[f"{prefix}_ci_high"] = mean - half, mean + half
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def markdown(summary: pd.DataFrame, paired: pd.DataFrame) -> str:
+    lines = ["| mode | init | labels | n | UAR | macro-F1 | accuracy |", "|---|---|---|---|---|---|---|"]
+    for _, r in summary.iterrows():
+        cells = [f"{100 * r[f'{m}_mean']:.1f} ± {100 * np.nan_to_num(r[f'{m}_std']):.1f}" for m in METRICS]
+        lines.append(f"| {r['mode']} | {r['init']} | {r['fraction']:.0%} | {int(r['uar_count'])} | "
+                     + " | ".join(cells) + " |")
+    lines += ["", "Pretrained - scratch, paired over fold x seed cells (points; 95% CI over cells, then over "
+              "fold means):", "",
+              "| mode | labels | pairs | UAR diff | CI (cells) | CI (folds) | macro-F1 diff | accuracy diff |",
+              "|---|---|---|---|---|---|---|---|"]
+    for _, r in paired.iterrows():
+        lines.append(
+            f"| {r['mode']} | {r['fraction']:.0%} | {int(r['pairs'])} | {100 * r['uar_diff']:+.1f} | "
+            f"[{100 * r['uar_ci_low']:+.1f}, {100 * r['uar_ci_high']:+.1f}] | "
+            f"[{100 * r['uar_fold_ci_low']:+.1f}, {100 * r['uar_fold_ci_high']:+.1f}] | "
+            f"{100 * r['macro_f1_diff']:+.1f} | {100 * r['accuracy_diff']:+.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_efficiency(summary: pd.DataFrame, path: Path) -> Path:
+    """UAR (mean +- std over cells) against the label fraction, one panel per mode, one line per init."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    modes = list(dict.fromkeys(summary["mode"]))
+    fig, axes = plt.subplots(1, len(modes), figsize=(5 * len(modes), 4), squeeze=False, sharey=True)
+    for ax, mode in zip(axes[0], modes):
+        for init, style in zip(INITS, ("o--", "s-")):
+            rows = summary[(summary["mode"] == mode) & (summary["init"] == init)].sort_values("fraction")
+            if rows.empty:
+                continue
+            ax.errorbar(rows["fraction"] * 100, rows["uar_mean"] * 100, yerr=np.nan_to_num(rows["uar_std"]) * 100,
+                        fmt=style, capsize=3, label=init)
+        ax.set_xscale("log")
+        ax.set_xticks([10, 25, 50, 100], ["10", "25", "50", "100"])
+        ax.set_xlabel("training labels used (%)")
+        ax.set_title(mode)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    axes[0][0].set_ylabel("test UAR (%)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_reports(cells: pd.DataFrame, out: Path) -> None:
+    if cells.empty:
+        return
+    summary = summary_table(cells)
+    paired = paired_differences(cells)
+    summary.to_csv(out / "summary.csv", index=False)
+    paired.to_csv(out / "paired.csv", index=False)
+    (out / "summary.md").write_text(markdown(summary, paired))
+    plot_efficiency(summary, out / "data_efficiency.png")
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x]
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--manifest", required=True)
+    parser.add_argument("--pretrained", required=True, help="encoder folder or pretext run; may contain {fold}")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--fractions", type=_floats, default=[0.1, 0.25, 0.5, 1.0])
+    parser.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[0, 1, 2])
+    parser.add_argument("--modes", type=lambda s: s.split(","), default=["finetune", "probe"])
+    parser.add_argument("--folds", default="all", help="all, or a comma list of fold indices/names")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a finetune/train.py option for every cell, e.g. --set epochs=20 (JSON values)")
+    return parser.parse_args(argv)
+
+
+def base_config(manifest: str, settings: list[str]) -> FinetuneConfig:
+    """FinetuneConfig from ``key=value`` strings (values parsed as JSON when they parse, else kept as text)."""
+    fields = {f.name for f in dataclasses.fields(FinetuneConfig)}
+    values = {"manifest": manifest, "progress": False}
+    for item in settings:
+        key, _, text = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if key not in fields:
+            raise ValueError(f"--set {item}: unknown option {key!r}; valid: {sorted(fields)}")
+        try:
+            values[key] = json.loads(text)
+        except json.JSONDecodeError:
+            values[key] = text
+    return FinetuneConfig(**values)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        base = base_config(args.manifest, args.set)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        table = run_grid(base, args.pretrained, out, args.modes, args.fractions, args.seeds, args.folds)
+    except (ValueError, AudioError) as err:
+        print(f"finetune/experiment.py: error: {err}", file=sys.stderr)
+        return 2
+    print((out / "summary.md").read_text() if (out / "summary.md").exists() else "no finished cells")
+    print(f"{len(table)} cells -> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

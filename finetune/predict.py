@@ -1,0 +1,144 @@
+"""Emotion probabilities for audio files, or the audio track of videos, from a fine-tuned model.
+
+    python finetune/predict.py MODEL INPUT [INPUT ...] [--out predictions.csv|.json] [--batch-size 8]
+
+MODEL is a model folder written by ``finetune/train.py`` (``OUT/<split>/model``) or a whole fine-tuning run
+``OUT``: then the models of all its splits are averaged (an ensemble over speaker folds). INPUT is an audio or
+video file, a folder (searched recursively for media), or a CSV manifest with a ``path`` column. Files that
+cannot be decoded are reported with their reason and skipped; the rest are predicted.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from data_prep.sources import MEDIA_EXTENSIONS  # noqa: E402
+from finetune.train import LABELS_FILE, MODEL_DIR, SERModel, load_model  # noqa: E402
+from pretext.data import AudioError, collate, read_audio  # noqa: E402
+
+
+def model_folders(path: str | Path) -> list[Path]:
+    """A model folder itself, or every ``<split>/model`` of a fine-tuning run."""
+    path = Path(path)
+    if (path / LABELS_FILE).exists():
+        return [path]
+    found = sorted(p.parent for p in path.glob(f"*/{MODEL_DIR}/{LABELS_FILE}"))
+    if not found:
+        raise ValueError(f"{path}: no fine-tuned model ({LABELS_FILE}) in it or in its */{MODEL_DIR} folders "
+                         "(train with save_model on)")
+    return found
+
+
+def input_files(inputs: list[str]) -> list[Path]:
+    """Expand folders (media files, recursively) and CSV manifests (``path`` column, relative to the CSV)."""
+    files: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            files += sorted(p for p in item.rglob("*") if p.suffix.lower() in MEDIA_EXTENSIONS and p.is_file())
+        elif item.suffix.lower() == ".csv":
+            table = pd.read_csv(item, dtype=str, keep_default_na=False)
+            if "path" not in table:
+                raise ValueError(f"{item}: no 'path' column; columns: {list(table.columns)}")
+            files += [p if p.is_absolute() else item.parent / p for p in map(Path, table["path"])]
+        else:
+            files.append(item)
+    return files
+
+
+def load_waveform(path: Path, max_seconds: float | None = None) -> torch.Tensor:
+    """(T,) float32 16 kHz mono from an audio file (soundfile) or any file PyAV decodes (video, mp3, ...)."""
+    stop = None if max_seconds is None else int(max_seconds * 16000)
+    try:
+        return read_audio(path, 0, stop)
+    except AudioError as sound_error:
+        from data_prep.decode import AudioInfo, DecodeError, iter_audio_chunks
+
+        try:
+            chunks = []
+            for chunk in iter_audio_chunks(str(path), AudioInfo()):
+                chunks.append(chunk)
+                if stop is not None and sum(map(len, chunks)) >= stop:
+                    break
+        except (DecodeError, OSError) as err:
+            raise AudioError(str(path), f"{sound_error.reason}; PyAV: {err}") from err
+        return torch.from_numpy(np.concatenate(chunks)[:stop].astype(np.float32))
+
+
+@torch.no_grad()
+def predict(models: list[SERModel], class_names: list[str], files: list[Path], batch_size: int = 8,
+            max_seconds: float | None = 30.0) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """Class probabilities (averaged over ``models``) per file.
+
+    Returns:
+        (table with ``path``, ``prediction`` and one probability column per class, [(path, reason) skipped]).
+    """
+    rows, skipped = [], []
+    for start in range(0, len(files), batch_size):
+        batch_files, items = [], []
+        for path in files[start:start + batch_size]:
+            try:
+                items.append((load_waveform(path, max_seconds), {}, {}))
+                batch_files.append(path)
+            except AudioError as err:
+                skipped.append((str(path), err.reason))
+        if not items:
+            continue
+        batch = collate(items)
+        probs = torch.stack([model(batch).softmax(-1) for model in models]).mean(0).numpy()
+        for path, p in zip(batch_files, probs):
+            rows.append({"path": str(path), "prediction": class_names[int(p.argmax())],
+                         **{name: float(v) for name, v in zip(class_names, p)}})
+    return pd.DataFrame(rows, columns=["path", "prediction", *class_names]), skipped
+
+
+def load_models(path: str | Path) -> tuple[list[SERModel], list[str]]:
+    models, names = [], None
+    for folder in model_folders(path):
+        model, targets = load_model(folder)
+        if not targets.categorical:
+            raise ValueError(f"{folder}: a dimensional model; predict.py handles categorical emotion models")
+        if names is not None and targets.class_names != names:
+            raise ValueError(f"{folder}: classes {targets.class_names} differ from the other models' {names}")
+        models.append(model)
+        names = targets.class_names
+    return models, names
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("model", help="a model folder (OUT/<split>/model) or a fine-tuning run OUT")
+    parser.add_argument("inputs", nargs="+", help="audio/video files, folders or CSV manifests")
+    parser.add_argument("--out", default="", help="predictions .csv or .json (default: print CSV)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--max-seconds", type=float, default=30.0, help="read at most this much of each file")
+    args = parser.parse_args(argv)
+    try:
+        models, class_names = load_models(args.model)
+        table, skipped = predict(models, class_names, input_files(args.inputs), args.batch_size, args.max_seconds)
+    except ValueError as err:
+        print(f"finetune/predict.py: error: {err}", file=sys.stderr)
+        return 2
+    for path, reason in skipped:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    if args.out.endswith(".json"):
+        Path(args.out).write_text(json.dumps(table.to_dict(orient="records"), indent=1))
+    elif args.out:
+        table.to_csv(args.out, index=False)
+    else:
+        print(table.to_csv(index=False), end="")
+    if args.out:
+        print(f"{len(table)} predictions ({len(models)} model(s)) -> {args.out}; {len(skipped)} skipped")
+    return 1 if skipped and table.empty else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
