@@ -430,7 +430,9 @@ def summarize(results: list[dict], targets: Targets) -> dict:
     if targets.categorical:
         summary["pooled"] = metrics_from_confusion(np.sum([r["test"]["confusion"] for r in results], axis=0),
                                                    targets.class_names)
-    summary["skipped_bad_audio"] = [s for r in results for s in r["skipped_bad_audio"]]
+    # A file skipped in several folds (as training data in one, test data in another) is listed once.
+    summary["skipped_bad_audio"] = [list(item) for item in dict.fromkeys(
+        tuple(s) for r in results for s in r["skipped_bad_audio"])]
     return summary
 
 
