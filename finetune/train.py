@@ -383,16 +383,46 @@ def train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Pat
     return result
 
 
-def _probe_loaders(config, accelerator, model: SERModel, tables: dict, targets: Targets):
-    """Embed every split once with the frozen encoder; the head then trains on (B, D) embeddings."""
-    sets, names = {}, targets.names
-    for part, table in tables.items():
-        # Whole utterances (up to eval_max_seconds), no random crops: the probe sees fixed features.
-        dataset = SegmentDataset(table, names, config.eval_max_seconds, False, config.seed, config.skip_bad_audio)
+# Pooled embeddings by (encoder weights, crop length) and file: an experiment's probe cells that share an
+# encoder (every fraction of a fold, or every seed of a pretrained encoder) embed each file once.
+_EMBEDDINGS: dict[str, dict[str, torch.Tensor]] = {}
+_EMBEDDINGS_KEPT = 4  # encoders whose embeddings stay cached (a few MB each)
+
+
+def _encoder_key(encoder, max_seconds: float) -> str:
+    import hashlib
+
+    digest = hashlib.sha1(f"{max_seconds}".encode())
+    for name, value in encoder.state_dict().items():
+        digest.update(name.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _embed_table(config, accelerator, encoder, table, names: list[str]) -> torch.Tensor:
+    """(N, D) pooled embeddings of a segment table's files (whole utterances up to eval_max_seconds)."""
+    key = _encoder_key(encoder, config.eval_max_seconds)
+    cache = _EMBEDDINGS.setdefault(key, {})
+    while len(_EMBEDDINGS) > _EMBEDDINGS_KEPT:
+        _EMBEDDINGS.pop(next(iter(_EMBEDDINGS)))
+    missing = table[~table["audio_path"].isin(cache)].drop_duplicates("audio_path").reset_index(drop=True)
+    if len(missing):
+        # No random crops: the probe sees one fixed feature vector per file.
+        dataset = SegmentDataset(missing, names, config.eval_max_seconds, False, config.seed, config.skip_bad_audio)
         loader = accelerator.prepare(torch.utils.data.DataLoader(dataset, batch_size=config.batch_size,
                                                                  collate_fn=collate, num_workers=0))
-        embeddings = embed(accelerator, model.encoder.to(accelerator.device), loader)
-        sets[part] = EmbeddingDataset(embeddings, dataset.labels, dataset.masks)
+        for path, vector in zip(missing["audio_path"], embed(accelerator, encoder.to(accelerator.device), loader)):
+            cache[path] = vector
+    return torch.stack([cache[path] for path in table["audio_path"]])
+
+
+def _probe_loaders(config, accelerator, model: SERModel, tables: dict, targets: Targets):
+    """Embed every split with the frozen encoder (cached); the head then trains on (B, D) embeddings."""
+    sets, names = {}, targets.names
+    for part, table in tables.items():
+        labels = SegmentDataset(table, names)
+        embeddings = _embed_table(config, accelerator, model.encoder, table, names)
+        sets[part] = EmbeddingDataset(embeddings, labels.labels, labels.masks)
     model.head[0].fit(sets["train"].embeddings)
     sampler = EpochSampler(len(sets["train"]), config.seed)
     common = {"batch_size": config.batch_size, "collate_fn": collate_embeddings}
