@@ -1,0 +1,132 @@
+"""The real-speech experiment of docs/results.md: pretext pretraining, then RAVDESS fine-tuning, per fold.
+
+    .venv/bin/python experiments/ravdess_results.py --work /work/runs/results [--shared ../shared]
+        [--pretrain-steps 400] [--probe-seeds 0,1,2] [--finetune-seeds 0] [--fractions 0.1,0.25,0.5,1]
+
+Steps (each resumable; the time of each is written to WORK/timings.json):
+
+1. ``prepare``: the RAVDESS manifest from its file names (finetune.recipes.prepare_ravdess).
+2. ``extract``: RAVDESS audio (energy only: no video) and the real talking-face clips (audio + face model).
+3. ``label``: RAVDESS as whole-clip segments (its clips hold 1.5-3 s of speech, shorter than the default
+   3 s windows); the talking faces with the default windows; energy, face and AU tasks on both (RAVDESS rows
+   have no face, so their face/AU labels are masked).
+4. ``pretrain``: one pretext run per speaker fold on the talking faces plus the RAVDESS audio of every
+   actor *except that fold's test actors*; the emotion labels are never read.
+5. ``probe`` and ``finetune``: ``finetune/experiment.py``'s grid with ``--pretrained WORK/pretrain/{fold}``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from data_prep import build_label_config, label_corpus, load_segments  # noqa: E402
+from data_prep.extract import ExtractOptions, extract_corpus  # noqa: E402
+from data_prep.label import CONFIG_FILE  # noqa: E402
+from finetune.experiment import base_config, run_grid  # noqa: E402
+from finetune.recipes import load_manifest, prepare_ravdess, write_manifest  # noqa: E402
+from finetune.splits import make_splits  # noqa: E402
+from pretext.train import TrainConfig, train  # noqa: E402
+
+# The default encoder family (cnn: log-mel VGG) at a size two CPU cores can fine-tune 100+ times.
+ENCODER_OPTIONS = {"channels": [16, 32, 64], "dim": 64, "n_mels": 64}
+NUM_FOLDS = 6
+FINETUNE_SETTINGS = ["epochs=12", "patience=6", "lr=0.001", "encoder_lr_mult=1.0", "max_seconds=3.0",
+                     "batch_size=16", f"num_folds={NUM_FOLDS}", "dev_speakers=2", "num_workers=2"]
+PROBE_SETTINGS = ["epochs=40", "patience=10", "lr=0.003", f"num_folds={NUM_FOLDS}", "dev_speakers=2"]
+
+
+def timed(work: Path, step: str, function, *args, **kwargs):
+    """Run one step and record its wall time in WORK/timings.json."""
+    path = work / "timings.json"
+    timings = json.loads(path.read_text()) if path.exists() else {}
+    started = time.perf_counter()
+    print(f"== {step}", flush=True)
+    result = function(*args, **kwargs)
+    timings[step] = round(time.perf_counter() - started + timings.get(step, 0.0), 1)
+    path.write_text(json.dumps(timings, indent=1))
+    print(f"== {step}: {time.perf_counter() - started:.0f} s", flush=True)
+    return result
+
+
+def extract_all(work: Path, shared: Path, manifest: pd.DataFrame) -> None:
+    model = str(shared / "models" / "face_landmarker.task")
+    audio_list = work / "ravdess_audio.csv"
+    manifest[["path", "speaker"]].to_csv(audio_list, index=False)  # speakers for per-actor medians
+    extract_corpus(audio_list, work / "ravdess_extract", ExtractOptions(face_model=model), workers=2,
+                   progress=False)
+    faces = shared / "data" / "talking_faces" / "manifest.csv"
+    extract_corpus(faces, work / "faces_extract", ExtractOptions(face_model=model, max_fps=10), workers=2,
+                   progress=False)
+
+
+def label_all(work: Path) -> None:
+    whole_clips = {"segmentation": {"mode": "clip", "min_s": 1.0}}
+    label_corpus(work / "ravdess_extract", build_label_config(whole_clips), progress=False)
+    label_corpus(work / "faces_extract", build_label_config(), progress=False)
+
+
+def pretrain_fold(work: Path, fold: str, test_speakers: list[str], steps: int) -> Path:
+    """Pretext-pretrain on the talking faces + RAVDESS audio without ``test_speakers``; returns RUN."""
+    run = work / "pretrain" / fold
+    if (run / "encoder" / "model.safetensors").exists():
+        return run
+    ravdess = load_segments(work / "ravdess_extract")
+    faces = load_segments(work / "faces_extract")
+    kept = ravdess[~ravdess["speaker"].isin(test_speakers)]
+    data = work / "pretrain_data" / fold
+    data.mkdir(parents=True, exist_ok=True)
+    pd.concat([faces, kept], ignore_index=True).to_parquet(data / "segments.parquet")
+    (data / CONFIG_FILE).write_text((work / "faces_extract" / CONFIG_FILE).read_text())
+    train(TrainConfig(data=str(data), tasks="energy,face,au", encoder="cnn", encoder_options=ENCODER_OPTIONS,
+                      out=str(run), max_steps=steps, batch_size=16, lr=1e-3, warmup_steps=20, max_seconds=3.0,
+                      eval_every=100, checkpoint_every=steps, log_every=20, num_workers=2, report_to="none",
+                      resume=(run / "config.json").exists()))
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    parser.add_argument("--pretrain-steps", type=int, default=400)
+    parser.add_argument("--fractions", default="0.1,0.25,0.5,1")
+    parser.add_argument("--probe-seeds", default="0,1,2")
+    parser.add_argument("--finetune-seeds", default="0")
+    parser.add_argument("--steps", default="prepare,extract,label,pretrain,probe,finetune")
+    args = parser.parse_args()
+    work, steps = args.work, args.steps.split(",")
+    work.mkdir(parents=True, exist_ok=True)
+    manifest_path = work / "ravdess.csv"
+    if "prepare" in steps:
+        timed(work, "prepare", lambda: write_manifest(prepare_ravdess(args.shared / "data" / "ravdess"),
+                                                      manifest_path))
+    manifest = load_manifest(manifest_path)
+    if "extract" in steps:
+        timed(work, "extract", extract_all, work, args.shared, manifest)
+    if "label" in steps:
+        timed(work, "label", label_all, work)
+    splits = make_splits(manifest, "folds", NUM_FOLDS)
+    if "pretrain" in steps:
+        for split in splits:
+            timed(work, f"pretrain_{split.name}", pretrain_fold, work, split.name, split.test_speakers,
+                  args.pretrain_steps)
+    fractions = [float(x) for x in args.fractions.split(",")]
+    pretrained = str(work / "pretrain" / "{fold}")
+    for mode, settings, seeds in (("probe", PROBE_SETTINGS, args.probe_seeds),
+                                  ("finetune", FINETUNE_SETTINGS, args.finetune_seeds)):
+        if mode in steps:
+            base = base_config(str(manifest_path), settings)
+            timed(work, mode, run_grid, base, pretrained, work / f"experiment_{mode}", [mode], fractions,
+                  [int(s) for s in seeds.split(",")])
+
+
+if __name__ == "__main__":
+    main()
