@@ -262,16 +262,20 @@ def _check_ranks_in_sync(accelerator, model) -> None:
 
 
 def _fresh_running(tasks, num_classes, device) -> dict:
-    return {"_skipped": 0, "_data_wait_s": 0.0} | {t.name: {"loss": 0.0, "batches": 0, "counts": torch.zeros(num_classes[t.name], 2, dtype=torch.float64,
-                                                                      device=device)} for t in tasks}
+    # Loss sums are weighted by each batch's labelled items: batches without labels (loss 0) do not dilute a
+    # task's reported loss.
+    return {"_skipped": 0, "_data_wait_s": 0.0} | {
+        t.name: {"loss": 0.0, "labelled": 0, "counts": torch.zeros(num_classes[t.name], 2, dtype=torch.float64,
+                                                                   device=device)} for t in tasks}
 
 
 def _accumulate(running, tasks, losses, logits, batch, num_classes) -> None:
     running["_skipped"] += int(batch["skipped"])
     for t in tasks:
         entry = running[t.name]
-        entry["loss"] += float(losses[t.name].detach())
-        entry["batches"] += 1
+        labelled = int(batch["masks"][t.name].sum())
+        entry["loss"] += float(losses[t.name].detach()) * labelled
+        entry["labelled"] += labelled
         entry["counts"] += t.metric_counts(logits[t.name].detach(), batch["labels"][t.name],
                                            batch["masks"][t.name], num_classes[t.name])
 
@@ -287,8 +291,9 @@ def _log(accelerator, out: Path, state: TrainState, running: dict, split: str, l
         if name.startswith("_"):
             continue
         counts = accelerator.reduce(entry["counts"], reduction="sum")
-        loss = accelerator.reduce(torch.tensor(entry["loss"] / max(entry["batches"], 1), device=accelerator.device),
-                                  reduction="mean")
+        sums = accelerator.reduce(torch.tensor([entry["loss"], entry["labelled"]], dtype=torch.float64,
+                                               device=accelerator.device), reduction="sum")
+        loss = sums[0] / sums[1].clamp(min=1.0)
         record.update({f"{name}/loss": float(loss), **{f"{name}/{k}": v for k, v in summarize_counts(counts).items()}})
     if accelerator.is_main_process:
         with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:

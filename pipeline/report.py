@@ -1,0 +1,151 @@
+"""A Markdown report (with PNG plots) of one pipeline run: pseudo-labels, pretraining, fine-tuning.
+
+    python -m pipeline.report --label DIR --pretrain RUN --experiment EXP --out REPORT_DIR
+
+Reads only the files the stages write: ``label_stats.json`` (``data_prep label``), ``metrics.jsonl``
+(``pretext/train.py``) and ``summary.csv``/``summary.md``/``cells.csv`` (``finetune/experiment.py``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_label_counts(stats: dict, path: Path) -> Path:
+    """One bar chart per task: segments per pseudo-label class."""
+    plt = _pyplot()
+    tasks = stats["tasks"]
+    fig, axes = plt.subplots(1, len(tasks), figsize=(3.2 * len(tasks) + 1, 3), squeeze=False)
+    for ax, (name, info) in zip(axes[0], tasks.items()):
+        counts = info["class_counts"]
+        ax.bar(list(counts), list(counts.values()), color="tab:blue")
+        ax.set_title(f"{name} ({info['labelled']} labelled)")
+        ax.tick_params(axis="x", rotation=45)
+    axes[0][0].set_ylabel("segments")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def pretraining_curves(metrics_file: Path) -> pd.DataFrame:
+    """``metrics.jsonl`` as a table (one row per logged step and split)."""
+    return pd.DataFrame([json.loads(line) for line in open(metrics_file, encoding="utf-8")])
+
+
+def plot_pretraining(records: pd.DataFrame, tasks: list[str], path: Path) -> Path:
+    """Loss and UAR per task against the step, train and validation."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, len(tasks), figsize=(3.4 * len(tasks) + 1, 5.5), squeeze=False, sharex=True)
+    for column, task in enumerate(tasks):
+        for row, metric in enumerate(("loss", "uar")):
+            ax = axes[row][column]
+            for split, style in (("train", "-"), ("val", "o--")):
+                part = records[records["split"] == split]
+                key = f"{task}/{metric}"
+                if key in part and part[key].notna().any():
+                    ax.plot(part["step"], part[key], style, label=split)
+            ax.set_title(f"{task} {metric}")
+            ax.grid(alpha=0.3)
+        axes[1][column].set_xlabel("step")
+    axes[0][0].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_finetune(summary: pd.DataFrame, path: Path) -> Path:
+    """Test UAR (mean +- std over cells) of scratch vs pretrained, per mode and label fraction."""
+    plt = _pyplot()
+    groups = summary.assign(x=summary["mode"] + " " + (summary["fraction"] * 100).round().astype(int).astype(str)
+                            + "%")
+    labels = list(dict.fromkeys(groups["x"]))
+    fig, ax = plt.subplots(figsize=(1.6 * len(labels) + 2, 3.5))
+    width = 0.38
+    for offset, init in ((-width / 2, "scratch"), (width / 2, "pretrained")):
+        rows = groups[groups["init"] == init].set_index("x").reindex(labels)
+        ax.bar([i + offset for i in range(len(labels))], rows["uar_mean"] * 100, width,
+               yerr=rows["uar_std"].fillna(0) * 100, capsize=3, label=init)
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_ylabel("test UAR (%)")
+    ax.legend()
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def build_report(label_dir: Path, pretrain_run: Path, experiment: Path, out: Path, title: str = "avpretext run",
+                 timings: dict | None = None, notes: list[str] | None = None) -> Path:
+    """Write ``out/report.md`` and its plots; returns the Markdown file."""
+    out.mkdir(parents=True, exist_ok=True)
+    stats = json.loads((label_dir / "label_stats.json").read_text())
+    lines = [f"# {title}", ""]
+    if notes:
+        lines += [*notes, ""]
+    if timings:
+        lines += ["| stage | seconds |", "|---|---|", *[f"| {k} | {v:.0f} |" for k, v in timings.items()], ""]
+
+    lines += ["## Pseudo-labels", "",
+              f"{stats['media']} media items, {stats['segments']} segments "
+              f"({stats['speech_hours_in_segments'] * 60:.1f} min of speech).", "",
+              "| task | labelled | classes (segments) | median group |", "|---|---|---|---|"]
+    for name, info in stats["tasks"].items():
+        counts = ", ".join(f"{k} {v}" for k, v in info["class_counts"].items())
+        lines.append(f"| {name} | {info['labelled']} ({info['coverage']:.0%}) | {counts} | {info.get('group', '')} |")
+    share = stats["tasks"].get("au", {}).get("frame_rule_share")
+    if share:
+        lines += ["", "AU rule share of face frames: " + ", ".join(f"{k} {v:.1%}" for k, v in share.items())]
+    lines += [*[f"\n> warning: {w}" for w in stats.get("warnings", [])], "",
+              f"![pseudo-labels]({plot_label_counts(stats, out / 'pseudo_labels.png').name})", ""]
+
+    records = pretraining_curves(pretrain_run / "metrics.jsonl")
+    config = json.loads((pretrain_run / "config.json").read_text())
+    tasks = [column[: -len("/loss")] for column in records.columns if column.endswith("/loss")]
+    last = {split: records[records["split"] == split].iloc[-1] for split in ("train", "val")
+            if (records["split"] == split).any()}
+    lines += ["## Pretext pretraining", "",
+              f"Encoder `{config['encoder']}` {config['encoder_options']}, tasks `{config['tasks']}`, "
+              f"{config['max_steps']} steps of batch {config['batch_size']}.", "",
+              "| task | " + " | ".join(f"{s} loss | {s} UAR" for s in last) + " |",
+              "|---|" + "---|---|" * len(last)]
+    for task in tasks:
+        cells = " | ".join(f"{r[f'{task}/loss']:.3f} | {r[f'{task}/uar']:.3f}" for r in last.values())
+        lines.append(f"| {task} | {cells} |")
+    lines += ["", f"![pretraining]({plot_pretraining(records, tasks, out / 'pretraining.png').name})", ""]
+
+    summary = pd.read_csv(experiment / "summary.csv")
+    lines += ["## Fine-tuning: pretrained vs scratch", "", (experiment / "summary.md").read_text(), "",
+              f"![fine-tuning]({plot_finetune(summary, out / 'finetune.png').name})", ""]
+    report = out / "report.md"
+    report.write_text("\n".join(lines))
+    return report
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--label", type=Path, required=True, help="a data_prep label output folder")
+    parser.add_argument("--pretrain", type=Path, required=True, help="a pretext/train.py run folder")
+    parser.add_argument("--experiment", type=Path, required=True, help="a finetune/experiment.py folder")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    print(build_report(args.label, args.pretrain, args.experiment, args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
