@@ -43,18 +43,25 @@ def save_pretrained(encoder: SpeechEncoder, directory: str | Path) -> Path:
     return directory
 
 
+def read_encoder_config(directory: str | Path) -> tuple[str, dict]:
+    """(registry name, config overrides) of a saved encoder: enough to rebuild its architecture."""
+    config = json.loads((Path(directory) / CONFIG_FILE).read_text())
+    name = config.pop("name")
+    config.pop("init_checkpoint", None)  # saved weights (or a fresh twin) supersede the initialisation
+    return name, config
+
+
 def load_pretrained(directory: str | Path) -> SpeechEncoder:
     """Rebuild the encoder saved in ``directory`` (config + safetensors; nothing is unpickled)."""
     from safetensors.torch import load_file
 
     directory = Path(directory)
-    config = json.loads((directory / CONFIG_FILE).read_text())
-    name = config.pop("name")
-    config.pop("init_checkpoint", None)  # the saved weights supersede the initialisation
-    encoder = build_encoder(name, **config)
+    name, options = read_encoder_config(directory)
+    encoder = build_encoder(name, **options)
     encoder.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
     return encoder
 
 
 __all__ = ["ENCODERS", "EncoderOutput", "SpeechEncoder", "build_encoder", "load_pretrained", "masked_mean",
+           "read_encoder_config",
            "save_pretrained"]

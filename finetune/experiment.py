@@ -62,16 +62,11 @@ def cell_config(base: FinetuneConfig, cell: Cell, pretrained: str, out: Path) ->
     if cell.init == "pretrained":
         init, encoder, options = encoder_dir, base.encoder, base.encoder_options
     else:
-        encoder, options = scratch_twin(_encoder_folder(encoder_dir))
+        encoder, options = scratch_twin(encoder_dir)
         init = "scratch"
     return dataclasses.replace(base, init=init, encoder=encoder, encoder_options=options, mode=cell.mode,
                                label_fraction=cell.fraction, fold=cell.fold, seed=cell.seed, out=str(out),
                                save_model=False)
-
-
-def _encoder_folder(path: str) -> Path:
-    folder = Path(path)
-    return folder / "encoder" if (folder / "encoder" / "config.json").exists() else folder
 
 
 def run_grid(base: FinetuneConfig, pretrained: str, out: Path, modes, fractions, seeds, folds="all",

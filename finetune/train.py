@@ -34,14 +34,14 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data_prep.store import write_json_atomic  # noqa: E402
-from encoders import build_encoder, load_pretrained, save_pretrained  # noqa: E402
+from encoders import build_encoder, load_pretrained, read_encoder_config, save_pretrained  # noqa: E402
 from finetune.data import Targets, probe_durations, resolve_targets, segment_table  # noqa: E402
 from finetune.metrics import ccc, classification_metrics, metrics_from_confusion, plot_confusion  # noqa: E402
 from finetune.recipes import load_manifest  # noqa: E402
 from finetune.splits import Split, label_subset, make_splits  # noqa: E402
 from pretext.config_args import parse_config  # noqa: E402
-from pretext.data import AudioError, SegmentDataset, collate  # noqa: E402
-from pretext.train import EpochSampler  # noqa: E402
+from pretext.data import AudioError, SegmentDataset, collate, stack_by_task  # noqa: E402
+from pretext.train import EpochSampler, warmup_cosine  # noqa: E402
 
 MODES = ("finetune", "probe")
 HEADS = ("linear", "mlp")
@@ -139,8 +139,7 @@ def resolve_init(config: FinetuneConfig):
     """The starting encoder: (encoder, pretrained: bool, source description)."""
     if config.init == "scratch":
         return build_encoder(config.encoder, **config.encoder_options), False, "scratch"
-    path = Path(config.init)
-    folder = path / "encoder" if (path / "encoder" / "config.json").exists() else path
+    folder = encoder_folder(config.init)
     if not (folder / "config.json").exists():
         raise ValueError(f"--init {config.init}: neither an exported encoder (config.json + model.safetensors) "
                          "nor a pretext run folder holding one in encoder/")
@@ -150,12 +149,15 @@ def resolve_init(config: FinetuneConfig):
     return encoder, True, str(folder)
 
 
-def scratch_twin(encoder_dir: str | Path) -> tuple[str, dict]:
+def encoder_folder(path: str | Path) -> Path:
+    """An exported encoder folder, or the ``encoder/`` folder of a pretext run."""
+    path = Path(path)
+    return path / "encoder" if (path / "encoder" / "config.json").exists() else path
+
+
+def scratch_twin(path: str | Path) -> tuple[str, dict]:
     """(name, options) that rebuild a saved encoder's architecture with fresh weights: the fair baseline."""
-    saved = json.loads((Path(encoder_dir) / "config.json").read_text())
-    name = saved.pop("name")
-    saved.pop("init_checkpoint", None)
-    return name, saved
+    return read_encoder_config(encoder_folder(path))
 
 
 def save_model(model: SERModel, targets: Targets, directory: Path) -> Path:
@@ -234,9 +236,8 @@ class EmbeddingDataset(torch.utils.data.Dataset):
 
 
 def collate_embeddings(items):
-    return {"embeddings": torch.stack([e for e, _, _ in items]),
-            "labels": {t: torch.stack([it[1][t] for it in items]) for t in items[0][1]},
-            "masks": {t: torch.stack([it[2][t] for it in items]) for t in items[0][2]}, "skipped": 0}
+    return {"embeddings": torch.stack([e for e, _, _ in items]), "labels": stack_by_task([it[1] for it in items]),
+            "masks": stack_by_task([it[2] for it in items]), "skipped": 0}
 
 
 @torch.no_grad()
@@ -292,9 +293,7 @@ def _scheduler(optimizer, config, steps_per_epoch: int, freeze_steps: int):
     warmup = int(config.warmup_epochs * steps_per_epoch)
 
     def head_factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / max(1, warmup)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+        return warmup_cosine(step, warmup, total)
 
     def encoder_factor(step: int) -> float:
         return 0.0 if step < freeze_steps else head_factor(step)

@@ -132,11 +132,11 @@ def collate(items):
     wavs = torch.zeros(len(kept), int(lengths.max()))
     for i, (w, _, _) in enumerate(kept):
         wavs[i, : len(w)] = w
-    return {"wavs": wavs, "lengths": lengths, "labels": _stack_by_task([it[1] for it in kept]),
-            "masks": _stack_by_task([it[2] for it in kept]), "skipped": len(items) - len(kept)}
+    return {"wavs": wavs, "lengths": lengths, "labels": stack_by_task([it[1] for it in kept]),
+            "masks": stack_by_task([it[2] for it in kept]), "skipped": len(items) - len(kept)}
 
 
-def _stack_by_task(rows: list[dict]) -> dict:
+def stack_by_task(rows: list[dict]) -> dict:
     """[{task: scalar tensor}] * B -> {task: (B,)}, views of one (B, n_tasks) tensor when the dtypes agree."""
     tasks = list(rows[0])
     if len({rows[0][t].dtype for t in tasks}) != 1:  # e.g. a class index beside a continuous target
