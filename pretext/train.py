@@ -315,9 +315,18 @@ def _evaluate(accelerator, model, loader, tasks, num_classes, out, state, starte
 
 
 def _checkpoint(accelerator, out: Path, state: TrainState, keep: int) -> None:
+    """Save full state to ``checkpoints/step_N``. It is written under a hidden name and renamed once every
+    process has finished, so a run killed mid-save never leaves a half-written ``step_N`` for --resume."""
     folder = out / CHECKPOINT_DIR / f"step_{state.step}"
-    accelerator.save_state(str(folder))
+    partial = out / CHECKPOINT_DIR / f".step_{state.step}.partial"
     if accelerator.is_main_process:
+        shutil.rmtree(partial, ignore_errors=True)  # left by an earlier killed save
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(partial))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        shutil.rmtree(folder, ignore_errors=True)
+        partial.rename(folder)
         existing = sorted((out / CHECKPOINT_DIR).glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
         for old in existing[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
