@@ -1,7 +1,8 @@
 """The real-speech experiment of docs/results.md: pretext pretraining, then RAVDESS fine-tuning, per fold.
 
     .venv/bin/python experiments/ravdess_results.py --work /work/runs/results [--shared ../shared]
-        [--pretrain-steps 400] [--probe-seeds 0,1,2] [--finetune-seeds 0] [--fractions 0.1,0.25,0.5,1]
+        [--folds 4] [--pretrain-steps 400] [--probe-seeds 0,1,2] [--finetune-seeds 0,1,2]
+        [--fractions 0.1,0.25,0.5,1]
 
 Steps (each resumable; the time of each is written to WORK/timings.json):
 
@@ -37,10 +38,9 @@ from pretext.train import TrainConfig, train  # noqa: E402
 
 # The default encoder family (cnn: log-mel VGG) at a size two CPU cores can fine-tune 100+ times.
 ENCODER_OPTIONS = {"channels": [16, 32, 64], "dim": 64, "n_mels": 64}
-NUM_FOLDS = 6
 FINETUNE_SETTINGS = ["epochs=12", "patience=6", "lr=0.001", "encoder_lr_mult=1.0", "max_seconds=3.0",
-                     "batch_size=16", f"num_folds={NUM_FOLDS}", "dev_speakers=2", "num_workers=2"]
-PROBE_SETTINGS = ["epochs=40", "patience=10", "lr=0.003", f"num_folds={NUM_FOLDS}", "dev_speakers=2"]
+                     "batch_size=16", "dev_speakers=2", "num_workers=2"]
+PROBE_SETTINGS = ["epochs=40", "patience=10", "lr=0.003", "dev_speakers=2"]
 
 
 def timed(work: Path, step: str, function, *args, **kwargs):
@@ -97,9 +97,11 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     parser.add_argument("--pretrain-steps", type=int, default=400)
+    parser.add_argument("--folds", type=int, default=4,
+                        help="speaker folds over the 24 actors (4: 6 test actors per fold, 2 dev, 16 train)")
     parser.add_argument("--fractions", default="0.1,0.25,0.5,1")
     parser.add_argument("--probe-seeds", default="0,1,2")
-    parser.add_argument("--finetune-seeds", default="0")
+    parser.add_argument("--finetune-seeds", default="0,1,2")
     parser.add_argument("--steps", default="prepare,extract,label,pretrain,probe,finetune")
     args = parser.parse_args()
     work, steps = args.work, args.steps.split(",")
@@ -113,7 +115,7 @@ def main() -> None:
         timed(work, "extract", extract_all, work, args.shared, manifest)
     if "label" in steps:
         timed(work, "label", label_all, work)
-    splits = make_splits(manifest, "folds", NUM_FOLDS)
+    splits = make_splits(manifest, "folds", args.folds)
     if "pretrain" in steps:
         for split in splits:
             timed(work, f"pretrain_{split.name}", pretrain_fold, work, split.name, split.test_speakers,
@@ -123,7 +125,7 @@ def main() -> None:
     for mode, settings, seeds in (("probe", PROBE_SETTINGS, args.probe_seeds),
                                   ("finetune", FINETUNE_SETTINGS, args.finetune_seeds)):
         if mode in steps:
-            base = base_config(str(manifest_path), settings)
+            base = base_config(str(manifest_path), settings + [f"num_folds={args.folds}"])
             timed(work, mode, run_grid, base, pretrained, work / f"experiment_{mode}", [mode], fractions,
                   [int(s) for s in seeds.split(",")])
 
