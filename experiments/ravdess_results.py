@@ -14,6 +14,11 @@ Steps (each resumable; the time of each is written to WORK/timings.json):
 4. ``pretrain``: one pretext run per speaker fold on the talking faces plus the RAVDESS audio of every
    actor *except that fold's test actors*; the emotion labels are never read.
 5. ``probe`` and ``finetune``: ``finetune/experiment.py``'s grid with ``--pretrained WORK/pretrain/{fold}``.
+
+``--variant`` runs an ablation into its own folders (``WORK/experiment_<mode>_<variant>``), reusing the main
+grid's scratch cells: ``energy_audio`` pretrains on RAVDESS audio with the energy task only;
+``gentle`` fine-tunes the main pretraining with a 0.1x encoder learning rate, frozen for 2 epochs
+(``--steps finetune``: its probe is the main probe).
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -73,23 +79,60 @@ def label_all(work: Path) -> None:
     label_corpus(work / "faces_extract", build_label_config(), progress=False)
 
 
-def pretrain_fold(work: Path, fold: str, test_speakers: list[str], steps: int) -> Path:
-    """Pretext-pretrain on the talking faces + RAVDESS audio without ``test_speakers``; returns RUN."""
-    run = work / "pretrain" / fold
+@dataclass(frozen=True)
+class Variant:
+    """One pretraining + fine-tuning recipe compared with scratch.
+
+    ``sources``: which extractions the pretraining reads ("faces": the talking faces, "ravdess": RAVDESS audio
+    minus the fold's test actors); ``tasks``: the pretext tasks; ``finetune_settings``: extra fine-tuning
+    settings (they only change the pretrained model: encoder_lr_mult and freeze_epochs do not apply to scratch).
+    """
+    sources: tuple[str, ...] = ("faces", "ravdess")
+    tasks: str = "energy,face,au"
+    finetune_settings: tuple[str, ...] = ()
+    pretrain: str = "pretrain"  # WORK/<pretrain>/<fold>; variants with the same pretraining share it
+
+
+VARIANTS = {
+    # The issue's experiment: all three tasks on the talking faces plus the audio-only energy task on RAVDESS.
+    "main": Variant(),
+    # Ablation: what audio alone supports, without the 27 talking-face segments (are face/AU doing anything?).
+    "energy_audio": Variant(sources=("ravdess",), tasks="energy", pretrain="pretrain_energy_audio"),
+    # Ablation: the main pretraining, fine-tuned gently (encoder at 0.1x the learning rate, frozen 2 epochs).
+    "gentle": Variant(finetune_settings=("encoder_lr_mult=0.1", "freeze_epochs=2")),
+}
+
+
+def pretrain_fold(work: Path, variant: Variant, fold: str, test_speakers: list[str], steps: int) -> Path:
+    """Pretext-pretrain on ``variant.sources`` without ``test_speakers``' audio; returns RUN."""
+    run = work / variant.pretrain / fold
     if (run / "encoder" / "model.safetensors").exists():
         return run
-    ravdess = load_segments(work / "ravdess_extract")
-    faces = load_segments(work / "faces_extract")
-    kept = ravdess[~ravdess["speaker"].isin(test_speakers)]
-    data = work / "pretrain_data" / fold
+    tables = []
+    if "faces" in variant.sources:
+        tables.append(load_segments(work / "faces_extract"))
+    if "ravdess" in variant.sources:
+        ravdess = load_segments(work / "ravdess_extract")
+        tables.append(ravdess[~ravdess["speaker"].isin(test_speakers)])
+    data = work / f"{variant.pretrain}_data" / fold
     data.mkdir(parents=True, exist_ok=True)
-    pd.concat([faces, kept], ignore_index=True).to_parquet(data / "segments.parquet")
+    pd.concat(tables, ignore_index=True).to_parquet(data / "segments.parquet")
     (data / CONFIG_FILE).write_text((work / "faces_extract" / CONFIG_FILE).read_text())
-    train(TrainConfig(data=str(data), tasks="energy,face,au", encoder="cnn", encoder_options=ENCODER_OPTIONS,
+    train(TrainConfig(data=str(data), tasks=variant.tasks, encoder="cnn", encoder_options=ENCODER_OPTIONS,
                       out=str(run), max_steps=steps, batch_size=16, lr=1e-3, warmup_steps=20, max_seconds=3.0,
                       eval_every=100, checkpoint_every=steps, log_every=20, num_workers=2, report_to="none",
                       resume=(run / "config.json").exists()))
     return run
+
+
+def share_scratch_cells(main_experiment: Path, experiment: Path) -> None:
+    """Link the main experiment's finished scratch cells: a variant's scratch twin is the same model
+    (same architecture, fold, seed, subset and settings), so it is not trained twice."""
+    for cell in sorted((main_experiment / "cells").glob("*-scratch-*")):
+        target = experiment / "cells" / cell.name
+        if (cell / "metrics.json").exists() and not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(cell.resolve(), target_is_directory=True)
 
 
 def main() -> None:
@@ -103,6 +146,8 @@ def main() -> None:
     parser.add_argument("--probe-seeds", default="0,1,2")
     parser.add_argument("--finetune-seeds", default="0,1,2")
     parser.add_argument("--steps", default="prepare,extract,label,pretrain,probe,finetune")
+    parser.add_argument("--variant", choices=sorted(VARIANTS), default="main",
+                        help="main: the issue's experiment; others are ablations written to WORK/*_<variant>")
     args = parser.parse_args()
     work, steps = args.work, args.steps.split(",")
     work.mkdir(parents=True, exist_ok=True)
@@ -116,19 +161,24 @@ def main() -> None:
     if "label" in steps:
         timed(work, "label", label_all, work)
     splits = make_splits(manifest, "folds", args.folds)
+    variant = VARIANTS[args.variant]
+    suffix = "" if args.variant == "main" else f"_{args.variant}"
     if "pretrain" in steps:
         for split in splits:
-            timed(work, f"pretrain_{split.name}", pretrain_fold, work, split.name, split.test_speakers,
-                  args.pretrain_steps)
+            timed(work, f"{variant.pretrain}_{split.name}", pretrain_fold, work, variant, split.name,
+                  split.test_speakers, args.pretrain_steps)
     fractions = [float(x) for x in args.fractions.split(",")]
-    pretrained = str(work / "pretrain" / "{fold}")
+    pretrained = str(work / variant.pretrain / "{fold}")
     for mode, settings, seeds in (("probe", PROBE_SETTINGS, args.probe_seeds),
-                                  ("finetune", FINETUNE_SETTINGS, args.finetune_seeds)):
+                                  ("finetune", FINETUNE_SETTINGS + list(variant.finetune_settings),
+                                   args.finetune_seeds)):
         if mode in steps:
+            experiment = work / f"experiment_{mode}{suffix}"
+            if suffix:
+                share_scratch_cells(work / f"experiment_{mode}", experiment)
             base = base_config(str(manifest_path), settings + [f"num_folds={args.folds}"])
-            timed(work, mode, run_grid, base, pretrained, work / f"experiment_{mode}", [mode], fractions,
+            timed(work, f"{mode}{suffix}", run_grid, base, pretrained, experiment, [mode], fractions,
                   [int(s) for s in seeds.split(",")])
-
 
 if __name__ == "__main__":
     main()

@@ -303,7 +303,19 @@ def _scheduler(optimizer, config, steps_per_epoch: int, freeze_steps: int):
 
 
 def train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Path, accelerator) -> dict:
-    """Train on ``split.train``, select on ``split.dev``, score ``split.test``; write ``out``; return metrics."""
+    """Train on ``split.train``, select on ``split.dev``, score ``split.test``; write ``out``; return metrics.
+
+    The accelerator is shared by every split of a run and every cell of an experiment, and ``prepare`` keeps a
+    reference to each model, optimiser and loader it wraps: without ``free_memory`` each split would leave its
+    model and its loaders' persistent worker processes alive until the run ends (6 processes per cell).
+    """
+    try:
+        return _train_split(config, split, targets, out, accelerator)
+    finally:
+        accelerator.free_memory()  # drops prepare()'s references; gc then shuts the loaders' workers down
+
+
+def _train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Path, accelerator) -> dict:
     from accelerate.utils import set_seed
 
     set_seed(config.seed)

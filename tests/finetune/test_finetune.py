@@ -144,6 +144,24 @@ def test_dimensional_targets_train_with_ccc(small, tmp_path):
     assert "mean_ccc_mean" in summary
 
 
+def test_consecutive_splits_on_one_accelerator_leave_no_loader_workers_behind(small, tmp_path):
+    """An experiment trains every cell on one Accelerator: each cell's loader workers must end with the cell."""
+    import multiprocessing
+
+    from accelerate import Accelerator
+
+    from finetune.train import load_splits, train_split
+
+    accelerator = Accelerator()
+    config = _config(small, tmp_path, epochs=1, num_workers=1)
+    targets, splits = load_splits(config)
+    before = set(multiprocessing.active_children())
+    for i in range(2):
+        train_split(config, splits[0], targets, tmp_path / f"cell{i}", accelerator)
+        assert set(multiprocessing.active_children()) == before
+    assert accelerator._dataloaders == [] and accelerator._models == []
+
+
 def test_experiment_grid_reports_and_resumes(small, tmp_path):
     from finetune.experiment import base_config, run_grid
 
