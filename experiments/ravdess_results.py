@@ -14,6 +14,7 @@ Steps (each resumable; the time of each is written to WORK/timings.json):
 4. ``pretrain``: one pretext run per speaker fold on the talking faces plus the RAVDESS audio of every
    actor *except that fold's test actors*; the emotion labels are never read.
 5. ``probe`` and ``finetune``: ``finetune/experiment.py``'s grid with ``--pretrained WORK/pretrain/{fold}``.
+6. ``report``: WORK/results.md (every finished experiment's tables, step times) and WORK/results.png.
 
 ``--variant`` runs an ablation into its own folders (``WORK/experiment_<mode>_<variant>``), reusing the main
 grid's scratch cells: ``energy_audio`` pretrains on RAVDESS audio with the energy task only;
@@ -135,6 +136,76 @@ def share_scratch_cells(main_experiment: Path, experiment: Path) -> None:
             target.symlink_to(cell.resolve(), target_is_directory=True)
 
 
+def experiment_folders(work: Path) -> dict[tuple[str, str], Path]:
+    """{(mode, variant): WORK/experiment_<mode>[_<variant>]} for the experiments that have finished cells."""
+    found = {}
+    for mode in ("probe", "finetune"):
+        for name in VARIANTS:
+            folder = work / (f"experiment_{mode}" + ("" if name == "main" else f"_{name}"))
+            if (folder / "cells.csv").exists():
+                found[mode, name] = folder
+    return found
+
+
+def plot_results(work: Path, path: Path) -> Path:
+    """Top: test UAR (mean +- std over cells) per label fraction, scratch and each pretraining variant.
+    Bottom: the paired pretrained - scratch UAR difference with its 95% interval over matched cells."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from finetune.experiment import paired_differences, summary_table
+
+    folders = experiment_folders(work)
+    modes = [m for m in ("probe", "finetune") if (m, "main") in folders]
+    fig, axes = plt.subplots(2, len(modes), figsize=(5.5 * len(modes), 7), squeeze=False, sharex=True)
+    for column, mode in enumerate(modes):
+        top, bottom = axes[0][column], axes[1][column]
+        for i, name in enumerate(n for n in VARIANTS if (mode, n) in folders):
+            cells = pd.read_csv(folders[mode, name] / "cells.csv")
+            summary, paired = summary_table(cells), paired_differences(cells)
+            inits = ("scratch", "pretrained") if name == "main" else ("pretrained",)
+            for init in inits:
+                rows = summary[summary["init"] == init].sort_values("fraction")
+                label = "scratch" if init == "scratch" else f"pretrained ({name})"
+                top.errorbar(rows["fraction"] * 100 * (1 + 0.03 * i), rows["uar_mean"] * 100,
+                             yerr=np.nan_to_num(rows["uar_std"]) * 100, fmt="o--" if init == "scratch" else "s-",
+                             capsize=3, label=label, color="tab:gray" if init == "scratch" else f"C{i + 1}")
+            paired = paired.sort_values("fraction")
+            x = paired["fraction"] * 100 * (1 + 0.03 * i)
+            y = paired["uar_diff"] * 100
+            bottom.errorbar(x, y, yerr=[y - paired["uar_ci_low"] * 100, paired["uar_ci_high"] * 100 - y],
+                            fmt="s-", capsize=3, color=f"C{i + 1}", label=name)
+        bottom.axhline(0, color="black", lw=0.8)
+        top.set_title(mode)
+        top.set_ylabel("test UAR (%)")
+        bottom.set_ylabel("pretrained - scratch (UAR points, 95% CI)")
+        bottom.set_xlabel("training labels used (%)")
+        for ax in (top, bottom):
+            ax.set_xscale("log")
+            ax.set_xticks([10, 25, 50, 100], ["10", "25", "50", "100"])
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_results(work: Path) -> None:
+    """WORK/results.md (every experiment's tables and the step times) and WORK/results.png."""
+    parts = []
+    for (mode, name), folder in experiment_folders(work).items():
+        cells = pd.read_csv(folder / "cells.csv")
+        parts += [f"## {mode}, {name} ({len(cells)} cells, {folder.name})", "", (folder / "summary.md").read_text()]
+    parts += ["## Step times (s)", "", "```", (work / "timings.json").read_text(), "```"]
+    (work / "results.md").write_text("\n".join(parts) + "\n")
+    plot_results(work, work / "results.png")
+    print(f"wrote {work / 'results.md'} and {work / 'results.png'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", type=Path, required=True)
@@ -145,7 +216,7 @@ def main() -> None:
     parser.add_argument("--fractions", default="0.1,0.25,0.5,1")
     parser.add_argument("--probe-seeds", default="0,1,2")
     parser.add_argument("--finetune-seeds", default="0,1,2")
-    parser.add_argument("--steps", default="prepare,extract,label,pretrain,probe,finetune")
+    parser.add_argument("--steps", default="prepare,extract,label,pretrain,probe,finetune,report")
     parser.add_argument("--variant", choices=sorted(VARIANTS), default="main",
                         help="main: the issue's experiment; others are ablations written to WORK/*_<variant>")
     args = parser.parse_args()
@@ -179,6 +250,8 @@ def main() -> None:
             base = base_config(str(manifest_path), settings + [f"num_folds={args.folds}"])
             timed(work, f"{mode}{suffix}", run_grid, base, pretrained, experiment, [mode], fractions,
                   [int(s) for s in seeds.split(",")])
+    if "report" in steps:
+        write_results(work)
 
 if __name__ == "__main__":
     main()
