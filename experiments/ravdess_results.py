@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO))
 from data_prep import build_label_config, label_corpus, load_segments  # noqa: E402
 from data_prep.extract import ExtractOptions, extract_corpus  # noqa: E402
 from data_prep.label import CONFIG_FILE  # noqa: E402
-from finetune.experiment import base_config, run_grid  # noqa: E402
+from finetune.experiment import base_config, collect, finished_cells, run_grid, write_reports  # noqa: E402
 from finetune.recipes import load_manifest, prepare_ravdess, write_manifest  # noqa: E402
 from finetune.splits import make_splits  # noqa: E402
 from pretext.train import TrainConfig, train  # noqa: E402
@@ -142,7 +142,7 @@ def experiment_folders(work: Path) -> dict[tuple[str, str], Path]:
     for mode in ("probe", "finetune"):
         for name in VARIANTS:
             folder = work / (f"experiment_{mode}" + ("" if name == "main" else f"_{name}"))
-            if (folder / "cells.csv").exists():
+            if (folder / "cells").is_dir():
                 found[mode, name] = folder
     return found
 
@@ -198,7 +198,8 @@ def write_results(work: Path) -> None:
     """WORK/results.md (every experiment's tables and the step times) and WORK/results.png."""
     parts = []
     for (mode, name), folder in experiment_folders(work).items():
-        cells = pd.read_csv(folder / "cells.csv")
+        cells = collect(folder, finished_cells(folder))  # whatever ran, including an interrupted grid
+        write_reports(cells, folder)
         parts += [f"## {mode}, {name} ({len(cells)} cells, {folder.name})", "", (folder / "summary.md").read_text()]
     parts += ["## Step times (s)", "", "```", (work / "timings.json").read_text(), "```"]
     (work / "results.md").write_text("\n".join(parts) + "\n")

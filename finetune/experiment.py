@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -90,10 +91,30 @@ def run_grid(base: FinetuneConfig, pretrained: str, out: Path, modes, fractions,
         result = train_split(config, by_name[cell.fold], targets, folder, accelerator)
         log(f"[{i + 1}/{len(cells)}] {cell.name}: test UAR {result['test']['uar']:.3f} "
             f"({time.perf_counter() - t0:.0f} s, {time.perf_counter() - started:.0f} s so far)")
-    table = collect(out, cells)
+    table = collect(out, sorted(set(cells) | set(finished_cells(out)), key=_grid_order))
     if accelerator.is_main_process:
         write_reports(table, out)
     return table
+
+
+_CELL_NAME = re.compile(r"^(?P<mode>[a-z]+)-(?P<init>scratch|pretrained)-f(?P<fraction>[0-9.e+-]+)-(?P<fold>.+)"
+                        r"-s(?P<seed>-?\d+)$")
+
+
+def finished_cells(out: Path) -> list[Cell]:
+    """Every finished cell in ``out``, whichever grid ran it: a report covers the whole folder, so a grid
+    extended later (more seeds, another fraction) is summarised with what was there."""
+    cells = []
+    for metrics in (out / "cells").glob("*/metrics.json"):
+        match = _CELL_NAME.match(metrics.parent.name)
+        if match:
+            cells.append(Cell(match["mode"], match["init"], float(match["fraction"]), match["fold"],
+                              int(match["seed"])))
+    return sorted(cells, key=_grid_order)
+
+
+def _grid_order(cell: Cell):
+    return cell.mode, cell.fraction, cell.fold, cell.seed, INITS.index(cell.init)
 
 
 def collect(out: Path, cells: list[Cell]) -> pd.DataFrame:

@@ -187,6 +187,11 @@ def test_experiment_grid_reports_and_resumes(small, tmp_path):
                      log=logged.append)
     assert logged == ["8 cells (8 already finished) in " + str(tmp_path / "exp")]
     pd.testing.assert_frame_equal(again, table)
+    # A narrower grid on the same folder trains nothing and still reports every finished cell.
+    narrower = run_grid(base, str(tmp_path / "pre"), tmp_path / "exp", ["probe"], [1.0], [0], "0",
+                        log=logged.append)
+    pd.testing.assert_frame_equal(narrower, table)
+    assert pd.read_csv(tmp_path / "exp" / "paired.csv")["pairs"].tolist() == [2, 2]
 
 
 def test_two_process_data_parallel_run_scores_every_test_file_once(small, tmp_path):
