@@ -15,6 +15,9 @@ Steps (each resumable; the time of each is written to WORK/timings.json):
    actor *except that fold's test actors*; the emotion labels are never read.
 5. ``probe`` and ``finetune``: ``finetune/experiment.py``'s grid with ``--pretrained WORK/pretrain/{fold}``.
 6. ``report``: WORK/results.md (every finished experiment's tables, step times) and WORK/results.png.
+7. ``archive`` (not by default): every finished cell, the encoders' digests and the step times into
+   ``--archive`` (docs/results/ravdess), so the results outlive WORK; ``restore`` (after ``pretrain``) puts
+   them back into a new WORK, so a grid can be continued on another machine.
 
 ``--variant`` runs an ablation into its own folders (``WORK/experiment_<mode>_<variant>``), reusing the main
 grid's scratch cells: ``energy_audio`` pretrains on RAVDESS audio with the energy task only;
@@ -24,6 +27,8 @@ grid's scratch cells: ``energy_audio`` pretrains on RAVDESS audio with the energ
 from __future__ import annotations
 
 import argparse
+import gzip
+import hashlib
 import json
 import sys
 import time
@@ -207,6 +212,51 @@ def write_results(work: Path) -> None:
     print(f"wrote {work / 'results.md'} and {work / 'results.png'}")
 
 
+def encoder_digests(work: Path) -> dict[str, str]:
+    """{"<pretrain>/<fold>": sha256 of its exported weights} for every finished pretraining."""
+    return {f"{path.parents[2].name}/{path.parents[1].name}": hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(work.glob("pretrain*/*/encoder/model.safetensors"))}
+
+
+def archive(work: Path, folder: Path) -> None:
+    """Keep the results beyond this machine: every finished cell's metrics and history (one gzipped JSON line
+    per cell and experiment), the digests of the encoders they used, and the step times."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for (_, _), experiment in experiment_folders(work).items():
+        lines = []
+        for cell in finished_cells(experiment):
+            cell_dir = experiment / "cells" / cell.name
+            history = [json.loads(line) for line in (cell_dir / "history.jsonl").read_text().splitlines()]
+            lines.append(json.dumps({"cell": cell.name, "metrics": json.loads((cell_dir / "metrics.json").read_text()),
+                                     "history": history}))
+        with gzip.open(folder / f"{experiment.name}.jsonl.gz", "wt") as handle:
+            handle.write("\n".join(lines) + "\n")
+    (folder / "encoders.json").write_text(json.dumps(encoder_digests(work), indent=1) + "\n")
+    (folder / "timings.json").write_text((work / "timings.json").read_text())
+    print(f"archived {work} -> {folder}")
+
+
+def restore(work: Path, folder: Path) -> None:
+    """Put archived cells back into WORK, so that a grid continued on another machine skips them. Refused when
+    this machine's pretraining did not reproduce the archived encoders bit for bit (cells would mix encoders)."""
+    archived = json.loads((folder / "encoders.json").read_text())
+    mismatched = [name for name, digest in encoder_digests(work).items() if archived.get(name, digest) != digest]
+    if mismatched:
+        raise SystemExit(f"restore: the encoders {mismatched} differ from the archived ones in {folder}")
+    for path in sorted(folder.glob("experiment_*.jsonl.gz")):
+        restored = 0
+        for line in gzip.open(path, "rt").read().splitlines():
+            record = json.loads(line)
+            cell_dir = work / path.name.removesuffix(".jsonl.gz") / "cells" / record["cell"]
+            if (cell_dir / "metrics.json").exists():
+                continue
+            cell_dir.mkdir(parents=True, exist_ok=True)
+            (cell_dir / "history.jsonl").write_text("".join(json.dumps(h) + "\n" for h in record["history"]))
+            (cell_dir / "metrics.json").write_text(json.dumps(record["metrics"], indent=1))
+            restored += 1
+        print(f"restored {restored} cells from {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", type=Path, required=True)
@@ -220,6 +270,8 @@ def main() -> None:
     parser.add_argument("--steps", default="prepare,extract,label,pretrain,probe,finetune,report")
     parser.add_argument("--variant", choices=sorted(VARIANTS), default="main",
                         help="main: the issue's experiment; others are ablations written to WORK/*_<variant>")
+    parser.add_argument("--archive", type=Path, default=REPO / "docs" / "results" / "ravdess",
+                        help="where the archive step keeps, and the restore step reads, the finished cells")
     args = parser.parse_args()
     work, steps = args.work, args.steps.split(",")
     work.mkdir(parents=True, exist_ok=True)
@@ -239,6 +291,8 @@ def main() -> None:
         for split in splits:
             timed(work, f"{variant.pretrain}_{split.name}", pretrain_fold, work, variant, split.name,
                   split.test_speakers, args.pretrain_steps)
+    if "restore" in steps:
+        restore(work, args.archive)
     fractions = [float(x) for x in args.fractions.split(",")]
     pretrained = str(work / variant.pretrain / "{fold}")
     for mode, settings, seeds in (("probe", PROBE_SETTINGS, args.probe_seeds),
@@ -253,6 +307,8 @@ def main() -> None:
                   [int(s) for s in seeds.split(",")])
     if "report" in steps:
         write_results(work)
+    if "archive" in steps:
+        archive(work, args.archive)
 
 if __name__ == "__main__":
     main()
