@@ -15,7 +15,7 @@ Steps (each resumable; the time of each is written to WORK/timings.json):
    actor *except that fold's test actors*; the emotion labels are never read.
 5. ``probe`` and ``finetune``: ``finetune/experiment.py``'s grid with ``--pretrained WORK/pretrain/{fold}``.
 6. ``report``: WORK/results.md (every finished experiment's tables, step times) and WORK/results.png.
-7. ``archive`` (not by default): every finished cell, the encoders' digests and the step times into
+7. ``archive`` (not by default): every finished cell, the encoders' digests, the step times and the report into
    ``--archive`` (docs/results/ravdess), so the results outlive WORK; ``restore`` (after ``pretrain``) puts
    them back into a new WORK, so a grid can be continued on another machine.
 
@@ -233,6 +233,9 @@ def archive(work: Path, folder: Path) -> None:
             handle.write("\n".join(lines) + "\n")
     (folder / "encoders.json").write_text(json.dumps(encoder_digests(work), indent=1) + "\n")
     (folder / "timings.json").write_text((work / "timings.json").read_text())
+    for name in ("results.md", "results.png"):  # the report step's tables and figure, when it ran
+        if (work / name).exists():
+            (folder / name).write_bytes((work / name).read_bytes())
     print(f"archived {work} -> {folder}")
 
 
