@@ -141,27 +141,26 @@ def share_scratch_cells(main_experiment: Path, experiment: Path) -> None:
             target.symlink_to(cell.resolve(), target_is_directory=True)
 
 
+def experiment_folder(work: Path, mode: str, variant: str) -> Path:
+    """WORK/experiment_<mode> for the main variant, WORK/experiment_<mode>_<variant> for an ablation."""
+    return work / (f"experiment_{mode}" + ("" if variant == "main" else f"_{variant}"))
+
+
 def experiment_folders(work: Path) -> dict[tuple[str, str], Path]:
-    """{(mode, variant): WORK/experiment_<mode>[_<variant>]} for the experiments that have finished cells."""
-    found = {}
-    for mode in ("probe", "finetune"):
-        for name in VARIANTS:
-            folder = work / (f"experiment_{mode}" + ("" if name == "main" else f"_{name}"))
-            if (folder / "cells").is_dir():
-                found[mode, name] = folder
-    return found
+    """{(mode, variant): its experiment folder} for the experiments that have cells."""
+    folders = {(mode, name): experiment_folder(work, mode, name) for mode in ("probe", "finetune") for name in VARIANTS}
+    return {key: folder for key, folder in folders.items() if (folder / "cells").is_dir()}
 
 
 def plot_results(work: Path, path: Path) -> Path:
     """Top: test UAR (mean +- std over cells) per label fraction, scratch and each pretraining variant.
-    Bottom: the paired pretrained - scratch UAR difference with its 95% interval over matched cells."""
+    Bottom: the paired pretrained - scratch UAR difference with its 95% interval over matched cells.
+    Reads each experiment's summary.csv and paired.csv (finetune.experiment.write_reports)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
-
-    from finetune.experiment import paired_differences, summary_table
 
     folders = experiment_folders(work)
     modes = [m for m in ("probe", "finetune") if (m, "main") in folders]
@@ -169,8 +168,8 @@ def plot_results(work: Path, path: Path) -> Path:
     for column, mode in enumerate(modes):
         top, bottom = axes[0][column], axes[1][column]
         for i, name in enumerate(n for n in VARIANTS if (mode, n) in folders):
-            cells = pd.read_csv(folders[mode, name] / "cells.csv")
-            summary, paired = summary_table(cells), paired_differences(cells)
+            summary = pd.read_csv(folders[mode, name] / "summary.csv")
+            paired = pd.read_csv(folders[mode, name] / "paired.csv")
             inits = ("scratch", "pretrained") if name == "main" else ("pretrained",)
             for init in inits:
                 rows = summary[summary["init"] == init].sort_values("fraction")
@@ -222,7 +221,7 @@ def archive(work: Path, folder: Path) -> None:
     """Keep the results beyond this machine: every finished cell's metrics and history (one gzipped JSON line
     per cell and experiment), the digests of the encoders they used, and the step times."""
     folder.mkdir(parents=True, exist_ok=True)
-    for (_, _), experiment in experiment_folders(work).items():
+    for experiment in experiment_folders(work).values():
         lines = []
         for cell in finished_cells(experiment):
             cell_dir = experiment / "cells" / cell.name
@@ -289,7 +288,6 @@ def main() -> None:
         timed(work, "label", label_all, work)
     splits = make_splits(manifest, "folds", args.folds)
     variant = VARIANTS[args.variant]
-    suffix = "" if args.variant == "main" else f"_{args.variant}"
     if "pretrain" in steps:
         for split in splits:
             timed(work, f"{variant.pretrain}_{split.name}", pretrain_fold, work, variant, split.name,
@@ -302,12 +300,12 @@ def main() -> None:
                                   ("finetune", FINETUNE_SETTINGS + list(variant.finetune_settings),
                                    args.finetune_seeds)):
         if mode in steps:
-            experiment = work / f"experiment_{mode}{suffix}"
-            if suffix:
-                share_scratch_cells(work / f"experiment_{mode}", experiment)
+            experiment = experiment_folder(work, mode, args.variant)
+            if args.variant != "main":
+                share_scratch_cells(experiment_folder(work, mode, "main"), experiment)
             base = base_config(str(manifest_path), settings + [f"num_folds={args.folds}"])
-            timed(work, f"{mode}{suffix}", run_grid, base, pretrained, experiment, [mode], fractions,
-                  [int(s) for s in seeds.split(",")])
+            timed(work, experiment.name.removeprefix("experiment_"), run_grid, base, pretrained, experiment,
+                  [mode], fractions, [int(s) for s in seeds.split(",")])
     if "report" in steps:
         write_results(work)
     if "archive" in steps:

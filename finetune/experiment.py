@@ -91,7 +91,7 @@ def run_grid(base: FinetuneConfig, pretrained: str, out: Path, modes, fractions,
         result = train_split(config, by_name[cell.fold], targets, folder, accelerator)
         log(f"[{i + 1}/{len(cells)}] {cell.name}: test UAR {result['test']['uar']:.3f} "
             f"({time.perf_counter() - t0:.0f} s, {time.perf_counter() - started:.0f} s so far)")
-    table = collect(out, sorted(set(cells) | set(finished_cells(out)), key=_grid_order))
+    table = collect(out, finished_cells(out))  # this grid's cells and any other finished in the folder
     if accelerator.is_main_process:
         write_reports(table, out)
     return table
