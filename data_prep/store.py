@@ -97,20 +97,25 @@ def clean_stale_work_dirs(out: str | Path) -> int:
     return removed
 
 
-def write_json_atomic(path: str | Path, obj) -> None:
-    """Write JSON so that readers see either the old file or the whole new one."""
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write a file so that readers see either the old file or the whole new one, never a torn write."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # same folder: the rename is atomic
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=1, ensure_ascii=False, default=_json_default)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: str | Path, obj) -> None:
+    """Write JSON so that readers see either the old file or the whole new one."""
+    write_bytes_atomic(path, json.dumps(obj, indent=1, ensure_ascii=False, default=_json_default).encode("utf-8"))
 
 
 def read_json(path: str | Path):

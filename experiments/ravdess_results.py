@@ -43,6 +43,7 @@ sys.path.insert(0, str(REPO))
 from data_prep import build_label_config, label_corpus, load_segments  # noqa: E402
 from data_prep.extract import ExtractOptions, extract_corpus  # noqa: E402
 from data_prep.label import CONFIG_FILE  # noqa: E402
+from data_prep.store import write_bytes_atomic  # noqa: E402
 from finetune.experiment import base_config, collect, finished_cells, run_grid, write_reports  # noqa: E402
 from finetune.recipes import load_manifest, prepare_ravdess, write_manifest  # noqa: E402
 from finetune.splits import make_splits  # noqa: E402
@@ -228,13 +229,13 @@ def archive(work: Path, folder: Path) -> None:
             history = [json.loads(line) for line in (cell_dir / "history.jsonl").read_text().splitlines()]
             lines.append(json.dumps({"cell": cell.name, "metrics": json.loads((cell_dir / "metrics.json").read_text()),
                                      "history": history}))
-        with gzip.open(folder / f"{experiment.name}.jsonl.gz", "wt") as handle:
-            handle.write("\n".join(lines) + "\n")
-    (folder / "encoders.json").write_text(json.dumps(encoder_digests(work), indent=1) + "\n")
-    (folder / "timings.json").write_text((work / "timings.json").read_text())
-    for name in ("results.md", "results.png"):  # the report step's tables and figure, when it ran
+        # mtime=0: the same cells give the same bytes, so re-archiving does not churn unchanged files in git
+        write_bytes_atomic(folder / f"{experiment.name}.jsonl.gz",
+                           gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0))
+    write_bytes_atomic(folder / "encoders.json", (json.dumps(encoder_digests(work), indent=1) + "\n").encode())
+    for name in ("timings.json", "results.md", "results.png"):  # results.*: the report step's, when it ran
         if (work / name).exists():
-            (folder / name).write_bytes((work / name).read_bytes())
+            write_bytes_atomic(folder / name, (work / name).read_bytes())
     print(f"archived {work} -> {folder}")
 
 
