@@ -21,8 +21,8 @@ Steps (each resumable; the time of each is written to WORK/timings.json):
 
 ``--variant`` runs an ablation into its own folders (``WORK/experiment_<mode>_<variant>``), reusing the main
 grid's scratch cells: ``energy_audio`` pretrains on RAVDESS audio with the energy task only;
-``gentle`` fine-tunes the main pretraining with a 0.1x encoder learning rate, frozen for 2 epochs
-(``--steps finetune``: its probe is the main probe).
+``gentle`` fine-tunes the main pretraining with a 0.1x encoder learning rate, frozen for 2 epochs, and
+``slow_encoder`` with the 0.1x learning rate alone (both ``--steps finetune``: their probe is the main probe).
 """
 from __future__ import annotations
 
@@ -107,6 +107,8 @@ VARIANTS = {
     "energy_audio": Variant(sources=("ravdess",), tasks="energy", pretrain="pretrain_energy_audio"),
     # Ablation: the main pretraining, fine-tuned gently (encoder at 0.1x the learning rate, frozen 2 epochs).
     "gentle": Variant(finetune_settings=("encoder_lr_mult=0.1", "freeze_epochs=2")),
+    # Ablation: gentle's slow encoder alone, without the frozen epochs (which of the two costs what).
+    "slow_encoder": Variant(finetune_settings=("encoder_lr_mult=0.1",)),
 }
 
 
