@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO))
 from data_prep import build_label_config, label_corpus, load_segments  # noqa: E402
 from data_prep.extract import ExtractOptions, extract_corpus  # noqa: E402
 from data_prep.label import CONFIG_FILE  # noqa: E402
-from data_prep.store import write_bytes_atomic  # noqa: E402
+from data_prep.store import write_bytes_atomic, write_json_atomic  # noqa: E402
 from finetune.experiment import base_config, collect, finished_cells, run_grid, write_reports  # noqa: E402
 from finetune.recipes import load_manifest, prepare_ravdess, write_manifest  # noqa: E402
 from finetune.splits import make_splits  # noqa: E402
@@ -64,7 +64,7 @@ def timed(work: Path, step: str, function, *args, **kwargs):
     print(f"== {step}", flush=True)
     result = function(*args, **kwargs)
     timings[step] = round(time.perf_counter() - started + timings.get(step, 0.0), 1)
-    path.write_text(json.dumps(timings, indent=1))
+    write_json_atomic(path, timings)
     print(f"== {step}: {time.perf_counter() - started:.0f} s", flush=True)
     return result
 
@@ -257,7 +257,7 @@ def restore(work: Path, folder: Path) -> None:
                 continue
             cell_dir.mkdir(parents=True, exist_ok=True)
             (cell_dir / "history.jsonl").write_text("".join(json.dumps(h) + "\n" for h in record["history"]))
-            (cell_dir / "metrics.json").write_text(json.dumps(record["metrics"], indent=1))
+            write_json_atomic(cell_dir / "metrics.json", record["metrics"])  # last: it marks the cell finished
             restored += 1
         print(f"restored {restored} cells from {path}")
 
