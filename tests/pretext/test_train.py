@@ -11,10 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from data_prep import build_label_config, label_corpus, synthetic
 from encoders import load_pretrained
 from pretext.train import TrainConfig, train
-from tests.data_prep.helpers import run_extract
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -23,18 +21,9 @@ class SpeedTask(__import__("tests.pretext.plugin_task", fromlist=["DurationTask"
     """A task nobody labelled the segments for."""
 
     name = "speed"
+
+
 TINY = {"channels": [8, 8, 16], "dim": 16}
-
-
-@pytest.fixture(scope="module")
-def segments(tmp_path_factory, face_model):
-    """A labelled sample corpus (6 videos, 24 segments) with the built-in tasks and a plug-in task."""
-    root = synthetic.write_sample_corpus(tmp_path_factory.mktemp("corpus"))
-    out = tmp_path_factory.mktemp("extract")
-    run_extract(root, out, face_model, options={"max_fps": 10})
-    config = build_label_config({"tasks": ["energy", "face", "au", "tests.pretext.plugin_task:DurationTask"]})
-    label_corpus(out, config, progress=False)
-    return out
 
 
 def _config(segments, out, **kwargs):
