@@ -22,7 +22,7 @@ from .audio_features import ENERGY_RATE, StreamingEnergy, speech_activity
 from .decode import (FRAME_DECODERS, SAMPLE_RATE, AudioInfo, DecodeError, VideoInfo, iter_audio_chunks,
                      probe_streams)
 from .face_model import open_face_landmarker, resolve_face_model, sha256_of
-from .face_signals import analyse_frames, write_derived_arrays
+from .face_signals import SMALL_FACE_PX, analyse_frames, write_derived_arrays
 from .runner import ItemResult, distributed_shard, run_items
 from .sources import MediaItem, discover_media, is_audio_only, select_shard
 
@@ -160,6 +160,14 @@ def _extract_face(state: WorkerState, path: str, work: Path, timings: dict, warn
         warnings.append("variable frame rate: frames sampled by presentation time")
     if counts["face_frames"] == 0:
         warnings.append("no face found in any analysed frame: face and AU labels will be missing")
+    if counts["multi_face_frames"]:
+        warnings.append(f"several faces: {counts['multi_face_frames']} of {counts['frames']} analysed frames show "
+                        f"2 or more (up to {counts['max_faces']}); one is tracked, the largest and then the one "
+                        "overlapping it, which may not be the speaker")
+    if counts["small_face_frames"]:
+        warnings.append(f"small face: the tracked face is under {SMALL_FACE_PX} px (shorter side) in "
+                        f"{counts['small_face_frames']} of {counts['face_frames']} face frames; its landmarks, "
+                        "blendshapes and AUs are less reliable")
     return {"au_names": list(AU_NAMES), "video_duration_s": round(info.duration_s, 4), "native_fps": round(info.native_fps, 4),
             "frame_width": info.width, "frame_height": info.height, "rotation": info.rotation,
             "variable_frame_rate": info.variable_frame_rate, "frames_decoded": info.frames_decoded,

@@ -18,6 +18,15 @@ from .store import NpyStreamWriter, iter_npy_chunks
 
 NUM_LANDMARKS = 478
 NUM_BLENDSHAPES = 52
+# A tracked face whose landmark box has a shorter side below this many pixels of the analysed frame is
+# "small" (a warning). FaceLandmarker's mesh model (Face Mesh V2) reads a 256 x 256 crop holding the face
+# with a 25% margin on each side, so the face itself spans about 170 px of the model's input; below 80 px the
+# crop is upsampled more than 2x and the model sees under half the detail it was trained on (landmarks
+# jitter, blendshapes flatten). The face detector in front of it (BlazeFace short range) was trained on
+# faces filling over 20% of the image ("faces within 2 m of the camera"): smaller ones, e.g. a 120 px face
+# in a 320 x 240 frame (whose mesh box is about 45 x 54 px), are still found but near that limit, and an
+# 80 px face in the same frame is not found at all (measured on the test face of data_prep.synthetic).
+SMALL_FACE_PX = 80
 
 # name -> (dtype, row shape); NaN rows mark frames without a tracked face.
 FACE_ARRAYS = {
@@ -85,14 +94,15 @@ def analyse_frames(frames: Iterable[tuple[float, np.ndarray]], landmarker, out_d
             ``write``.
 
     Returns:
-        Summary: frames analysed, frames with a face, frames with several faces.
+        Summary: frames analysed, frames with a face, frames with several faces, the most faces in one
+        frame, and frames whose tracked face is smaller than :data:`SMALL_FACE_PX` (shorter side).
     """
     import mediapipe as mp
 
     out_dir.mkdir(parents=True, exist_ok=True)
     writers = {name: NpyStreamWriter(out_dir / f"{name}.npy", dt, shape) for name, (dt, shape) in FACE_ARRAYS.items()}
     tracker = FaceTracker()
-    n_frames = n_face = n_multi = 0
+    n_frames = n_face = n_multi = n_small = max_faces = 0
     nan = {name: np.full(shape, np.nan, dtype=dt) for name, (dt, shape) in FACE_ARRAYS.items() if dt == np.float32}
     try:
         frame_iter = iter(frames)
@@ -130,6 +140,9 @@ def analyse_frames(frames: Iterable[tuple[float, np.ndarray]], landmarker, out_d
             else:
                 n_face += 1
                 n_multi += len(faces) > 1
+                max_faces = max(max_faces, len(faces))
+                box = boxes[chosen]
+                n_small += min((box[2] - box[0]) * rgb.shape[1], (box[3] - box[1]) * rgb.shape[0]) < SMALL_FACE_PX
                 blend = np.array([c.score for c in result.face_blendshapes[chosen]], dtype=np.float32)
                 matrix = np.asarray(result.facial_transformation_matrixes[chosen], dtype=np.float32).reshape(4, 4)
                 writers["landmarks"].append(meshes[chosen])
@@ -142,7 +155,8 @@ def analyse_frames(frames: Iterable[tuple[float, np.ndarray]], landmarker, out_d
         for w in writers.values():
             w.close()
         timings["write"] += time.perf_counter() - t0
-    return {"frames": n_frames, "face_frames": n_face, "multi_face_frames": n_multi}
+    return {"frames": n_frames, "face_frames": n_face, "multi_face_frames": n_multi, "max_faces": max_faces,
+            "small_face_frames": n_small}
 
 
 DERIVED_ARRAYS = ("aus", "pose")

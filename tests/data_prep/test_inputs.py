@@ -1,0 +1,77 @@
+"""Extraction inputs (issue 11, part 5): what discovery takes, variable frame rates, paths that are not
+files, several or small faces, file modes under the umask, label debris and the 0-segment warning."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from data_prep import label_corpus, store, synthetic
+from data_prep.decode import FRAME_DECODERS, VideoInfo
+from data_prep.face_signals import SMALL_FACE_PX, load_face_arrays
+from data_prep.sources import discover_media
+
+from .helpers import item_ids, run_extract
+
+FAST = {"max_fps": 10}  # frame counts do not matter in most of these tests
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "data_prep", *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+
+
+def _speech_wav(path, seconds, seed=0):
+    return synthetic.write_media(path, None, audio=synthetic.voiced_speech(seconds, seed=seed),
+                                 audio_codec="pcm_s16le")
+
+
+# --- several faces, small faces -------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def face_run(tmp_path_factory, face_model):
+    root = tmp_path_factory.mktemp("faces")
+    face = synthetic.face_image()
+    two = np.ascontiguousarray(np.concatenate([face, face[:, ::-1]], axis=1))  # 480 x 240, two people
+    synthetic.write_media(root / "two_faces.mp4", lambda i: two, 10, fps=10)
+    canvas = np.full((240, 320, 3), 90, np.uint8)  # a 120 px face in a 320 x 240 frame, far from the camera
+    canvas[60:180, 100:220] = cv2.resize(face, (120, 120), interpolation=cv2.INTER_AREA)
+    synthetic.write_media(root / "small_face.mp4", lambda i: canvas, 10, fps=10)
+    synthetic.write_media(root / "one_face.mp4", lambda i: face, 10, fps=10)
+    out = tmp_path_factory.mktemp("faces_out")
+    summary = run_extract(root, out, face_model, options=FAST)
+    items = {it.relpath: store.item_dir(out, it.id) for it in discover_media(root)}
+    return summary, {rel: store.read_json(d / store.META_FILE) for rel, d in items.items()}, items
+
+
+def test_several_faces_in_a_frame_are_a_warning(face_run):
+    summary, meta, items = face_run
+    assert meta["two_faces.mp4"]["multi_face_frames"] == 10 and meta["two_faces.mp4"]["max_faces"] == 2
+    assert (np.asarray(load_face_arrays(items["two_faces.mp4"] / store.FACE_DIR)["num_faces"]) == 2).all()
+    assert any(w.startswith("several faces: 10 of 10 analysed frames show 2 or more (up to 2)")
+               for w in meta["two_faces.mp4"]["warnings"])
+    assert summary.warnings["several faces"] == 1
+    assert not any(w.startswith("several faces") for w in meta["one_face.mp4"]["warnings"])
+
+
+def test_small_faces_are_a_warning(face_run):
+    summary, meta, items = face_run
+    small = meta["small_face.mp4"]
+    assert small["face_frames"] == 10 and small["small_face_frames"] == 10
+    bbox = np.asarray(load_face_arrays(items["small_face.mp4"] / store.FACE_DIR)["bbox"])
+    sides = np.minimum((bbox[:, 2] - bbox[:, 0]) * small["frame_width"], (bbox[:, 3] - bbox[:, 1]) * small["frame_height"])
+    assert (sides < SMALL_FACE_PX).all()
+    assert f"small face: the tracked face is under {SMALL_FACE_PX} px (shorter side) in 10 of 10 face frames" in \
+        " ".join(small["warnings"])
+    assert summary.warnings["small face"] == 1
+    for rel in ("one_face.mp4", "two_faces.mp4"):  # the 240 px test face spans about 92 x 109 px
+        assert meta[rel]["small_face_frames"] == 0
+    assert "small face" in summary.report() and "several faces" in summary.report()
+
+
