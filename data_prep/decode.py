@@ -74,12 +74,18 @@ def scaled_size(width: int, height: int, max_side: int | None) -> tuple[int, int
     return max(2, int(round(width * scale / 2)) * 2), max(2, int(round(height * scale / 2)) * 2)
 
 
-class FrameSelector:
-    """Keeps frames on a regular time grid of ``fps`` frames per second (all frames when slower).
+# Timestamps are quantised by the container's clock (milliseconds in Matroska, WebM, FLV and our VFR test
+# files), so a frame of a stream at exactly the target rate can land up to 1 ms before its grid time.
+TIMESTAMP_JITTER_S = 0.001
 
-    Works on presentation times, so variable-frame-rate videos are sampled evenly in time, and frames with
-    non-increasing times (duplicated timestamps) are dropped: mediapipe's VIDEO mode needs strictly
-    increasing timestamps.
+
+class FrameSelector:
+    """Keeps every frame up to ``fps`` frames per second, on presentation times.
+
+    The cap applies to the frames' own times, never to the stream's average rate: a variable-frame-rate
+    video keeps all its frames where it runs at or below ``fps`` and is thinned to a regular ``fps`` grid
+    only where it runs faster. Frames with non-increasing times (duplicated timestamps) are dropped:
+    mediapipe's VIDEO mode needs strictly increasing timestamps.
     """
 
     def __init__(self, fps: float | None):
@@ -89,7 +95,7 @@ class FrameSelector:
 
     def keep(self, t: float) -> bool:
         ms = int(round(t * 1000))
-        if ms <= self.last_ms or t < self.next_time - 1e-6:
+        if ms <= self.last_ms or t < self.next_time - TIMESTAMP_JITTER_S:
             return False
         self.last_ms = ms
         # Advance on the grid so jittery timestamps do not drift, but never allow two kept frames closer
@@ -116,9 +122,8 @@ def iter_frames_pyav(
             raise DecodeError("no video stream")
         stream = streams[0]
         stream.thread_type = "AUTO"
-        info.native_fps = float(stream.average_rate or stream.guessed_rate or 0.0)
-        target_fps = min(info.native_fps, max_fps) if (max_fps and info.native_fps) else max_fps
-        selector = FrameSelector(target_fps)
+        info.native_fps = float(stream.average_rate or stream.guessed_rate or 0.0)  # an average under VFR
+        selector = FrameSelector(max_fps)
         start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
         intervals = []
         last_t = None
@@ -184,8 +189,7 @@ def iter_frames_decord(
     info.frames_decoded = len(reader)
     info.duration_s = float(times[-1] + 1.0 / info.native_fps) if len(times) else 0.0
     info.variable_frame_rate = _is_variable_rate(np.diff(times))
-    target_fps = min(info.native_fps, max_fps) if max_fps else None
-    selector = FrameSelector(target_fps)
+    selector = FrameSelector(max_fps)
     keep = [i for i, t in enumerate(times) if selector.keep(float(t))]
     for lo in range(0, len(keep), batch):
         idx = keep[lo:lo + batch]

@@ -32,6 +32,40 @@ def _speech_wav(path, seconds, seed=0):
                                  audio_codec="pcm_s16le")
 
 
+# --- frame rates ----------------------------------------------------------------------------------------
+
+def _phone_vfr(path):
+    """1 s at 30 fps, then 1 s at 15 fps (a phone camera slowing down in low light): 22.5 fps on average."""
+    times = np.round(np.r_[np.arange(30) / 30, 1 + np.arange(15) / 15], 3)
+    face = synthetic.face_image()
+    synthetic.write_media(path, lambda i: face, len(times), frame_times=times)
+    return times
+
+
+@pytest.mark.parametrize("decoder", sorted(FRAME_DECODERS))
+def test_variable_frame_rate_keeps_every_frame_up_to_the_cap(tmp_path, decoder):
+    source = _phone_vfr(tmp_path / "vfr.mp4")
+    info = VideoInfo()
+    times = [t for t, _ in FRAME_DECODERS[decoder](str(tmp_path / "vfr.mp4"), info, max_fps=30)]
+    assert info.variable_frame_rate and info.native_fps < 25  # the average rate (22.5; decord says 24)...
+    np.testing.assert_allclose(times, source, atol=1e-3)  # ...never caps the analysed rate: all 45 frames
+    info = VideoInfo()
+    capped = [t for t, _ in FRAME_DECODERS[decoder](str(tmp_path / "vfr.mp4"), info, max_fps=15)]
+    np.testing.assert_allclose(capped, source[::2][:15].tolist() + source[30:].tolist(), atol=1e-3)
+
+
+@pytest.mark.parametrize("decoder", sorted(FRAME_DECODERS))
+def test_constant_frame_rate_sampling_is_unchanged(tmp_path, decoder):
+    face = synthetic.face_image()
+    synthetic.write_media(tmp_path / "cfr.mp4", lambda i: face, 50, fps=25)  # 2 s
+    for max_fps, expected in ((30, np.arange(50) / 25), (10, np.arange(20) / 10)):
+        info = VideoInfo()
+        times = [t for t, _ in FRAME_DECODERS[decoder](str(tmp_path / "cfr.mp4"), info, max_fps=max_fps)]
+        assert not info.variable_frame_rate
+        np.testing.assert_allclose(times, expected, atol=0.021)  # 25 fps at 10/s: the nearest frame of each tick
+        assert len(times) == len(expected)
+
+
 # --- several faces, small faces -------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
