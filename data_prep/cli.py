@@ -1,4 +1,10 @@
-"""``data_prep extract`` and ``data_prep label``: thin command-line wrappers over the library functions."""
+"""``data_prep extract`` and ``data_prep label``: thin command-line wrappers over the library functions.
+
+Exit codes: 0 when every item is done (finished now or earlier); 1 when ``extract`` had items fail in this
+run (each listed with its reason; the others are done); 2 for a usage or input error found before any work
+(bad option, missing input, ``--out`` that is a file, options that differ from the output folder's, bad label
+config), reported in one line.
+"""
 from __future__ import annotations
 
 import argparse
@@ -64,11 +70,11 @@ def _extract(args) -> int:
     try:
         summary = extract_corpus(args.videos, args.out, options, workers=args.workers, shard=args.shard,
                                  retry_failed=args.retry_failed, progress=not args.no_progress)
-    except (FaceModelError, PyFeatUnavailable, FileNotFoundError, ValueError) as err:
+    except (FaceModelError, PyFeatUnavailable, FileNotFoundError, NotADirectoryError, ValueError) as err:
         print(f"data_prep extract: error: {err}", file=sys.stderr)
         return 2
     print(summary.report())
-    return 1 if summary.failed and not summary.done else 0
+    return 1 if summary.failed else 0
 
 
 def _label(args) -> int:
@@ -84,7 +90,7 @@ def _label(args) -> int:
             print("data_prep label: error: DIR is required", file=sys.stderr)
             return 2
         result = label_corpus(args.dir, config, dest=args.out, progress=not args.no_progress)
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, NotADirectoryError, ValueError) as err:
         print(f"data_prep label: error: {err}", file=sys.stderr)
         return 2
     print(format_statistics(result.stats))

@@ -217,7 +217,7 @@ def extract_corpus(source: str | Path, out: str | Path, options: ExtractOptions 
         Counts of done/skipped/failed items with reasons, hours of media and speech, face coverage.
     """
     started = time.perf_counter()
-    out = Path(out)
+    out = store.check_output_folder(out)
     options = _resolve_model(options)
     if options.au_backend == "pyfeat":
         # Checked here, once, with a clear message: a worker that fails to start would be restarted forever.
@@ -228,6 +228,8 @@ def extract_corpus(source: str | Path, out: str | Path, options: ExtractOptions 
             raise PyFeatUnavailable(reason)
     _check_run_config(out, options)
     store.clean_stale_work_dirs(out)
+    for folder in (out, out / store.FAILED_DIR):  # killed atomic writes of configs, summaries, failures
+        store.clean_stale_temp_files(folder)
     items = discover_media(source)
     shard_index, num_shards = shard or distributed_shard()
     items = select_shard(items, shard_index, num_shards)

@@ -6,8 +6,6 @@ segments, calls the tasks, and writes the table and its statistics.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,7 +85,7 @@ def label_corpus(extract_dir: str | Path, config: LabelConfig | None = None, des
 
     config = config or build_label_config()
     extract_dir = Path(extract_dir)
-    dest = Path(dest) if dest else extract_dir
+    dest = store.check_output_folder(dest) if dest else extract_dir
     ids = list_done_items(extract_dir)
     if not ids:
         raise FileNotFoundError(f"{extract_dir}: no extracted items (run `data_prep extract` first)")
@@ -143,6 +141,8 @@ def label_statistics(table: pd.DataFrame, config: LabelConfig, facts: dict, medi
     stats: dict = {"config_hash": config.hash(), "media": len(medias), "segments": int(len(table)),
                    "speech_hours_in_segments": float(table["duration"].sum() / 3600) if len(table) else 0.0,
                    "media_without_segments": skipped, "tasks": {}, "warnings": []}
+    if not len(table):
+        stats["warnings"].append(_no_segments_warning(skipped, config))
     for name in config.tasks:
         if not len(table):
             break
@@ -166,6 +166,23 @@ def label_statistics(table: pd.DataFrame, config: LabelConfig, facts: dict, medi
     return stats
 
 
+def skip_reason_counts(skipped: dict[str, str]) -> dict[str, int]:
+    """How many media had no segment, per reason (the per-media figures in brackets dropped)."""
+    counts: dict[str, int] = {}
+    for reason in skipped.values():
+        key = reason.split(" (")[0]
+        counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _no_segments_warning(skipped: dict[str, str], config: LabelConfig) -> str:
+    reasons = "; ".join(f"{n} media had {reason}" for reason, n in skip_reason_counts(skipped).items())
+    text = f"0 segments: {reasons}"
+    if config.segmentation.mode == "windows" and any(r.startswith("no speech region") for r in skipped.values()):
+        text += "; try segmentation.mode = clip for pre-cut clips"
+    return text
+
+
 def _frame_rule_share(table: pd.DataFrame, classes: list[str]) -> dict[str, float]:
     """Share of face frames (over all labelled segments, weighted by duration) on which each class fired."""
     weights = table["duration"].to_numpy() * table["au_coverage"].to_numpy()
@@ -183,23 +200,17 @@ def format_statistics(stats: dict) -> str:
         if "frame_rule_share" in entry:
             lines.append(f"    AU rule share of face frames: {entry['frame_rule_share']}")
     lines += [f"  WARNING {w}" for w in stats["warnings"]]
-    reasons: dict[str, int] = {}
-    for reason in stats["media_without_segments"].values():
-        reasons[reason.split(" (")[0]] = reasons.get(reason.split(" (")[0], 0) + 1
-    lines += [f"  no segments x{n}: {r}" for r, n in sorted(reasons.items())]
+    reasons = skip_reason_counts(stats["media_without_segments"])
+    lines += [f"  no segments x{n}: {r}" for r, n in reasons.items()]
     return "\n".join(lines)
 
 
 def _write_outputs(dest: Path, table: pd.DataFrame, stats: dict, config: LabelConfig) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
+    # A run killed mid-write left its temporary file; only these names: DEST may be any user folder.
+    store.clean_stale_temp_files(dest, (SEGMENTS_FILE, STATS_FILE, CONFIG_FILE))
     path = dest / SEGMENTS_FILE
-    fd, tmp = tempfile.mkstemp(prefix=f".{SEGMENTS_FILE}.", dir=dest)
-    os.close(fd)
-    try:
-        table.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    store.write_atomic(path, lambda tmp: table.to_parquet(tmp, index=False))
     store.write_json_atomic(dest / STATS_FILE, stats)
     store.write_json_atomic(dest / CONFIG_FILE, config.to_dict())
     return path

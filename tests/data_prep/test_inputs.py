@@ -32,6 +32,25 @@ def _speech_wav(path, seconds, seed=0):
                                  audio_codec="pcm_s16le")
 
 
+def test_extract_exit_codes(tmp_path, face_model):
+    corpus = tmp_path / "corpus"
+    _speech_wav(corpus / "talk.wav", 1.0)
+    (corpus / "notes.mp4").write_text("not a video\n")
+    args = ("--fps", 10, "--face-model", face_model, "--no-progress")
+    some_failed = _cli("extract", corpus, "--out", tmp_path / "out", *args)
+    assert some_failed.returncode == 1, some_failed.stderr
+    assert "done 1, skipped (already done) 0, failed 1" in some_failed.stdout
+    (corpus / "notes.mp4").unlink()
+    all_done = _cli("extract", corpus, "--out", tmp_path / "out2", *args)
+    assert all_done.returncode == 0, all_done.stderr
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    for command in (("extract", corpus, "--out", a_file, *args), ("label", tmp_path / "out2", "--out", a_file)):
+        refused = _cli(*command)
+        assert refused.returncode == 2
+        assert refused.stderr.strip() == f"data_prep {command[0]}: error: {a_file}: the output folder is an existing file"
+
+
 # --- frame rates ----------------------------------------------------------------------------------------
 
 def _phone_vfr(path):
@@ -109,3 +128,87 @@ def test_small_faces_are_a_warning(face_run):
     assert "small face" in summary.report() and "several faces" in summary.report()
 
 
+# --- file modes -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("umask, dir_mode, file_mode", [(0o022, 0o755, 0o644), (0o027, 0o750, 0o640)])
+def test_outputs_follow_the_umask(tmp_path, face_model, umask, dir_mode, file_mode):
+    corpus = tmp_path / "corpus"
+    synthetic.write_talking_face(corpus / "face.mp4", 1.0)
+    _speech_wav(corpus / "talk.wav", 4.0)
+    (corpus / "notes.mp4").write_text("not a video\n")  # a failure record too
+    out = tmp_path / "out"
+    previous = os.umask(umask)
+    try:
+        summary = run_extract(corpus, out, face_model, options={"max_fps": 5})
+        label_corpus(out, progress=False)
+    finally:
+        os.umask(previous)
+    assert summary.done == 2 and len(summary.failed) == 1
+    paths = [out, *out.rglob("*")]
+    assert {p.relative_to(out).as_posix() for p in paths} >= {
+        ".", ".tmp", "extract_config.json", "segments.parquet", "label_stats.json", "failed"}
+    wrong = {p.relative_to(out).as_posix(): oct(p.stat().st_mode & 0o777) for p in paths
+             if p.stat().st_mode & 0o777 != (dir_mode if p.is_dir() else file_mode)}
+    assert not wrong
+
+
+# --- label: debris of a killed write, 0 segments --------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def short_clips(tmp_path_factory, face_model):
+    """Three 2 s speech clips: shorter than the 3 s a window needs."""
+    root = tmp_path_factory.mktemp("short_clips")
+    for k in range(3):
+        _speech_wav(root / f"clip{k}.wav", 2.0, seed=k)
+    out = tmp_path_factory.mktemp("short_out")
+    run_extract(root, out, face_model)
+    return out
+
+
+def _killed_mid_write(path: Path) -> None:
+    """A process that dies (SIGKILL) halfway through store.write_atomic of ``path``."""
+    code = ("import os, signal, sys; from data_prep import store\n"
+            "def write(tmp):\n    tmp.write_bytes(b'PAR1 half a table')\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+            "store.write_atomic(sys.argv[1], write)\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr
+
+
+def test_label_removes_debris_of_a_killed_write_but_not_a_live_writers_file(short_clips, tmp_path):
+    dest = tmp_path / "labels"
+    dest.mkdir()
+    _killed_mid_write(dest / "segments.parquet")
+    _killed_mid_write(dest / "label_stats.json")
+    (debris,) = dest.glob(".segments.parquet.*")
+    live = dest / store.temp_name(".segments.parquet")  # this process is alive: a concurrent writer
+    live.write_bytes(b"in progress")
+    unrelated = dest / ".notes.txt.x.1.y"
+    unrelated.write_text("a user's file")
+    label_corpus(short_clips, dest=dest, progress=False)
+    assert not debris.exists() and not list(dest.glob(".label_stats.json.*"))
+    assert live.exists() and unrelated.exists()
+    assert (dest / "segments.parquet").read_bytes()[:4] == b"PAR1"
+
+
+def test_extract_removes_debris_of_killed_atomic_writes(short_clips, face_model, tmp_path):
+    out = tmp_path / "out"
+    corpus = tmp_path / "corpus"
+    _speech_wav(corpus / "talk.wav", 1.0)
+    run_extract(corpus, out, face_model, options=FAST)
+    _killed_mid_write(out / "summary_shard0of1.json")
+    _killed_mid_write(store.failure_path(out, "x"))
+    assert len(list(out.glob(".summary*"))) == 1 and len(list((out / store.FAILED_DIR).glob(".x.json.*"))) == 1
+    run_extract(corpus, out, face_model, options=FAST)
+    assert not list(out.glob(".summary*")) and not list((out / store.FAILED_DIR).glob(".*"))
+
+
+def test_zero_segments_is_a_warning_with_the_reasons(short_clips):
+    result = label_corpus(short_clips, progress=False)
+    assert result.stats["segments"] == 0
+    warning = ("0 segments: 3 media had no speech region of at least 3.0 s; "
+               "try segmentation.mode = clip for pre-cut clips")
+    assert result.stats["warnings"] == [warning]
+    assert json.loads((short_clips / "label_stats.json").read_text())["warnings"] == [warning]
+    console = _cli("label", short_clips, "--no-progress")
+    assert console.returncode == 0, console.stderr
+    assert f"WARNING {warning}" in console.stdout
