@@ -24,7 +24,7 @@ from .decode import (FRAME_DECODERS, SAMPLE_RATE, AudioInfo, DecodeError, VideoI
 from .face_model import open_face_landmarker, resolve_face_model, sha256_of
 from .face_signals import SMALL_FACE_PX, analyse_frames, write_derived_arrays
 from .runner import ItemResult, distributed_shard, run_items
-from .sources import MediaItem, discover_media, is_audio_only, select_shard
+from .sources import MediaItem, discover_media, is_audio_only, not_a_file_reason, select_shard
 
 FORMAT_VERSION = 1
 SILENCE_PEAK_DB = -60.0  # a track whose loud level (95th percentile frame) stays below this is silent
@@ -73,8 +73,9 @@ def extract_item(state: WorkerState, item: MediaItem, out: str | Path) -> dict:
     """
     opts = state.options
     path = Path(item.path)
-    if not path.is_file():
-        raise DecodeError(f"{item.path}: file not found")
+    reason = not_a_file_reason(path)
+    if reason:
+        raise DecodeError(f"{item.path}: {reason}")
     if path.stat().st_size == 0:
         raise DecodeError(f"{item.path}: empty file")
     started = time.perf_counter()
@@ -230,7 +231,7 @@ def extract_corpus(source: str | Path, out: str | Path, options: ExtractOptions 
     store.clean_stale_work_dirs(out)
     for folder in (out, out / store.FAILED_DIR):  # killed atomic writes of configs, summaries, failures
         store.clean_stale_temp_files(folder)
-    items = discover_media(source)
+    items = discover_media(source, exclude=(out,))
     shard_index, num_shards = shard or distributed_shard()
     items = select_shard(items, shard_index, num_shards)
     summary = ExtractSummary()

@@ -4,12 +4,20 @@ A corpus is either a folder (searched recursively) or a CSV manifest with a ``pa
 ``id`` and ``speaker`` columns). Ids are derived from the path relative to the corpus root, so two
 ``clip.mp4`` files in different folders never collide, and the same corpus always yields the same ids
 (which is what makes reruns, shards and parallel runs agree).
+
+Discovery never descends into an extraction output (the ``--out`` folder, or any folder holding an
+``extract_config.json``): an output inside the input folder would otherwise be ingested by the next run
+(its ``audio.flac`` files are media). Paths with a media extension that are not regular files (a folder
+named ``x.mp4``, a broken symbolic link, a named pipe) are still listed, so that extraction reports each one
+as a failed item with :func:`not_a_file_reason` instead of dropping it silently.
 """
 from __future__ import annotations
 
 import csv
 import hashlib
+import os
 import re
+import stat
 import unicodedata
 import zlib
 from dataclasses import dataclass
@@ -21,6 +29,8 @@ VIDEO_EXTENSIONS = frozenset(
 # Audio-only inputs (podcast-like corpora): extracted like videos, with face signals absent.
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".opus"})
 MEDIA_EXTENSIONS = VIDEO_EXTENSIONS | AUDIO_EXTENSIONS
+# Written by ``data_prep extract`` at the top of its output folder; marks a folder discovery must skip.
+EXTRACTION_MARKER = "extract_config.json"
 
 
 @dataclass(frozen=True)
@@ -53,12 +63,14 @@ def make_item_id(relpath: str) -> str:
     return f"{slug}-{digest}"
 
 
-def discover_media(source: str | Path) -> list[MediaItem]:
+def discover_media(source: str | Path, exclude: tuple[str | Path, ...] = ()) -> list[MediaItem]:
     """List the media files of a corpus, sorted by id.
 
     Args:
         source: a folder (searched recursively for video and audio extensions) or a CSV manifest with a
             ``path`` column; relative manifest paths are taken relative to the manifest's folder.
+        exclude: folders not to search (the run's output folder); folders holding an
+            :data:`EXTRACTION_MARKER` are never searched either.
 
     Raises:
         FileNotFoundError: the source does not exist.
@@ -68,11 +80,7 @@ def discover_media(source: str | Path) -> list[MediaItem]:
     if not source.exists():
         raise FileNotFoundError(f"{source}: no such folder or manifest")
     if source.is_dir():
-        items = [
-            _item(p, p.relative_to(source).as_posix())
-            for p in source.rglob("*")
-            if p.suffix.lower() in MEDIA_EXTENSIONS and p.is_file()
-        ]
+        items = [_item(p, p.relative_to(source).as_posix()) for p in _walk_media(source, exclude)]
     else:
         items = _read_manifest(source)
     ids = [it.id for it in items]
@@ -80,6 +88,43 @@ def discover_media(source: str | Path) -> list[MediaItem]:
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         raise ValueError(f"{source}: duplicate ids {dupes[:5]}")
     return sorted(items, key=lambda it: it.id)
+
+
+def _walk_media(root: Path, exclude: tuple[str | Path, ...]) -> list[Path]:
+    """Every path under ``root`` with a media extension, whatever its type, outside extraction outputs."""
+    skip = {os.path.realpath(p) for p in exclude}
+    found = []
+    for folder, dirs, files in os.walk(root):  # symbolic links to folders are listed, not followed
+        kept = []
+        for name in sorted(dirs):
+            path = os.path.join(folder, name)
+            if os.path.realpath(path) in skip or os.path.isfile(os.path.join(path, EXTRACTION_MARKER)):
+                continue
+            kept.append(name)
+        dirs[:] = kept
+        # A folder with a media name is listed (it fails with its reason) and still searched.
+        found += [Path(folder) / n for n in (*kept, *files) if Path(n).suffix.lower() in MEDIA_EXTENSIONS]
+    return found
+
+
+def not_a_file_reason(path: str | Path) -> str | None:
+    """Why ``path`` cannot be read as a media file (missing, a folder, a broken symbolic link, a pipe or
+    device), or None for a regular file (or a symbolic link to one)."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if path.is_symlink():
+            return f"broken symbolic link (its target {os.readlink(path)} does not exist)"
+        return "file not found"
+    except OSError as err:
+        return f"cannot access ({err.strerror})"
+    if stat.S_ISDIR(mode):
+        return "a folder, not a media file"
+    if not stat.S_ISREG(mode):
+        kind = "named pipe" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else "device"
+        return f"not a regular file (a {kind})"  # opening a pipe would block the worker forever
+    return None
 
 
 def _item(path: Path, relpath: str, speaker: str | None = None, item_id: str | None = None) -> MediaItem:

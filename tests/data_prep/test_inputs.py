@@ -32,6 +32,44 @@ def _speech_wav(path, seconds, seed=0):
                                  audio_codec="pcm_s16le")
 
 
+# --- what discovery takes -------------------------------------------------------------------------------
+
+def test_output_folder_inside_the_input_folder_is_never_scanned(tmp_path, face_model):
+    corpus = tmp_path / "corpus"
+    _speech_wav(corpus / "talk.wav", 1.0)
+    first = run_extract(corpus, corpus / "out", face_model, options=FAST)
+    assert first.done == 1
+    # An older extraction with other options, also inside the input folder: recognised by its config file.
+    older = run_extract(corpus, corpus / "older", face_model, options={"max_fps": 5})
+    assert older.done == 1 and older.skipped == 0  # "out" (an extraction) was not taken as input either
+    for _ in range(2):  # each rerun used to ingest the previous run's audio.flac files: 1 -> 2 -> 4 items
+        again = run_extract(corpus, corpus / "out", face_model, options=FAST)
+        assert (again.done, again.skipped, again.failed) == (0, 1, {})
+    assert len(item_ids(corpus / "out")) == 1
+    assert [it.relpath for it in discover_media(corpus)] == ["talk.wav"]
+
+
+def test_paths_that_are_not_files_are_failed_items_with_their_reason(tmp_path, face_model):
+    corpus = tmp_path / "corpus"
+    _speech_wav(corpus / "talk.wav", 1.0)
+    (corpus / "folder.mp4").mkdir()
+    _speech_wav(corpus / "folder.mp4" / "inside.wav", 1.0, seed=1)  # a folder with a media name is searched too
+    (corpus / "gone.mp4").symlink_to(corpus / "deleted.mp4")
+    os.mkfifo(corpus / "pipe.mp4")  # opening it would block the worker forever
+    out = tmp_path / "out"
+    summary = run_extract(corpus, out, face_model, options=FAST)
+    ids = {it.relpath: it.id for it in discover_media(corpus)}
+    assert summary.done == 2 and store.is_done(out, ids["folder.mp4/inside.wav"])
+    expected = {"folder.mp4": "a folder, not a media file",
+                "gone.mp4": f"broken symbolic link (its target {corpus / 'deleted.mp4'} does not exist)",
+                "pipe.mp4": "not a regular file (a named pipe)"}
+    assert set(summary.failed) == {ids[rel] for rel in expected}
+    for rel, reason in expected.items():
+        assert summary.failed[ids[rel]] == f"{corpus / rel}: {reason}"
+        assert store.read_json(store.failure_path(out, ids[rel]))["reason"] == summary.failed[ids[rel]]
+        assert f"FAILED {ids[rel]}: {corpus / rel}: {reason}" in summary.report()
+
+
 def test_extract_exit_codes(tmp_path, face_model):
     corpus = tmp_path / "corpus"
     _speech_wav(corpus / "talk.wav", 1.0)
