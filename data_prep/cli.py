@@ -1,7 +1,7 @@
 """``data_prep extract`` and ``data_prep label``: thin command-line wrappers over the library functions.
 
-Exit codes: 0 when every item is done (finished now or earlier); 1 when ``extract`` had items fail in this
-run (each listed with its reason; the others are done); 2 for a usage or input error found before any work
+Exit codes: 0 when no item failed in this run; 1 when ``extract`` had items fail in this run (each listed
+with its reason; the others are done); 2 for a usage or input error found before any work
 (bad option, missing input, ``--out`` that is a file, options that differ from the output folder's, bad label
 config), reported in one line.
 """
