@@ -228,7 +228,7 @@ def test_label_removes_debris_of_a_killed_write_but_not_a_live_writers_file(shor
     assert (dest / "segments.parquet").read_bytes()[:4] == b"PAR1"
 
 
-def test_extract_removes_debris_of_killed_atomic_writes(short_clips, face_model, tmp_path):
+def test_extract_removes_debris_of_killed_atomic_writes(face_model, tmp_path):
     out = tmp_path / "out"
     corpus = tmp_path / "corpus"
     _speech_wav(corpus / "talk.wav", 1.0)
