@@ -86,7 +86,8 @@ def test_extract_exit_codes(tmp_path, face_model):
     for command in (("extract", corpus, "--out", a_file, *args), ("label", tmp_path / "out2", "--out", a_file)):
         refused = _cli(*command)
         assert refused.returncode == 2
-        assert refused.stderr.strip() == f"data_prep {command[0]}: error: {a_file}: the output folder is an existing file"
+        expected = f"data_prep {command[0]}: error: {a_file}: the output folder is an existing file"
+        assert refused.stderr.strip() == expected
 
 
 # --- frame rates ----------------------------------------------------------------------------------------
@@ -156,7 +157,8 @@ def test_small_faces_are_a_warning(face_run):
     small = meta["small_face.mp4"]
     assert small["face_frames"] == 10 and small["small_face_frames"] == 10
     bbox = np.asarray(load_face_arrays(items["small_face.mp4"] / store.FACE_DIR)["bbox"])
-    sides = np.minimum((bbox[:, 2] - bbox[:, 0]) * small["frame_width"], (bbox[:, 3] - bbox[:, 1]) * small["frame_height"])
+    sides = np.minimum((bbox[:, 2] - bbox[:, 0]) * small["frame_width"],
+                       (bbox[:, 3] - bbox[:, 1]) * small["frame_height"])
     assert (sides < SMALL_FACE_PX).all()
     assert f"small face: the tracked face is under {SMALL_FACE_PX} px (shorter side) in 10 of 10 face frames" in \
         " ".join(small["warnings"])
