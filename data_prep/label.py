@@ -43,13 +43,17 @@ def segment_speech(speech: np.ndarray, rate: float, cfg: SegmentationConfig) -> 
 
     ``windows``: each speech region at least ``min_s`` long is split into the fewest equal windows of at
     most ``max_s`` (so every window is between ``min_s`` and ``max_s`` when the region is at least ``min_s``);
-    shorter regions are dropped. ``clip``: one segment from the first to the last speech frame.
+    shorter regions are dropped. ``clip``: one segment from the first to the last speech frame. ``auto``:
+    ``clip`` when that span is at most ``max_s`` (and at least ``min_clip_s``), else ``windows``.
     """
     regions = speech_regions(speech, rate, cfg.max_pause_s)
     if not regions:
         return []
+    span = (round(regions[0][0], 3), round(regions[-1][1], 3))
     if cfg.mode == "clip":
-        return [(round(regions[0][0], 3), round(regions[-1][1], 3))]
+        return [span]
+    if cfg.mode == "auto" and span[1] - span[0] <= cfg.max_s:
+        return [span] if span[1] - span[0] >= cfg.min_clip_s else []
     segments = []
     for start, end in regions:
         length = end - start
@@ -130,7 +134,9 @@ def _segments(media: MediaSignals, config: LabelConfig, skipped: dict[str, str])
     segments = segment_speech(media.speech, media.energy_rate, config.segmentation)
     if not segments:
         speech_s = media.speech.sum() / media.energy_rate
-        skipped[media.id] = (f"no speech region of at least {config.segmentation.min_s} s "
+        cfg = config.segmentation
+        shortest = min(cfg.min_s, cfg.min_clip_s) if cfg.mode == "auto" else cfg.min_s
+        skipped[media.id] = (f"no speech region of at least {shortest} s "
                              f"({speech_s:.1f} s of speech frames)" if speech_s else "no speech (silent audio)")
     return segments
 
@@ -179,7 +185,7 @@ def _no_segments_warning(skipped: dict[str, str], config: LabelConfig) -> str:
     reasons = "; ".join(f"{n} media had {reason}" for reason, n in skip_reason_counts(skipped).items())
     text = f"0 segments: {reasons}"
     if config.segmentation.mode == "windows" and any(r.startswith("no speech region") for r in skipped.values()):
-        text += "; try segmentation.mode = clip for pre-cut clips"
+        text += "; try segmentation.mode = auto (or clip) for pre-cut clips"
     return text
 
 

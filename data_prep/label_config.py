@@ -16,22 +16,32 @@ from pathlib import Path
 from pretext.tasks import get_task
 
 
+SEGMENTATION_MODES = ("auto", "windows", "clip")
+
+
 @dataclass
 class SegmentationConfig:
-    # windows: fixed-length windows cut from speech regions (unsegmented talking-head video);
+    # auto: a file whose speech spans at most max_s is one segment (a pre-cut clip: GRID sentences, LRW
+    # words, acted utterances), a longer one is cut into windows; corpora mixing both need no per-corpus
+    # setting. windows: fixed-length windows cut from speech regions (unsegmented talking-head video);
     # clip: one segment per file from its first to its last speech frame (pre-cut corpora).
-    mode: str = "windows"
-    # 3-10 s, like the segments of common talking-head corpora; long regions are split into equal windows.
+    mode: str = "auto"
+    # 3-10 s windows, like the segments of common talking-head corpora; long regions are split into equal
+    # windows, and regions shorter than min_s are dropped.
     min_s: float = 3.0
     max_s: float = 10.0
+    # auto: a pre-cut clip needs this much speech to be a segment (word-level cuts are about 1.2 s).
+    min_clip_s: float = 1.0
     # Pauses up to this long stay inside one speech region (between phrases of one turn).
     max_pause_s: float = 1.0
 
     def __post_init__(self):
-        if self.mode not in ("windows", "clip"):
-            raise ValueError(f"segmentation.mode {self.mode!r}: choose windows or clip")
+        if self.mode not in SEGMENTATION_MODES:
+            raise ValueError(f"segmentation.mode {self.mode!r}: choose from {SEGMENTATION_MODES}")
         if not 0 < self.min_s <= self.max_s:
             raise ValueError("segmentation: need 0 < min_s <= max_s")
+        if not 0 < self.min_clip_s <= self.max_s:
+            raise ValueError("segmentation: need 0 < min_clip_s <= max_s")
 
 
 @dataclass

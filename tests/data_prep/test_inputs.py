@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from data_prep import label_corpus, store, synthetic
+from data_prep import build_label_config, label_corpus, store, synthetic
 from data_prep.decode import FRAME_DECODERS, VideoInfo
 from data_prep.face_signals import SMALL_FACE_PX, load_face_arrays
 from data_prep.sources import discover_media
@@ -242,13 +242,24 @@ def test_extract_removes_debris_of_killed_atomic_writes(face_model, tmp_path):
     assert not list(out.glob(".summary*")) and not list((out / store.FAILED_DIR).glob(".*"))
 
 
-def test_zero_segments_is_a_warning_with_the_reasons(short_clips):
-    result = label_corpus(short_clips, progress=False)
+def test_zero_segments_is_a_warning_with_the_reasons(short_clips, tmp_path):
+    windows = {"segmentation": {"mode": "windows"}}  # 3-10 s windows only: 2 s clips give none
+    result = label_corpus(short_clips, build_label_config(windows), progress=False)
     assert result.stats["segments"] == 0
     warning = ("0 segments: 3 media had no speech region of at least 3.0 s; "
-               "try segmentation.mode = clip for pre-cut clips")
+               "try segmentation.mode = auto (or clip) for pre-cut clips")
     assert result.stats["warnings"] == [warning]
     assert json.loads((short_clips / "label_stats.json").read_text())["warnings"] == [warning]
-    console = _cli("label", short_clips, "--no-progress")
+    config = tmp_path / "windows.toml"
+    config.write_text('[segmentation]\nmode = "windows"\n')
+    console = _cli("label", short_clips, "--no-progress", "--config", config)
     assert console.returncode == 0, console.stderr
     assert f"WARNING {warning}" in console.stdout
+
+
+def test_default_auto_segmentation_keeps_pre_cut_clips_whole(short_clips, tmp_path):
+    """The same 2 s clips under the default (auto): one segment each, spanning the clip's speech."""
+    result = label_corpus(short_clips, dest=tmp_path / "auto", progress=False)
+    assert result.stats["segments"] == 3
+    assert result.table.groupby("media_id").size().tolist() == [1, 1, 1]
+    assert result.table["duration"].between(1.5, 2.0).all(), result.table["duration"].tolist()
