@@ -1,8 +1,10 @@
 """Segments -> training batches: audio read with seeking, random crop/pad, labels and masks per task."""
 from __future__ import annotations
 
+import math
+import re
 import zlib
-from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -33,13 +35,67 @@ def _label_tensor(column: pd.Series) -> torch.Tensor:
     return torch.tensor(values.astype(np.int64))
 
 
-@dataclass
 class AudioError(RuntimeError):
-    path: str
-    reason: str
+    """An audio file that cannot be read: ``str()`` is one line, ``<path>: cannot read audio (<reason>)``.
+
+    A DataLoader worker cannot send the exception itself: torch re-raises ``AudioError(message)`` in the main
+    process, one string holding the worker's traceback whose last line is ours. So a single argument is
+    parsed back into path and reason, and the reason is kept to one line for that to work.
+    """
+
+    _LINE = re.compile(r"^(?:[\w.]*AudioError: )?(?P<path>.*): cannot read audio \((?P<reason>.*)\)$")
+
+    def __init__(self, path: str, reason: str | None = None):
+        if reason is None:  # re-raised from a loader worker (or built from its own str())
+            last = next((line for line in reversed(str(path).splitlines()) if line.strip()), "")
+            match = self._LINE.match(last.strip())
+            path, reason = (match["path"], match["reason"]) if match else (last, "unknown reason")
+        self.path, self.reason = str(path), " ".join(str(reason).split())
+        super().__init__(self.path, self.reason)
 
     def __str__(self):
         return f"{self.path}: cannot read audio ({self.reason})"
+
+
+def audio_error(path, err: Exception) -> AudioError:
+    """The :class:`AudioError` for a failed read: libsndfile says only "System error." for a missing file or
+    a folder, so those get their own reason."""
+    if not Path(path).exists():
+        return AudioError(str(path), "file not found")
+    if not Path(path).is_file():
+        return AudioError(str(path), "not a file")
+    return AudioError(str(path), f"{type(err).__name__}: {err}")
+
+
+def batches_per_process(items: int, batch_size: int, processes: int = 1, drop_last: bool = False) -> int:
+    """Batches each process's loader yields per epoch once ``accelerator.prepare`` has sharded it.
+
+    Accelerate deals whole batches round-robin and keeps the count equal on every process: with
+    ``drop_last`` it drops the incomplete batch and then the incomplete round (so 20 items in batches of 16
+    on 2 processes give each process nothing), without it it completes both by cycling from the start.
+    """
+    if items <= 0:
+        return 0
+    if drop_last:
+        return items // batch_size // processes
+    return math.ceil(math.ceil(items / batch_size) / processes)
+
+
+def train_drop_last(items: int, batch_size: int, processes: int = 1) -> bool:
+    """Whether a training loader should drop its incomplete last batch: yes (every step sees a full batch)
+    unless that would leave a process an epoch without any batch, which would never take a step."""
+    return batches_per_process(items, batch_size, processes, drop_last=True) > 0
+
+
+def check_can_progress(items: int, batch_size: int, processes: int, drop_last: bool, what: str) -> int:
+    """Batches per process and epoch; ValueError naming the counts when an epoch would yield none (a training
+    loop waiting for a step would then spin forever). Both trainers call it before writing anything."""
+    batches = batches_per_process(items, batch_size, processes, drop_last)
+    if batches == 0:
+        raise ValueError(f"{what} has {items} item(s): no batch of {batch_size} per process x {processes} "
+                         f"process(es) per epoch, so training can make no step; "
+                         + ("add data or lower --val-fraction" if items == 0 else "lower --batch-size"))
+    return batches
 
 
 class SegmentDataset(Dataset):
@@ -107,7 +163,7 @@ def read_audio(path, start: int = 0, stop: int | None = None) -> torch.Tensor:
             count = -1 if stop is None else max(0, int(round(stop * rate / SAMPLE_RATE)) - first)
             wav = f.read(count, dtype="float32", always_2d=True)
     except Exception as err:  # soundfile raises several types for missing/corrupt files
-        raise AudioError(str(path), f"{type(err).__name__}: {err}") from err
+        raise audio_error(path, err) from err
     wav = torch.from_numpy(np.ascontiguousarray(wav.mean(1) if wav.shape[1] > 1 else wav[:, 0]))
     if rate != SAMPLE_RATE:
         import torchaudio

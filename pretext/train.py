@@ -24,9 +24,11 @@ from torch import nn
 if __package__ in (None, ""):  # run as a script (accelerate launch pretext/train.py): make the repo importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from data_prep.store import check_output_folder  # noqa: E402
 from encoders import build_encoder, save_pretrained  # noqa: E402
 from pretext.config_args import parse_config  # noqa: E402
-from pretext.data import AudioError, SegmentDataset, collate, split_by_media  # noqa: E402
+from pretext.data import (AudioError, SegmentDataset, check_can_progress, collate, split_by_media,  # noqa: E402
+                          train_drop_last)
 from pretext.tasks import parse_tasks  # noqa: E402
 from pretext.tasks.base import summarize_counts  # noqa: E402
 
@@ -117,10 +119,22 @@ class EpochSampler(torch.utils.data.Sampler):
 def load_task_table(data: str, tasks) -> tuple:
     """The segment table and each task's label config (from the label run), checked for usable labels."""
     from data_prep import load_segments
-    from data_prep.label import CONFIG_FILE
+    from data_prep.label import CONFIG_FILE, SEGMENTS_FILE, STATS_FILE
 
-    table = load_segments(data)
-    folder = Path(data) if Path(data).is_dir() else Path(data).parent
+    path = Path(data)
+    table_path = path / SEGMENTS_FILE if path.is_dir() else path
+    if not path.exists():
+        raise ValueError(f"--data {data}: not found")
+    if not table_path.is_file():
+        raise ValueError(f"--data {data}: no {SEGMENTS_FILE}; label it first (data_prep label {data})")
+    try:
+        table = load_segments(data)
+    except Exception as err:  # pyarrow raises several types for a file that is not a parquet table
+        raise ValueError(f"{table_path}: not a readable segment table ({type(err).__name__}: {err})") from None
+    folder = path if path.is_dir() else path.parent
+    if table.empty:  # before the column checks: an empty table lacks the task columns too
+        raise ValueError(f"{table_path}: the table has 0 segments; see {folder / STATS_FILE} for why "
+                         "(e.g. no speech region long enough: segmentation.mode = clip for pre-cut clips)")
     label_config = json.loads((folder / CONFIG_FILE).read_text()) if (folder / CONFIG_FILE).exists() else {}
     configs = {}
     for task in tasks:
@@ -133,6 +147,20 @@ def load_task_table(data: str, tasks) -> tuple:
         # The labels were made with the label run's config (e.g. the AU class list): use the same.
         configs[task.name] = task.Config(**label_config.get(task.name, {}))
     return table, configs
+
+
+def task_weights(given: dict, names: list[str]) -> dict[str, float]:
+    """``--task-weights`` -> a loss weight per trained task (default 1); unknown tasks and non-numbers refused."""
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise ValueError(f"--task-weights: {unknown} are not trained tasks (--tasks gives {names})")
+    weights = {}
+    for name in names:
+        value = given.get(name, 1.0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"--task-weights: {name!r} must be a number >= 0, not {value!r}")
+        weights[name] = float(value)
+    return weights
 
 
 def warmup_cosine(step: int, warmup: int, total: int) -> float:
@@ -152,19 +180,33 @@ def train(config: TrainConfig) -> Path:
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
-    out = Path(config.out)
+    out = check_output_folder(config.out)
     trackers = resolve_trackers(config.report_to)
     accelerator = Accelerator(gradient_accumulation_steps=config.grad_accum, mixed_precision=config.mixed_precision,
                               log_with=trackers or None, project_dir=str(out))
-    _check_or_save_config(config, out, accelerator)
+    # Everything a user can get wrong is checked before the first write: a config.json left by a refused run
+    # would make both the corrected command ("already holds a run") and --resume ("differs") fail.
     set_seed(config.seed)
     tasks = parse_tasks(config.tasks)
     table, task_configs = load_task_table(config.data, tasks)
-    weights = {t.name: float(config.task_weights.get(t.name, 1.0)) for t in tasks}
-    unknown = set(config.task_weights) - set(weights)
-    if unknown:
-        raise ValueError(f"task weights for tasks not trained: {sorted(unknown)}")
+    weights = task_weights(config.task_weights, [t.name for t in tasks])
     train_table, val_table = split_by_media(table, config.val_fraction, config.seed)
+    drop_last = train_drop_last(len(train_table), config.batch_size, accelerator.num_processes)
+    check_can_progress(len(train_table), config.batch_size, accelerator.num_processes, drop_last,
+                       f"the training split of {config.data}")
+    if not drop_last and len(train_table) < config.batch_size * accelerator.num_processes:
+        # Too few to drop the incomplete batch: train on it (Accelerate completes it by cycling under several
+        # processes) rather than refuse a small run, but say why each step sees the same few segments.
+        accelerator.print(f"warning: the training split has only {len(train_table)} segments for --batch-size "
+                          f"{config.batch_size} x {accelerator.num_processes} process(es): every step trains on "
+                          "all of them")
+    try:
+        encoder = build_encoder(config.encoder, **config.encoder_options)
+    except TypeError as err:  # a wrongly typed option reaches the encoder's constructor
+        raise ValueError(f"--encoder-options {json.dumps(config.encoder_options)}: {err}") from None
+    heads = {t.name: t.build_head(encoder.output_dim, task_configs[t.name], config.head_hidden) for t in tasks}
+    _check_or_save_config(config, out, accelerator)
+
     names = [t.name for t in tasks]
     train_set = SegmentDataset(train_table, names, config.max_seconds, True, config.seed, config.skip_bad_audio)
     val_set = SegmentDataset(val_table, names, config.max_seconds, False, config.seed, config.skip_bad_audio)
@@ -172,11 +214,9 @@ def train(config: TrainConfig) -> Path:
     # Persistent workers: restarting them every epoch costs more than a small epoch's loading.
     loader_args = {"batch_size": config.batch_size, "collate_fn": collate, "num_workers": config.num_workers,
                    "persistent_workers": config.num_workers > 0}
-    train_loader = torch.utils.data.DataLoader(train_set, sampler=sampler, drop_last=True, **loader_args)
+    train_loader = torch.utils.data.DataLoader(train_set, sampler=sampler, drop_last=drop_last, **loader_args)
     val_loader = torch.utils.data.DataLoader(val_set, shuffle=False, **loader_args)
 
-    encoder = build_encoder(config.encoder, **config.encoder_options)
-    heads = {t.name: t.build_head(encoder.output_dim, task_configs[t.name], config.head_hidden) for t in tasks}
     model = PretextModel(encoder, heads)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = build_scheduler(optimizer, config.warmup_steps, config.max_steps)
@@ -196,6 +236,7 @@ def train(config: TrainConfig) -> Path:
     while state.step < config.max_steps:
         sampler.set_epoch(state.epoch)
         loader = train_loader
+        whole_epoch, steps_before = state.batch_in_epoch == 0, state.step
         if state.batch_in_epoch:
             from accelerate import skip_first_batches
 
@@ -214,6 +255,9 @@ def train(config: TrainConfig) -> Path:
                     break
             waited = time.perf_counter()
         else:
+            if whole_epoch and state.step == steps_before:  # the next epoch would be the same: never spin
+                raise RuntimeError(f"epoch {state.epoch} made no optimiser step ({len(train_set)} training "
+                                   f"segments, batch {config.batch_size} x {accelerator.num_processes} processes)")
             state.epoch += 1
             state.batch_in_epoch = 0
     _check_ranks_in_sync(accelerator, model)
@@ -379,7 +423,7 @@ def parse_args(argv=None) -> TrainConfig:
 def main(argv=None) -> int:
     try:
         export = train(parse_args(argv))
-    except (ValueError, AudioError) as err:
+    except (ValueError, AudioError, NotADirectoryError) as err:  # user/input errors: one line, exit 2
         print(f"pretext/train.py: error: {err}", file=sys.stderr)
         return 2
     print(f"encoder exported to {export}")
