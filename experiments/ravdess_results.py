@@ -44,7 +44,8 @@ from data_prep import build_label_config, label_corpus, load_segments  # noqa: E
 from data_prep.extract import ExtractOptions, extract_corpus  # noqa: E402
 from data_prep.label import CONFIG_FILE  # noqa: E402
 from data_prep.store import write_bytes_atomic, write_json_atomic  # noqa: E402
-from finetune.experiment import base_config, collect, finished_cells, run_grid, write_reports  # noqa: E402
+from finetune.experiment import (CELL_CONFIG, base_config, collect, finished_cells, run_grid,  # noqa: E402
+                                 write_reports)
 from finetune.recipes import load_manifest, prepare_ravdess, write_manifest  # noqa: E402
 from finetune.splits import make_splits  # noqa: E402
 from pretext.train import TrainConfig, train  # noqa: E402
@@ -229,8 +230,11 @@ def archive(work: Path, folder: Path) -> None:
         for cell in finished_cells(experiment):
             cell_dir = experiment / "cells" / cell.name
             history = [json.loads(line) for line in (cell_dir / "history.jsonl").read_text().splitlines()]
-            lines.append(json.dumps({"cell": cell.name, "metrics": json.loads((cell_dir / "metrics.json").read_text()),
-                                     "history": history}))
+            record = {"cell": cell.name, "metrics": json.loads((cell_dir / "metrics.json").read_text()),
+                      "history": history}
+            if (cell_dir / CELL_CONFIG).exists():  # what made the cell: a restored cell is checked against it
+                record["config"] = json.loads((cell_dir / CELL_CONFIG).read_text())
+            lines.append(json.dumps(record))
         # mtime=0: the same cells give the same bytes, so re-archiving does not churn unchanged files in git
         write_bytes_atomic(folder / f"{experiment.name}.jsonl.gz",
                            gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0))
@@ -257,6 +261,8 @@ def restore(work: Path, folder: Path) -> None:
                 continue
             cell_dir.mkdir(parents=True, exist_ok=True)
             (cell_dir / "history.jsonl").write_text("".join(json.dumps(h) + "\n" for h in record["history"]))
+            if "config" in record:  # archives made before cells recorded their config restore without one
+                write_json_atomic(cell_dir / CELL_CONFIG, record["config"])
             write_json_atomic(cell_dir / "metrics.json", record["metrics"])  # last: it marks the cell finished
             restored += 1
         print(f"restored {restored} cells from {path}")

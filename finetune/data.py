@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from pretext.data import AudioError
+from pretext.data import audio_error
 
 EMOTION = "emotion"  # the target name of categorical SER
 
@@ -70,7 +70,7 @@ def probe_durations(manifest: pd.DataFrame, skip_bad_audio: bool) -> tuple[pd.Da
         try:
             durations.append(sf.info(path).duration)
         except Exception as err:  # soundfile raises several types for missing/corrupt files
-            error = AudioError(str(path), f"{type(err).__name__}: {err}")
+            error = audio_error(path, err)  # "file not found" rather than libsndfile's "System error."
             if not skip_bad_audio:
                 raise error from err
             skipped.append((str(path), str(error)))

@@ -5,7 +5,10 @@
         [--set epochs=20 --set lr=0.001 ...]
 
 Every cell is one :func:`finetune.train.train_split` run written to ``EXP/cells/<cell>/metrics.json``; a
-rerun skips finished cells (resumable). The scratch model of each comparison has the pretrained encoder's
+rerun skips finished cells (resumable). Each cell records its resolved config in ``cells/<cell>/config.json``
+first; a rerun whose settings differ from a finished cell's on anything but :data:`RESULT_NEUTRAL_FIELDS` is
+refused before any training, naming the differences, and so are folders with cells that record none (made
+before cells did): the reports summarise every cell in the folder and must not mix settings. The scratch model of each comparison has the pretrained encoder's
 exact architecture (:func:`finetune.train.scratch_twin`) and sees the same fold, seed and label subset, so
 pretrained - scratch is a paired difference. ``--pretrained`` may contain ``{fold}`` (e.g.
 ``runs/pre_{fold}/encoder``) when each fold has its own pretraining that excludes the fold's test speakers.
@@ -31,11 +34,20 @@ import pandas as pd
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from finetune.train import FinetuneConfig, load_splits, scratch_twin, train_split  # noqa: E402
+from data_prep.store import check_output_folder, write_json_atomic  # noqa: E402
+from finetune.train import FinetuneConfig, encoder_folder, load_splits, scratch_twin, train_split  # noqa: E402
 from pretext.data import AudioError  # noqa: E402
 
 METRICS = ("uar", "macro_f1", "accuracy")
 INITS = ("scratch", "pretrained")
+CELL_CONFIG = "config.json"  # a cell's resolved FinetuneConfig, written before its metrics.json
+# FinetuneConfig fields that never change a cell's results: where it is written and how it is run (loader
+# workers do not change the seeded crops: tested in test_finetune.py). Every other field of a finished cell's
+# config must equal what this run would use, or the run is refused: results made otherwise never mix.
+RESULT_NEUTRAL_FIELDS = ("out", "progress", "num_workers", "save_model")
+# Read only for a pretrained encoder (its learning-rate multiplier, its frozen epochs): scratch cells ignore
+# them, so ablations that vary only these share their scratch cells (experiments/ravdess_results.py).
+PRETRAINED_ONLY_FIELDS = ("encoder_lr_mult", "freeze_epochs")
 
 
 @dataclass(frozen=True)
@@ -70,14 +82,71 @@ def cell_config(base: FinetuneConfig, cell: Cell, pretrained: str, out: Path) ->
                                save_model=False)
 
 
+def compared_settings(config: FinetuneConfig) -> dict:
+    """The fields of a cell's config that its results depend on, as JSON values."""
+    ignored = RESULT_NEUTRAL_FIELDS + (PRETRAINED_ONLY_FIELDS if config.init == "scratch" else ())
+    return {k: v for k, v in json.loads(json.dumps(dataclasses.asdict(config))).items() if k not in ignored}
+
+
+def setting_differences(saved: dict, config: FinetuneConfig) -> list[str]:
+    """``field: old -> new`` for every result-changing field on which a recorded config and ``config`` differ."""
+    current = compared_settings(config)
+    ignored = set(dataclasses.asdict(config)) - set(current)
+    keys = sorted((set(current) | set(saved)) - ignored)
+    absent = "<absent>"
+    return [f"{k}: {json.dumps(saved.get(k, absent))} -> {json.dumps(current.get(k, absent))}"
+            for k in keys if saved.get(k, absent) != current.get(k, absent)]
+
+
+def check_finished_cells(base: FinetuneConfig, pretrained: str, out: Path) -> None:
+    """Refuse (ValueError, before any training) when a finished cell in ``out`` was made with other settings
+    than this run would use for it, or records none: the reports cover every cell in the folder, so it
+    would be summarised, paired and averaged with this run's cells."""
+    unknown, differing = [], []
+    for cell in finished_cells(out):
+        folder = out / "cells" / cell.name
+        if not (folder / CELL_CONFIG).exists():
+            unknown.append(cell.name)
+            continue
+        saved = json.loads((folder / CELL_CONFIG).read_text())
+        differences = setting_differences(saved, cell_config(base, cell, pretrained, folder))
+        if differences:
+            differing.append(f"{cell.name} ({', '.join(differences)})")
+    if differing:
+        shown = "; ".join(differing[:3]) + (f"; and {len(differing) - 3} more" if len(differing) > 3 else "")
+        raise ValueError(f"{out}: {len(differing)} finished cell(s) were made with other settings, and results "
+                         f"would mix: {shown}. Rerun with their settings, or use a new --out")
+    if unknown:
+        raise ValueError(f"{out}: {len(unknown)} finished cell(s) (e.g. {unknown[0]}) have no {CELL_CONFIG}: "
+                         "they were made before cells recorded their settings, which are unknown, so they "
+                         "cannot be mixed with this run's; use a new --out")
+
+
+def check_pretrained(pretrained: str, folds) -> None:
+    """Every fold's ``--pretrained`` encoder exists (also the scratch twins' architecture), before any cell."""
+    for fold in folds:
+        folder = encoder_folder(pretrained.format(fold=fold))
+        if not (folder / "config.json").is_file():
+            raise ValueError(f"--pretrained {pretrained}" + (f" (fold {fold})" if "{fold}" in pretrained else "")
+                             + f": {folder} holds no exported encoder (config.json + model.safetensors)")
+
+
 def run_grid(base: FinetuneConfig, pretrained: str, out: Path, modes, fractions, seeds, folds="all",
              log=print) -> pd.DataFrame:
-    """Run every unfinished cell; return the table of all finished cells (also written as ``cells.csv``)."""
+    """Run every unfinished cell; return the table of all finished cells (also written as ``cells.csv``).
+
+    Refused before any training when the folder holds finished cells made with other settings
+    (:func:`check_finished_cells`); each cell trained records its config in ``cells/<cell>/config.json``.
+    """
     from accelerate import Accelerator
 
+    out = check_output_folder(out)
     targets, splits = load_splits(dataclasses.replace(base, fold=str(folds)))
-    accelerator = Accelerator(mixed_precision=base.mixed_precision)
     by_name = {s.name: s for s in splits}
+    check_pretrained(pretrained, {*by_name, *(c.fold for c in finished_cells(out))})
+    check_finished_cells(base, pretrained, out)
+    out.mkdir(parents=True, exist_ok=True)
+    accelerator = Accelerator(mixed_precision=base.mixed_precision)
     cells = grid(modes, fractions, list(by_name), seeds)
     done = sum((out / "cells" / c.name / "metrics.json").exists() for c in cells)
     log(f"{len(cells)} cells ({done} already finished) in {out}")
@@ -88,6 +157,9 @@ def run_grid(base: FinetuneConfig, pretrained: str, out: Path, modes, fractions,
             continue
         t0 = time.perf_counter()
         config = cell_config(base, cell, pretrained, folder)
+        if accelerator.is_main_process:  # before the metrics that mark the cell finished
+            folder.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(folder / CELL_CONFIG, dataclasses.asdict(config))
         result = train_split(config, by_name[cell.fold], targets, folder, accelerator)
         log(f"[{i + 1}/{len(cells)}] {cell.name}: test UAR {result['test']['uar']:.3f} "
             f"({time.perf_counter() - t0:.0f} s, {time.perf_counter() - started:.0f} s so far)")
@@ -272,9 +344,8 @@ def main(argv=None) -> int:
     try:
         base = base_config(args.manifest, args.set)
         out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
         table = run_grid(base, args.pretrained, out, args.modes, args.fractions, args.seeds, args.folds)
-    except (ValueError, AudioError) as err:
+    except (ValueError, AudioError, NotADirectoryError) as err:  # user/input errors: one line, exit 2
         print(f"finetune/experiment.py: error: {err}", file=sys.stderr)
         return 2
     print((out / "summary.md").read_text() if (out / "summary.md").exists() else "no finished cells")

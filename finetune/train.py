@@ -33,14 +33,15 @@ from torch import nn
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from data_prep.store import write_json_atomic  # noqa: E402
+from data_prep.store import check_output_folder, write_json_atomic  # noqa: E402
 from encoders import build_encoder, load_pretrained, read_encoder_config, save_pretrained  # noqa: E402
 from finetune.data import Targets, probe_durations, resolve_targets, segment_table  # noqa: E402
 from finetune.metrics import ccc, classification_metrics, metrics_from_confusion, plot_confusion  # noqa: E402
 from finetune.recipes import load_manifest  # noqa: E402
 from finetune.splits import Split, label_subset, make_splits  # noqa: E402
 from pretext.config_args import parse_config  # noqa: E402
-from pretext.data import AudioError, SegmentDataset, collate, stack_by_task  # noqa: E402
+from pretext.data import (AudioError, SegmentDataset, audio_error, check_can_progress, collate,  # noqa: E402
+                          stack_by_task, train_drop_last)
 from pretext.train import EpochSampler, warmup_cosine  # noqa: E402
 
 MODES = ("finetune", "probe")
@@ -266,7 +267,7 @@ def embed(accelerator, encoder, loader) -> torch.Tensor:
     return torch.cat(pooled)
 
 
-def _loaders(config, split_tables: dict, targets: Targets):
+def _loaders(config, split_tables: dict, targets: Targets, processes: int = 1):
     names = targets.names
     train_set = SegmentDataset(split_tables["train"], names, config.max_seconds, True, config.seed,
                                config.skip_bad_audio)
@@ -276,7 +277,8 @@ def _loaders(config, split_tables: dict, targets: Targets):
               "persistent_workers": config.num_workers > 0}
     sampler = EpochSampler(len(train_set), config.seed)
     train_loader = torch.utils.data.DataLoader(train_set, batch_size=config.batch_size, sampler=sampler,
-                                               drop_last=len(train_set) > config.batch_size, **common)
+                                               drop_last=train_drop_last(len(train_set), config.batch_size,
+                                                                         processes), **common)
     eval_loaders = {part: torch.utils.data.DataLoader(ds, batch_size=config.batch_size, shuffle=False, **common)
                     for part, ds in eval_sets.items()}
     return train_loader, sampler, eval_loaders
@@ -342,9 +344,12 @@ def _train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Pa
         model.encoder.requires_grad_(False)  # also keeps DDP from waiting for gradients that never come
         train_loader, sampler, eval_loaders = _probe_loaders(config, accelerator, model, tables, targets)
     else:
-        train_loader, sampler, eval_loaders = _loaders(config, tables, targets)
+        train_loader, sampler, eval_loaders = _loaders(config, tables, targets, accelerator.num_processes)
     freeze_epochs = config.freeze_epochs if (pretrained and config.mode == "finetune") else 0
-    steps_per_epoch = math.ceil(len(train_loader) / accelerator.num_processes)
+    # What each process's sharded loader yields (an epoch with none would train nothing, silently).
+    steps_per_epoch = check_can_progress(len(train_loader.dataset), config.batch_size, accelerator.num_processes,
+                                         train_loader.drop_last, f"{split.name}: the training set",
+                                         "check the manifest and --label-fraction (or the skipped files)")
     optimizer = _optimizer(config, model, pretrained)
     scheduler = _scheduler(optimizer, config, steps_per_epoch, freeze_epochs * steps_per_epoch)
     model, optimizer, train_loader, scheduler = accelerator.prepare(model, optimizer, train_loader, scheduler)
@@ -365,6 +370,8 @@ def _train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Pa
             scheduler.step()
             optimizer.zero_grad()
             loss_sum, batches = loss_sum + float(loss.detach()), batches + 1
+        if not batches:  # check_can_progress said otherwise: never report an untrained model as trained
+            raise RuntimeError(f"{split.name} epoch {epoch + 1}: the training loader yielded no batch")
         dev = score(*predict_loader(accelerator, model, eval_loaders["dev"]), targets)
         window = ([h["dev_uar"] for h in history] + [dev["uar"]])[-config.smooth:]
         record = {"epoch": epoch + 1, "train_loss": loss_sum / max(batches, 1), "dev_uar": dev["uar"],
@@ -502,15 +509,31 @@ def load_splits(config: FinetuneConfig) -> tuple[Targets, list[Split]]:
         manifest = manifest[manifest["label"].isin(targets.class_names)].reset_index(drop=True)
     splits = make_splits(manifest, config.protocol, config.num_folds, config.dev_speakers, config.split_seed,
                          config.manifest)
-    return targets, select_splits(splits, config.fold)
+    selected = select_splits(splits, config.fold)
+    if not config.skip_bad_audio:  # before any training (or an experiment's first cell), not at its split
+        used = dict.fromkeys(p for s in selected for part in (s.train, s.dev, s.test) for p in part["path"])
+        missing = next((path for path in used if not Path(path).is_file()), None)
+        if missing is not None:
+            raise audio_error(missing, FileNotFoundError())
+    return targets, selected
+
+
+def check_init(config: FinetuneConfig) -> None:
+    """ValueError when ``--init``/``--encoder``/``--encoder-options`` cannot give an encoder: checked once
+    before anything is written (each split builds its own encoder later)."""
+    try:
+        resolve_init(config)
+    except (TypeError, OSError) as err:  # a mistyped option, an encoder folder with missing files
+        raise ValueError(f"--init {config.init}: {type(err).__name__}: {err}") from None
 
 
 def run(config: FinetuneConfig) -> dict:
     """Fine-tune and test on every selected split; write OUT (see the module docstring); return the summary."""
     from accelerate import Accelerator
 
-    out = Path(config.out)
+    out = check_output_folder(config.out)
     targets, splits = load_splits(config)
+    check_init(config)
     accelerator = Accelerator(mixed_precision=config.mixed_precision)
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
@@ -533,7 +556,7 @@ def main(argv=None) -> int:
     config = parse_args(argv)
     try:
         summary = run(config)
-    except (ValueError, AudioError) as err:
+    except (ValueError, AudioError, NotADirectoryError) as err:  # user/input errors: one line, exit 2
         print(f"finetune/train.py: error: {err}", file=sys.stderr)
         return 2
     if summary.get("pooled"):

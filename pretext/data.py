@@ -87,14 +87,16 @@ def train_drop_last(items: int, batch_size: int, processes: int = 1) -> bool:
     return batches_per_process(items, batch_size, processes, drop_last=True) > 0
 
 
-def check_can_progress(items: int, batch_size: int, processes: int, drop_last: bool, what: str) -> int:
-    """Batches per process and epoch; ValueError naming the counts when an epoch would yield none (a training
-    loop waiting for a step would then spin forever). Both trainers call it before writing anything."""
+def check_can_progress(items: int, batch_size: int, processes: int, drop_last: bool, what: str,
+                       hint: str = "add data") -> int:
+    """Batches per process and epoch; ValueError naming the counts and ``hint`` (what to change) when an
+    epoch would yield none: a loop waiting for a step would spin forever. Both trainers call it before
+    training."""
     batches = batches_per_process(items, batch_size, processes, drop_last)
     if batches == 0:
         raise ValueError(f"{what} has {items} item(s): no batch of {batch_size} per process x {processes} "
                          f"process(es) per epoch, so training can make no step; "
-                         + ("add data or lower --val-fraction" if items == 0 else "lower --batch-size"))
+                         + (hint if items == 0 else "lower --batch-size"))
     return batches
 
 

@@ -193,7 +193,7 @@ def train(config: TrainConfig) -> Path:
     train_table, val_table = split_by_media(table, config.val_fraction, config.seed)
     drop_last = train_drop_last(len(train_table), config.batch_size, accelerator.num_processes)
     check_can_progress(len(train_table), config.batch_size, accelerator.num_processes, drop_last,
-                       f"the training split of {config.data}")
+                       f"the training split of {config.data}", "lower --val-fraction or label more media")
     if not drop_last and len(train_table) < config.batch_size * accelerator.num_processes:
         # Too few to drop the incomplete batch: train on it (Accelerate completes it by cycling under several
         # processes) rather than refuse a small run, but say why each step sees the same few segments.

@@ -1,0 +1,154 @@
+"""finetune/train.py and finetune/experiment.py as a user runs them: a mistake is one line naming the file and
+reason (exit 2, no traceback), too little data never trains silently, and experiment cells record what made
+them so that a rerun with other settings is refused instead of mixed. Data: a tiny synthetic labelled set."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from data_prep.synthetic import write_labeled_speech
+from encoders import build_encoder, save_pretrained
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = {"channels": [8, 8, 16], "dim": 16}
+TIMEOUT = 240
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory) -> Path:
+    """6 speakers x 2 classes x 4 one-second utterances (48 files) and their manifest."""
+    return write_labeled_speech(tmp_path_factory.mktemp("speech"), speakers=6, per_class=4,
+                                classes=("neutral", "angry"), duration_s=1.0)
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    return save_pretrained(build_encoder("cnn", **TINY), tmp_path_factory.mktemp("pre") / "encoder")
+
+
+def _finetune(manifest, out, *extra, launcher=(), env=None):
+    args = ["--manifest", manifest, "--out", out, "--encoder-options", json.dumps(TINY), "--epochs", 1,
+            "--num-folds", 3, "--fold", 0, "--dev-speakers", 1, "--num-workers", 0, "--no-progress", *extra]
+    return _run([*launcher, str(REPO / "finetune" / "train.py"), *args], env)
+
+
+def _experiment(manifest, pretrained, out, *settings, extra=()):
+    args = ["--manifest", manifest, "--pretrained", pretrained, "--out", out, "--modes", "finetune",
+            "--fractions", "1", "--seeds", "0", "--folds", "0",
+            *[a for s in ("epochs=1", "num_folds=3", "dev_speakers=1", "num_workers=0", *settings)
+              for a in ("--set", s)], *extra]
+    return _run([str(REPO / "finetune" / "experiment.py"), *args])
+
+
+def _run(args, env=None):
+    return subprocess.run([sys.executable, *map(str, args)], cwd=REPO, capture_output=True, text=True,
+                          timeout=TIMEOUT, env={**os.environ, **(env or {})})
+
+
+def assert_user_error(result, program: str, *expected: str) -> str:
+    """Exit 2, no traceback, one ``error:`` line on stderr holding every expected piece."""
+    assert result.returncode == 2, (result.returncode, result.stderr[-3000:])
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and errors[0].startswith(f"{program}: error: "), result.stderr[-3000:]
+    for piece in expected:
+        assert piece in errors[0], (piece, errors[0])
+    return errors[0]
+
+
+def _with_missing_file(speech, folder: Path) -> tuple[Path, str]:
+    rows = pd.read_csv(speech, dtype=str, keep_default_na=False)
+    rows.loc[5, "path"] = "spk01/deleted.flac"
+    folder.mkdir(parents=True, exist_ok=True)
+    rows.to_csv(folder / "manifest.csv", index=False)
+    for path in rows["path"][rows["path"] != "spk01/deleted.flac"]:  # the audio beside the new manifest
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / path).symlink_to(Path(speech).parent / path)
+    return folder / "manifest.csv", str(folder / "spk01" / "deleted.flac")
+
+
+def test_finetune_input_errors_are_one_line_before_anything_is_written(speech, tmp_path):
+    program = "finetune/train.py"
+    manifest, deleted = _with_missing_file(speech, tmp_path / "data")
+    assert_user_error(_finetune(manifest, tmp_path / "a"), program, f"{deleted}: cannot read audio (file not found)")
+    assert_user_error(_finetune(tmp_path / "none.csv", tmp_path / "b"), program, "none.csv: no such manifest")
+    assert_user_error(_finetune(speech, tmp_path / "c", "--init", tmp_path / "no_encoder"), program,
+                      f"--init {tmp_path / 'no_encoder'}")
+    assert_user_error(_finetune(speech, tmp_path / "d", "--encoder-options", '{"chanels": [8]}'), program,
+                      "chanels")
+    (tmp_path / "file").write_text("not a folder")
+    assert_user_error(_finetune(speech, tmp_path / "file"), program, f"{tmp_path / 'file'}", "existing file")
+    assert not any((tmp_path / name).exists() for name in "abcd")
+
+
+def test_a_training_set_smaller_than_two_processes_batches_still_trains(speech, tmp_path):
+    """3 training speakers x 8 = 24 files, batch 16, 2 processes: drop_last left each process no batch, so
+    every epoch trained nothing and the run still reported a 'trained' model."""
+    launcher = ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                "--mixed_precision", "no", "--dynamo_backend", "no"]
+    result = _finetune(speech, tmp_path / "run", "--batch-size", 16, "--epochs", 2, "--patience", 5,
+                       launcher=launcher, env={"ACCELERATE_USE_CPU": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    fold = json.loads((tmp_path / "run" / "fold0" / "metrics.json").read_text())
+    assert fold["train_items"] == 24
+    history = [json.loads(line) for line in open(tmp_path / "run" / "fold0" / "history.jsonl")]
+    assert len(history) == 2 and all(h["train_loss"] > 0 for h in history), history
+
+
+def test_experiment_input_errors_are_one_line(speech, pretrained, tmp_path):
+    program = "finetune/experiment.py"
+    manifest, deleted = _with_missing_file(speech, tmp_path / "data")
+    assert_user_error(_experiment(manifest, pretrained, tmp_path / "a"), program, f"{deleted}", "file not found")
+    assert_user_error(_experiment(speech, tmp_path / "nothing", tmp_path / "b"), program,
+                      f"--pretrained {tmp_path / 'nothing'}", "no exported encoder")
+    (tmp_path / "file").write_text("not a folder")
+    assert_user_error(_experiment(speech, pretrained, tmp_path / "file"), program, "existing file")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_experiment_cells_record_their_config_and_a_rerun_with_other_settings_is_refused(speech, pretrained,
+                                                                                          tmp_path):
+    program, out = "finetune/experiment.py", tmp_path / "exp"
+    first = _experiment(speech, pretrained, out)
+    assert first.returncode == 0, first.stderr[-3000:]
+    cells = sorted(p.name for p in (out / "cells").iterdir())
+    assert cells == ["finetune-pretrained-f1-fold0-s0", "finetune-scratch-f1-fold0-s0"]
+    recorded = {c: json.loads((out / "cells" / c / "config.json").read_text()) for c in cells}
+    assert recorded[cells[0]]["epochs"] == 1 and recorded[cells[0]]["init"] == str(pretrained)
+    twin = recorded[cells[1]]
+    assert twin["init"] == "scratch" and {k: twin["encoder_options"][k] for k in TINY} == TINY  # the architecture
+    before = {c: (out / "cells" / c / "metrics.json").read_bytes() for c in cells}
+
+    # Result-neutral settings (workers, progress) reuse the cells; any other difference is refused by name.
+    again = _experiment(speech, pretrained, out, "num_workers=1", "progress=true")
+    assert again.returncode == 0 and "2 cells (2 already finished)" in again.stdout, again.stderr[-3000:]
+    error = assert_user_error(_experiment(speech, pretrained, out, "epochs=2", "lr=0.01"), program,
+                              "2 finished cell(s) were made with other settings", "epochs: 1 -> 2",
+                              "lr: 0.001 -> 0.01", "new --out")
+    assert cells[0] in error and cells[1] in error
+    # A wider grid with other settings is refused too: its reports would summarise the old cells with it.
+    assert_user_error(_experiment(speech, pretrained, out, "epochs=2", extra=["--fractions", "0.5"]), program,
+                      "epochs: 1 -> 2")
+    # A scratch cell never reads the pretrained-only fields: only the pretrained cell differs.
+    error = assert_user_error(_experiment(speech, pretrained, out, "encoder_lr_mult=0.1"), program,
+                              "1 finished cell(s)", "encoder_lr_mult: 1.0 -> 0.1")
+    assert cells[0] in error and cells[1] not in error
+    assert {c: (out / "cells" / c / "metrics.json").read_bytes() for c in cells} == before
+    assert sorted(p.name for p in (out / "cells").iterdir()) == cells  # nothing new trained
+
+
+def test_cells_from_before_configs_were_recorded_are_refused_as_unknown(speech, pretrained, tmp_path):
+    out = tmp_path / "exp"
+    assert _experiment(speech, pretrained, out).returncode == 0
+    (out / "cells" / "finetune-scratch-f1-fold0-s0" / "config.json").unlink()  # as an older version left it
+    assert_user_error(_experiment(speech, pretrained, out), "finetune/experiment.py",
+                      "1 finished cell(s) (e.g. finetune-scratch-f1-fold0-s0) have no config.json",
+                      "settings, which are unknown", "use a new --out")
