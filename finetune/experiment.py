@@ -324,7 +324,9 @@ def parse_args(argv=None):
 
 
 def base_config(manifest: str, settings: list[str]) -> FinetuneConfig:
-    """FinetuneConfig from ``key=value`` strings (values parsed as JSON when they parse, else kept as text)."""
+    """FinetuneConfig from ``key=value`` strings: JSON values of the field's type (text fields take the text
+    as it is). A value of another type is refused here, not as a traceback in the middle of the grid."""
+    defaults = FinetuneConfig()
     fields = {f.name for f in dataclasses.fields(FinetuneConfig)}
     values = {"manifest": manifest, "progress": False}
     for item in settings:
@@ -332,10 +334,19 @@ def base_config(manifest: str, settings: list[str]) -> FinetuneConfig:
         key = key.strip().replace("-", "_")
         if key not in fields:
             raise ValueError(f"--set {item}: unknown option {key!r}; valid: {sorted(fields)}")
-        try:
-            values[key] = json.loads(text)
-        except json.JSONDecodeError:
+        default = getattr(defaults, key)
+        if isinstance(default, str):
             values[key] = text
+            continue
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if type(value) is not type(default):
+            raise ValueError(f"--set {item}: {key} must be a JSON {type(default).__name__}, not {text!r}")
+        values[key] = value
     return FinetuneConfig(**values)
 
 

@@ -111,7 +111,10 @@ def test_experiment_input_errors_are_one_line(speech, pretrained, tmp_path):
                       f"--pretrained {tmp_path / 'nothing'}", "no exported encoder")
     (tmp_path / "file").write_text("not a folder")
     assert_user_error(_experiment(speech, pretrained, tmp_path / "file"), program, "existing file")
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    assert_user_error(_experiment(speech, pretrained, tmp_path / "c", "epochs=ten"), program,
+                      "--set epochs=ten: epochs must be a JSON int")
+    assert_user_error(_experiment(speech, pretrained, tmp_path / "d", "epoch=10"), program, "unknown option 'epoch'")
+    assert not any((tmp_path / name).exists() for name in "abcd")
 
 
 def test_experiment_cells_record_their_config_and_a_rerun_with_other_settings_is_refused(speech, pretrained,
