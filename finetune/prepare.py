@@ -3,8 +3,8 @@
     python -m finetune.prepare CORPUS ROOT --out manifest.csv [options]
     python finetune/prepare.py ...                     # the same
 
-CORPUS is one of ``RECIPES`` (ravdess, crema-d, iemocap, msp-podcast, emodb, csv); for ``csv`` ROOT is the CSV
-file. Options apply to the recipes that take them (e.g. --seed to crema-d); giving one to another recipe is an
+CORPUS is one of ``RECIPES`` (ravdess, crema-d, iemocap, msp-podcast, emodb, baved, csv); for ``csv`` ROOT is
+the CSV file. Options apply to the recipes that take them (e.g. --seed to crema-d); giving one to another recipe is an
 error. Prints a summary (rows, classes, speakers, splits, skipped files). Exit status 2 on bad input.
 """
 from __future__ import annotations

@@ -39,7 +39,9 @@ GENDERS = ("female", "male")
 # puts its unidentified speakers in every partition).
 UNKNOWN_SPEAKERS = frozenset({"", "unknown"})
 
-AUDIO_PATTERNS = ("**/*.wav", "**/*.flac")
+# Every container soundfile reads and seeks (pretext.data.read_audio seeks): Opus/Vorbis in Ogg included, as
+# corpora redistributed at low bit rates (the shared BAVED copy) come that way.
+AUDIO_PATTERNS = ("**/*.wav", "**/*.flac", "**/*.opus", "**/*.ogg")
 
 RAVDESS_EMOTIONS = {"01": "neutral", "02": "calm", "03": "happy", "04": "sad", "05": "angry", "06": "fearful",
                     "07": "disgust", "08": "surprised"}
@@ -53,6 +55,9 @@ MSP_PODCAST_EMOTIONS = {"A": "angry", "S": "sad", "H": "happy", "U": "surprised"
 MSP_PODCAST_SPLITS = {"Train": "train", "Development": "dev"}  # test sets: the test_sets option
 EMODB_EMOTIONS = {"W": "angry", "L": "bored", "E": "disgust", "A": "fearful", "F": "happy", "T": "sad",
                   "N": "neutral"}
+# BAVED level digit -> arousal class (the corpus: 0 low, 1 normal or neutral, 2 high).
+BAVED_LEVELS = {"0": "low", "1": "normal", "2": "high"}
+BAVED_GENDERS = {"m": "male", "f": "female"}
 EMODB_SPEAKERS = {"03": "male", "08": "female", "09": "female", "10": "male", "11": "male", "12": "male",
                   "13": "female", "14": "female", "15": "male", "16": "female"}
 
@@ -208,7 +213,7 @@ def _parse_ravdess(path: Path) -> dict:
 
 
 def prepare_ravdess(root) -> pd.DataFrame:
-    """RAVDESS speech: ``03-01-EE-II-SS-RR-AA.wav|flac`` anywhere under ``root`` (Actor_NN folders).
+    """RAVDESS speech: ``03-01-EE-II-SS-RR-AA.<wav|flac|opus|ogg>`` anywhere under ``root`` (Actor_NN folders).
 
     EE is the emotion (01 neutral ... 08 surprised), AA the actor: speaker "01".."24", odd actors male, even
     female. Song files (vocal channel 02) are skipped. No fixed partition: split "" and fold -1.
@@ -400,6 +405,33 @@ def prepare_emodb(root) -> pd.DataFrame:
     return _manifest_from_files(root, AUDIO_PATTERNS, _parse_emodb)
 
 
+_BAVED_NAME = re.compile(r"^(\d+)-([A-Za-z]+)-(\d+)-(\d+)-(\d+)-(\d+)$")
+
+
+def _parse_baved(path: Path) -> dict:
+    match = _BAVED_NAME.match(path.stem)
+    if not match:
+        raise _Skip("name is not SPEAKER-GENDER-AGE-WORD-LEVEL-RECORD (e.g. 0-m-21-0-1-105)")
+    speaker, gender, _age, _word, level, _record = match.groups()
+    if gender.lower() not in BAVED_GENDERS:
+        raise _Skip(f"unknown gender {gender} (m or f)")
+    if level not in BAVED_LEVELS:
+        raise _Skip(f"unknown level {level} (0 low, 1 normal, 2 high)")
+    # int() drops zero padding, so "07" and "7" (the corpus writes no padding) stay one speaker.
+    return _row(path, BAVED_LEVELS[level], str(int(speaker)), BAVED_GENDERS[gender.lower()])
+
+
+def prepare_baved(root) -> pd.DataFrame:
+    """BAVED (Basic Arabic Vocal Emotions): ``SPEAKER-GENDER-AGE-WORD-LEVEL-RECORD.<ext>``, e.g.
+    ``0-m-21-0-1-105.opus``, anywhere under ``root`` (wav, flac, opus or ogg).
+
+    The label is the arousal level as a class: 0 low, 1 normal, 2 high. Speaker "0", "1", ... (ids unique
+    within the corpus), gender m/f from the name. No fixed partition: split "" and fold -1, so the
+    speaker-fold protocol applies as for RAVDESS.
+    """
+    return _manifest_from_files(root, AUDIO_PATTERNS, _parse_baved)
+
+
 def prepare_csv(path, path_column: str = "path", label_column: str = "label", speaker_column: str = "speaker",
                 gender_column: str | None = None, split_column: str | None = None,
                 fold_column: str | None = None) -> pd.DataFrame:
@@ -446,6 +478,7 @@ RECIPES: dict[str, Callable[..., pd.DataFrame]] = {
     "iemocap": prepare_iemocap,
     "msp-podcast": prepare_msp_podcast,
     "emodb": prepare_emodb,
+    "baved": prepare_baved,
     "csv": prepare_csv,
 }
 

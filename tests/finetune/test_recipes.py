@@ -12,11 +12,12 @@ import soundfile as sf
 
 from finetune import prepare
 from finetune.recipes import (MANIFEST_COLUMNS, RECIPES, check_speaker_disjoint, load_manifest, prepare_crema_d,
-                              prepare_csv, prepare_emodb, prepare_iemocap, prepare_msp_podcast, prepare_ravdess,
-                              write_manifest)
+                              prepare_baved, prepare_csv, prepare_emodb, prepare_iemocap, prepare_msp_podcast,
+                              prepare_ravdess, write_manifest)
 from tests.conftest import REPO, SHARED
 
 RAVDESS = SHARED / "data" / "ravdess"
+BAVED = SHARED / "data" / "speech_unlabelled" / "baved"
 
 
 def _wav(path: Path) -> Path:
@@ -251,6 +252,55 @@ def test_emodb_letters_speakers_and_genders(tmp_path):
         "16b10Lc.wav": ("bored", "16", "female", "", -1), "10a04Ta.wav": ("sad", "10", "male", "", -1)}
     assert _skipped_names(df) == {"99a01Na.wav": "unknown speaker 99", "03a01Xa.wav": "unknown emotion letter X",
                                   "notes.wav": "name is not SSTTTEV (e.g. 03a01Fa)"}
+
+
+# ---------------------------------------------------------------------------------------------------- BAVED
+
+def test_baved_levels_speakers_genders_and_skips(tmp_path):
+    for name in ("0-m-21-0-1-105.wav", "0-m-21-3-2-922.wav", "17-f-19-6-0-1700.wav", "59-F-22-2-2-33.wav",
+                 "3-x-20-0-1-1.wav", "3-m-20-0-3-2.wav", "3-m-20-0.wav", "notes.wav"):
+        _wav(tmp_path / name)
+    _wav(tmp_path / "sub" / "4-f-30-1-0-7.wav").rename(tmp_path / "sub" / "4-f-30-1-0-7.flac")
+    df = prepare_baved(tmp_path)
+    assert _rows(df, "label", "speaker", "gender", "split", "fold") == {
+        "0-m-21-0-1-105.wav": ("normal", "0", "male", "", -1),
+        "0-m-21-3-2-922.wav": ("high", "0", "male", "", -1),
+        "17-f-19-6-0-1700.wav": ("low", "17", "female", "", -1),
+        "59-F-22-2-2-33.wav": ("high", "59", "female", "", -1),
+        "4-f-30-1-0-7.flac": ("low", "4", "female", "", -1)}
+    skipped = _skipped_names(df)
+    assert skipped == {"3-x-20-0-1-1.wav": "unknown gender x (m or f)",
+                       "3-m-20-0-3-2.wav": "unknown level 3 (0 low, 1 normal, 2 high)",
+                       "3-m-20-0.wav": "name is not SPEAKER-GENDER-AGE-WORD-LEVEL-RECORD (e.g. 0-m-21-0-1-105)",
+                       "notes.wav": "name is not SPEAKER-GENDER-AGE-WORD-LEVEL-RECORD (e.g. 0-m-21-0-1-105)"}
+
+
+def test_baved_real_corpus_opus_files():
+    if not BAVED.exists():
+        pytest.skip(f"the real BAVED copy is not at {BAVED} (the shared data folder sits beside the repository "
+                    "in CI; a fresh clone does not have it)")
+    from pretext.data import read_audio
+
+    df = prepare_baved(BAVED)
+    # The facts of ../shared/data/README.md: 1,935 Opus files, 60 speaker ids, 44 male and 16 female.
+    assert len(df) == 1935 and df.attrs["skipped"] == []
+    assert all(p.endswith(".opus") for p in df["path"])
+    assert df["speaker"].nunique() == 60
+    assert df.groupby("gender")["speaker"].nunique().to_dict() == {"female": 16, "male": 44}
+    assert df["label"].value_counts().to_dict() == {"high": 678, "normal": 672, "low": 585}
+    assert (df["split"] == "").all() and (df["fold"] == -1).all()
+    assert df.groupby("speaker")["gender"].nunique().max() == 1  # one gender per speaker id
+
+    # Per-level counts agree with the folder's manifest.csv (never read by the recipe).
+    reference = pd.read_csv(BAVED.parent / "manifest.csv", dtype=str)
+    reference = reference[reference["corpus"] == "baved"].drop_duplicates("path")
+    assert reference["label"].value_counts().to_dict() == df["label"].value_counts().to_dict()
+
+    # Fine-tuning reads with seeking: a seeked read equals the same samples of a whole read.
+    path = df["path"].iloc[0]
+    whole = read_audio(path)
+    np.testing.assert_array_equal(read_audio(path, 8000, 12000).numpy(), whole[8000:12000].numpy())
+    assert sf.info(path).samplerate == 16000
 
 
 # ---------------------------------------------------------------------------------------------------- all recipes
