@@ -158,7 +158,9 @@ def label_statistics(table: pd.DataFrame, config: LabelConfig, facts: dict, medi
         classes = list(facts.get(name, {}).get("classes") or task.classes)
         counts = {cls: int((labels == i).sum()) for i, cls in enumerate(classes)}
         entry = {"labelled": int(mask.sum()), "coverage": float(mask.mean()), "class_counts": counts,
-                 **{k: v for k, v in facts.get(name, {}).items() if k != "classes"}}
+                 **{k: v for k, v in facts.get(name, {}).items() if k not in ("classes", "warnings")}}
+        # A task's own checks of its labels (e.g. one k-means cluster taking most segments).
+        stats["warnings"] += [f"{name}: {w}" for w in facts.get(name, {}).get("warnings", [])]
         if name == "au" and mask.any():
             entry["frame_rule_share"] = _frame_rule_share(table[mask], classes)
             never = [c for c in classes[1:] if entry["frame_rule_share"][c] == 0]

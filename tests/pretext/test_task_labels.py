@@ -72,9 +72,9 @@ def test_auto_group_prefers_speaker_then_video_then_corpus():
 
 
 def test_registry_and_plugin_names():
-    assert set(TASKS) == {"energy", "face", "au"}
+    assert set(TASKS) == {"energy", "face", "au", "cluster"}
     assert [t.name for t in parse_tasks("energy,face,au")] == ["energy", "face", "au"]
-    with pytest.raises(ValueError, match="choose from \\['au', 'energy', 'face'\\]"):
+    with pytest.raises(ValueError, match="choose from \\['au', 'cluster', 'energy', 'face'\\]"):
         get_task("arousal")
     with pytest.raises(ValueError, match="cannot load"):
         get_task("no_such_module:Task")
@@ -105,3 +105,25 @@ def test_chunked_video_speed_equals_whole_video():
     np.testing.assert_allclose(chunked[0], whole[0], rtol=1e-5)
     np.testing.assert_array_equal(chunked[1], whole[1])
     assert not chunked[1][7] and not chunked[1][8]
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_every_registered_task_keeps_the_contract(name):
+    """Registry name = task name; a dataclass config with defaults that survives the label config's round trip
+    (train.py rebuilds it from label_config.json); classes for the statistics; a head with one logit each."""
+    import dataclasses
+
+    import torch
+
+    task = get_task(name)
+    assert task.name == name and isinstance(task, TASKS[name])
+    cfg = task.Config()
+    assert task.Config(**dataclasses.asdict(cfg)) == cfg
+    assert task.label_column == f"{name}_label" and task.mask_column == f"{name}_mask"
+    n = task.num_classes(cfg)
+    classes = list(task.classes) or list(cfg.class_names)  # au and cluster take theirs from the config
+    assert n >= 2 and len(classes) == n
+    logits = task.build_head(16, cfg)(torch.zeros(3, 16))
+    assert logits.shape == (3, n)
+    loss = task.loss(logits, torch.tensor([0, 1, 0]), torch.tensor([True, False, True]))
+    assert torch.isfinite(loss)
