@@ -299,26 +299,99 @@ class ClusterTask(ClassificationTask):
         if missing:
             raise ValueError(f"cluster: the table lacks {missing[:3]}...; label with the same n_mels as the "
                              "descriptors were computed with")
-        group, keys = resolve_group(table, cfg.group, cfg.min_group_size)
-        valid = table["cluster_valid"].astype(bool)
-        sizes = keys[valid].map(keys[valid].value_counts())
-        mask = pd.Series(False, index=table.index)
-        mask[sizes.index[sizes >= cfg.min_group_size]] = True
-        label = np.full(len(table), -1, dtype=np.int64)
-        facts = {"classes": cfg.class_names, "group": group, "k": cfg.k, "descriptors": descriptor_names(cfg.n_mels)}
-        rows = mask.to_numpy().copy()
-        if rows.sum() < cfg.k:
-            return (table.assign(cluster_label=label, cluster_mask=np.zeros(len(table), dtype=bool)),
-                    {**facts, "cluster_sizes": [], "inertia": None, "largest_share": None,
-                     "warnings": [f"only {int(rows.sum())} segments to cluster, fewer than k = {cfg.k}"]})
-        x = standardise_within_groups(table.loc[mask, columns].to_numpy(np.float64), keys[mask].to_numpy())
-        labels, _, inertia = kmeans(pca(x, cfg.pca_dim), cfg.k, cfg.seed, cfg.restarts)
-        label[rows] = labels
-        counts = np.bincount(labels, minlength=cfg.k)
-        largest = float(counts.max() / counts.sum())
-        facts.update(cluster_sizes=[int(c) for c in counts], inertia=round(inertia, 3),
-                     largest_share=round(largest, 4))
-        if largest > LARGEST_CLUSTER_WARNING:
-            facts["warnings"] = [f"the largest cluster holds {largest:.0%} of the segments (k = {cfg.k}): the "
-                                 "pseudo-classes say little; check the descriptors or lower k"]
-        return table.assign(cluster_label=label, cluster_mask=mask.to_numpy()), facts
+        x = table[columns].to_numpy(np.float64)
+        table, facts = cluster_table(table, x, table["cluster_valid"].astype(bool), cfg)
+        return table, {**facts, "descriptors": descriptor_names(cfg.n_mels)}
+
+
+def cluster_table(table: pd.DataFrame, features: np.ndarray, valid: pd.Series, cfg: ClusterConfig
+                  ) -> tuple[pd.DataFrame, dict]:
+    """``cluster_label``/``cluster_mask`` from any per-segment features ``(N, D)`` (descriptors in round 1,
+    encoder embeddings when re-clustering): standardised within groups, PCA, k-means. Segments not
+    ``valid`` or in groups with fewer than ``min_group_size`` valid segments are masked."""
+    group, keys = resolve_group(table, cfg.group, cfg.min_group_size)
+    sizes = keys[valid].map(keys[valid].value_counts())
+    mask = pd.Series(False, index=table.index)
+    mask[sizes.index[sizes >= cfg.min_group_size]] = True
+    label = np.full(len(table), -1, dtype=np.int64)
+    facts = {"classes": cfg.class_names, "group": group, "k": cfg.k}
+    rows = mask.to_numpy().copy()
+    if rows.sum() < cfg.k:
+        return (table.assign(cluster_label=label, cluster_mask=np.zeros(len(table), dtype=bool)),
+                {**facts, "cluster_sizes": [], "inertia": None, "largest_share": None,
+                 "warnings": [f"only {int(rows.sum())} segments to cluster, fewer than k = {cfg.k}"]})
+    x = standardise_within_groups(features[rows], keys[mask].to_numpy())
+    labels, _, inertia = kmeans(pca(x, cfg.pca_dim), cfg.k, cfg.seed, cfg.restarts)
+    label[rows] = labels
+    counts = np.bincount(labels, minlength=cfg.k)
+    largest = float(counts.max() / counts.sum())
+    facts.update(cluster_sizes=[int(c) for c in counts], inertia=round(inertia, 3), largest_share=round(largest, 4))
+    if largest > LARGEST_CLUSTER_WARNING:
+        facts["warnings"] = [f"the largest cluster holds {largest:.0%} of the segments (k = {cfg.k}): the "
+                             "pseudo-classes say little; check the descriptors or lower k"]
+    return table.assign(cluster_label=label, cluster_mask=rows), facts
+
+
+def embed_segments(encoder_dir, table: pd.DataFrame, batch_size: int = 16) -> np.ndarray:
+    """The pooled embedding of each segment by the encoder saved in ``encoder_dir`` (``save_pretrained``
+    layout, e.g. a pretext run's ``RUN/encoder``): ``(N, D)`` float32, audio read with seeking."""
+    import torch
+
+    from encoders import load_pretrained
+    from pretext.data import read_audio
+
+    encoder = load_pretrained(encoder_dir).eval()
+    out = []
+    with torch.no_grad():
+        for lo in range(0, len(table), batch_size):
+            part = table.iloc[lo:lo + batch_size]
+            wavs = [read_audio(path, int(round(a * SAMPLE_RATE)), int(round(b * SAMPLE_RATE)))
+                    for path, a, b in zip(part["audio_path"], part["start"], part["end"])]
+            lengths = torch.tensor([len(w) for w in wavs])
+            batch = torch.zeros(len(wavs), int(lengths.max()))
+            for i, w in enumerate(wavs):
+                batch[i, :len(w)] = w
+            out.append(encoder(batch, lengths).pooled.float().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+
+
+def recluster(encoder_dir, data, cfg: ClusterConfig | None = None, write: bool = False
+              ) -> tuple[pd.DataFrame, dict]:
+    """One DeepEmoCluster round: re-cluster the segments on the encoder's own pooled embeddings.
+
+    Args:
+        encoder_dir: an exported encoder (e.g. ``RUN/encoder`` of a run trained with the cluster task).
+        data: a ``data_prep label`` output folder (or its segments.parquet) labelled with the cluster task.
+        cfg: clustering config (default: the one in the folder's label_config.json).
+        write: rewrite ``cluster_label``/``cluster_mask`` of the table in place (atomically), so the next
+            pretraining round reads the new pseudo-labels.
+
+    Returns:
+        The table with new cluster labels (the same segments stay masked: ``cluster_valid`` and groups) and
+        the clustering facts.
+    """
+    import json
+    from pathlib import Path
+
+    from data_prep import store
+    from data_prep.label import CONFIG_FILE, SEGMENTS_FILE, load_segments
+
+    path = Path(data)
+    table_path = path / SEGMENTS_FILE if path.is_dir() else path
+    if cfg is None:
+        config_file = table_path.parent / CONFIG_FILE
+        saved = json.loads(config_file.read_text()).get("cluster", {}) if config_file.exists() else {}
+        cfg = ClusterConfig(**saved)
+    table = load_segments(table_path)
+    if "cluster_valid" not in table:
+        raise ValueError(f"{table_path}: no cluster columns; label with tasks including cluster first")
+    valid = table["cluster_valid"].astype(bool)
+    features = np.zeros((len(table), 1), dtype=np.float32)
+    if valid.any():
+        embedded = embed_segments(encoder_dir, table[valid])
+        features = np.zeros((len(table), embedded.shape[1]), dtype=np.float32)
+        features[valid.to_numpy()] = embedded
+    table, facts = cluster_table(table, features, valid, cfg)
+    if write:
+        store.write_atomic(table_path, lambda tmp: table.to_parquet(tmp, index=False))
+    return table, facts

@@ -10,7 +10,8 @@ import soundfile as sf
 
 from data_prep import build_label_config, label_corpus, load_segments, synthetic
 from pretext.tasks import get_task
-from pretext.tasks.cluster import ClusterConfig, descriptor_columns, kmeans, standardise_within_groups
+from pretext.tasks.cluster import (ClusterConfig, descriptor_columns, kmeans, recluster,
+                                   standardise_within_groups)
 from tests.data_prep.helpers import run_extract
 
 RATE = 16000
@@ -167,3 +168,12 @@ def test_pretraining_with_energy_and_cluster(corpus, tmp_path):
     assert (encoder / "config.json").exists()
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert any("cluster" in line for line in lines)
+
+    # The next DeepEmoCluster round: re-cluster on the trained encoder's embeddings, rewriting the table.
+    before = load_segments(corpus["out"])
+    table, facts = recluster(encoder, corpus["out"], write=True)
+    assert facts["k"] == 4 and sum(facts["cluster_sizes"]) == int(before["cluster_mask"].sum())
+    np.testing.assert_array_equal(table["cluster_mask"], before["cluster_mask"])
+    assert set(table["cluster_label"][table["cluster_mask"]]) <= {0, 1, 2, 3}
+    pd.testing.assert_frame_equal(load_segments(corpus["out"]), table)
+    pd.testing.assert_frame_equal(table.drop(columns=["cluster_label"]), before.drop(columns=["cluster_label"]))
