@@ -4,10 +4,13 @@ The model file (``face_landmarker.task``) is not inside the mediapipe wheel. It 
 
 1. an explicit path (``--face-model`` on the command line),
 2. the environment variable ``AVPRETEXT_FACE_MODEL``,
-3. the user cache (``$XDG_CACHE_HOME/avpretext/face_landmarker.task``, default ``~/.cache/...``),
-4. a download from MediaPipe's official model storage into that cache, verified by SHA-256.
+3. the copy shipped inside this package (``data_prep/assets/face_landmarker.task``, Apache-2.0, the official
+   file byte for byte), so a first run works offline,
+4. the user cache (``$XDG_CACHE_HOME/avpretext/face_landmarker.task``, default ``~/.cache/...``),
+5. a download from MediaPipe's official model storage into that cache, verified by SHA-256.
 
-An offline machine without the file gets an error naming the option and the variable.
+Packaged and cached copies are used only when their SHA-256 matches (a damaged install falls through to the
+next source). An offline machine without any copy gets an error naming the option and the variable.
 """
 from __future__ import annotations
 
@@ -36,6 +39,11 @@ class FaceModelError(RuntimeError):
     """The face model could not be found, downloaded or verified."""
 
 
+def packaged_model_path() -> Path:
+    """Where the copy shipped as package data lies (installed with the package, editable or not)."""
+    return Path(__file__).resolve().parent / "assets" / "face_landmarker.task"
+
+
 def default_cache_path() -> Path:
     cache_root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(cache_root) / "avpretext" / "face_landmarker.task"
@@ -53,6 +61,9 @@ def resolve_face_model(explicit: str | Path | None = None, *, download: bool = T
             if not path.is_file():
                 raise FaceModelError(f"face model given by {origin} does not exist: {path}")
             return path
+    packaged = packaged_model_path()
+    if packaged.is_file() and sha256_of(packaged) == MODEL_SHA256:
+        return packaged
     cached = default_cache_path()
     if cached.is_file() and sha256_of(cached) == MODEL_SHA256:
         return cached

@@ -1,14 +1,15 @@
-"""Shared fixtures: the real data beside the repository (skipped with a reason when absent) and
-synthetic media written by the tests themselves."""
+"""Shared fixtures: the real data beside the repository (skipped with a reason when absent), the packaged
+face model and synthetic media written by the tests themselves."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-FACE_MODEL = SHARED / "models" / "face_landmarker.task"
+# AVPRETEXT_SHARED=/nonexistent runs the suite as a fresh clone without the shared data folder would.
+SHARED = Path(os.environ.get("AVPRETEXT_SHARED") or REPO.parent / "shared")
 TALKING_FACES = SHARED / "data" / "talking_faces"
 RAVDESS = SHARED / "data" / "ravdess"
 
@@ -22,7 +23,12 @@ def _require(path: Path, what: str) -> Path:
 
 @pytest.fixture(scope="session")
 def face_model() -> Path:
-    return _require(FACE_MODEL, "mediapipe's face_landmarker.task")
+    """mediapipe's face_landmarker.task as shipped inside the package (never skipped)."""
+    from data_prep.face_model import MODEL_SHA256, packaged_model_path, sha256_of
+
+    path = packaged_model_path()
+    assert sha256_of(path) == MODEL_SHA256, f"the packaged face model {path} is damaged"
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,20 @@
 """Sources, storage, audio features and face-model resolution."""
 from __future__ import annotations
 
+import hashlib
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from data_prep import store
 from data_prep.audio_features import StreamingEnergy, frame_energy_db
-from data_prep.face_model import FaceModelError, MODEL_SHA256, download_face_model, resolve_face_model
+from data_prep.face_model import (FaceModelError, MODEL_SHA256, default_cache_path, download_face_model,
+                                  packaged_model_path, resolve_face_model, sha256_of)
 from data_prep.sources import discover_media, make_item_id, select_shard
 
 
@@ -74,14 +82,33 @@ def test_streaming_energy_equals_whole_signal():
 
 
 def test_face_model_resolution_order(tmp_path, monkeypatch, face_model):
+    """--face-model, then $AVPRETEXT_FACE_MODEL, then the packaged copy (it wins over a valid cache), then the
+    cache; a packaged or cached copy whose checksum differs is passed over."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("AVPRETEXT_FACE_MODEL", raising=False)
-    assert resolve_face_model(face_model) == face_model
-    monkeypatch.setenv("AVPRETEXT_FACE_MODEL", str(face_model))
-    assert resolve_face_model() == face_model
+    elsewhere = tmp_path / "mine.task"
+    shutil.copyfile(face_model, elsewhere)
+    assert resolve_face_model(elsewhere) == elsewhere
+    monkeypatch.setenv("AVPRETEXT_FACE_MODEL", str(elsewhere))
+    assert resolve_face_model() == elsewhere
     with pytest.raises(FaceModelError, match="--face-model"):
         resolve_face_model(tmp_path / "missing.task")
     monkeypatch.delenv("AVPRETEXT_FACE_MODEL")
+
+    # Offline, nothing given, empty cache, downloads disabled: the packaged copy is found.
+    assert resolve_face_model(download=False) == packaged_model_path() == face_model
+    cached = default_cache_path()
+    cached.parent.mkdir(parents=True)
+    shutil.copyfile(face_model, cached)
+    assert resolve_face_model(download=False) == packaged_model_path()  # packaged wins over the cache
+
+    # Without a usable packaged copy (a damaged install), the cache, then the error naming both ways out.
+    damaged = tmp_path / "pkg" / "assets" / "face_landmarker.task"
+    damaged.parent.mkdir(parents=True)
+    damaged.write_bytes(face_model.read_bytes()[:1000])
+    monkeypatch.setattr("data_prep.face_model.packaged_model_path", lambda: damaged)
+    assert resolve_face_model(download=False) == cached
+    cached.unlink()
     with pytest.raises(FaceModelError, match="AVPRETEXT_FACE_MODEL"):
         resolve_face_model(download=False)
 
@@ -99,7 +126,35 @@ def test_download_verifies_checksum(tmp_path, face_model):
 def test_offline_download_failure_names_option_and_variable(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.delenv("AVPRETEXT_FACE_MODEL", raising=False)
+    # As on an install without the packaged copy: the download is then the last resort.
+    monkeypatch.setattr("data_prep.face_model.packaged_model_path", lambda: tmp_path / "absent.task")
     monkeypatch.setattr("data_prep.face_model.MODEL_URL", "http://127.0.0.1:9/face_landmarker.task")
     with pytest.raises(FaceModelError) as err:
         resolve_face_model()
     assert "--face-model" in str(err.value) and "AVPRETEXT_FACE_MODEL" in str(err.value)
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_built_wheel_carries_the_face_model_and_the_demo_face(tmp_path):
+    """`pip install .` (not only editable) must ship the assets: build the wheel offline and look inside.
+
+    Built from a copy of the sources so that setuptools' build/ folder never lands in the working tree."""
+    src = tmp_path / "src"
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    src.mkdir()
+    for name in ("setup.cfg", "pyproject.toml", "MANIFEST.in", "README.md"):
+        shutil.copy(REPO / name, src / name)
+    for package in ("data_prep", "pretext", "encoders", "finetune", "pipeline"):
+        shutil.copytree(REPO / package, src / package, ignore=ignore)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation",
+                    "--no-index", "-q", "-w", str(tmp_path / "dist")], check=True, cwd=tmp_path, timeout=300)
+    (wheel,) = (tmp_path / "dist").glob("avpretext-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        sizes = {info.filename: info.file_size for info in archive.infolist()}
+        assert sizes["data_prep/assets/face_landmarker.task"] == 3_758_596
+        with archive.open("data_prep/assets/face_landmarker.task") as model:
+            assert hashlib.sha256(model.read()).hexdigest() == MODEL_SHA256
+    assert sizes["data_prep/assets/astronaut_face.npz"] == (REPO / "data_prep/assets/astronaut_face.npz").stat().st_size
+    assert "data_prep/assets/README.md" in sizes
