@@ -1,10 +1,12 @@
 """Deterministic synthetic media: voiced speech-like audio and talking-face videos.
 
-Used by the tests and the embedded sample corpus. Nothing is downloaded: the face is scikit-image's
-``astronaut`` photograph (public domain, shipped inside the scikit-image wheel), which mediapipe detects,
+Used by the tests and the embedded sample corpus. Nothing is downloaded: the face is the head of
+scikit-image's ``astronaut`` photograph (public domain, NASA), shipped in ``data_prep/assets`` so that neither
+the demo nor the tests need scikit-image; mediapipe detects it. It is
 animated by warping the lower face (jaw opening), optionally moving the whole head, and posing facial
 expressions (smooth displacement fields around the brows, eyes, cheeks and lips; see :func:`expression_frame`).
-:func:`write_labeled_speech` writes a small audio-only corpus of emotion classes that differ in prosody.
+:func:`write_labeled_speech` writes a small audio-only corpus of emotion classes that differ in prosody, and
+:func:`write_segment_table` a labelled segment table with its audio, as ``data_prep label`` writes, without video.
 """
 from __future__ import annotations
 
@@ -67,11 +69,15 @@ def voiced_speech(duration_s: float, level_db: float | Callable[[np.ndarray], np
     return np.clip(signal, -1, 1).astype(np.float32)
 
 
-def face_image() -> np.ndarray:
-    """The astronaut's head, (240, 240, 3) uint8 RGB."""
-    from skimage import data
+FACE_IMAGE_FILE = Path(__file__).resolve().parent / "assets" / "astronaut_face.npz"
+FACE_IMAGE_SHA256 = "77021d06cae50ff81c26b2ed777cab8e818a633f617c818332c4e01919f738af"  # of the pixel bytes
 
-    return np.ascontiguousarray(data.astronaut()[FACE_CROP])
+
+def face_image() -> np.ndarray:
+    """The astronaut's head, (240, 240, 3) uint8 RGB: ``skimage.data.astronaut()[FACE_CROP]``, shipped in the
+    package (``data_prep/assets``) so that the demo needs no scikit-image."""
+    with np.load(FACE_IMAGE_FILE, allow_pickle=False) as stored:
+        return np.ascontiguousarray(stored["face"])
 
 
 # Landmarks of face_image() in crop pixels (x, y), measured with mediapipe's FaceLandmarker (mesh points in
@@ -464,3 +470,100 @@ def write_labeled_speech(root: str | Path, speakers: int = 6, per_class: int = 8
         writer.writeheader()
         writer.writerows(sorted(rows, key=lambda r: r["path"]))
     return manifest
+
+
+def write_segment_table(folder: str | Path, tasks: tuple[str, ...] = ("energy", "face", "au"), media: int = 6,
+                        segments_per_media: int = 4, speakers: int = 3, seed: int = 0) -> Path:
+    """A ``data_prep label``-style folder written directly, without any video: short audio files, their
+    segment table (``segments.parquet``) and the resolved ``label_config.json``.
+
+    For training tests and demos that need labelled segments but not the face model. Media ``m`` is one
+    16 kHz FLAC file (``folder/audio/media_<m>.flac``) of ``segments_per_media`` voiced segments of 2.5-3.5 s
+    separated by 0.5 s pauses, alternating quiet (about -32 dBFS) and loud (about -14 dBFS) speech; speakers
+    ``speaker0``, ``speaker1``, ... take the media in turn. The values a real run would measure are drawn
+    for the built-in tasks (``energy_value`` is measured on the audio; lively, loud segments get faster
+    faces and an emotion in their ``au_frac_<class>``), with gaps as in real data: the last media has no face
+    at all and one segment of the first media a face in only 30% of its frames, so their face and au masks
+    are False. A plug-in task's values come from its ``segment_values(None, segments, cfg)``, so it must need
+    only the segment times (as ``tests.pretext.plugin_task:DurationTask``). Labels and masks are then assigned
+    by each task's own ``assign_labels``, as ``data_prep label`` does, so the table has the same columns.
+
+    Returns:
+        ``folder``, ready for ``pretext/train.py --data``.
+    """
+    import pandas as pd
+    import soundfile as sf
+
+    from data_prep import store
+    from data_prep.audio_features import frame_energy_db
+    from data_prep.label import CONFIG_FILE, SEGMENTS_FILE
+    from data_prep.label_config import build_label_config
+    from pretext.tasks import get_task
+
+    folder = Path(folder)
+    config = build_label_config({"tasks": list(tasks)})
+    task_of = {name: get_task(name) for name in config.tasks}
+    rng = np.random.default_rng(seed)
+    gap = np.zeros(SAMPLE_RATE // 2, np.float32)
+    rows = []
+    for m in range(media):
+        media_id = f"media_{m:02d}"
+        audio_path = folder / "audio" / f"{media_id}.flac"
+        phase = int(rng.integers(0, 2))
+        pieces, segments, lively, position = [], [], [], 0.0
+        for k in range(segments_per_media):
+            loud = (k + phase) % 2 == 1
+            duration = round(float(rng.uniform(2.5, 3.5)), 2)
+            level = (-14.0 if loud else -32.0) + rng.uniform(-3, 3)
+            pieces += [voiced_speech(duration, level, seed=seed * 1000 + m * 100 + k, pauses=False), gap]
+            segments.append((round(position, 3), round(position + duration, 3)))
+            lively.append(loud)
+            position += duration + len(gap) / SAMPLE_RATE
+        audio = np.concatenate(pieces)
+        audio_path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(audio_path, audio, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+        values = {name: _segment_values(task, config.task_configs[name], audio, segments, lively, m, media, rng,
+                                        frame_energy_db)
+                  for name, task in task_of.items()}
+        for k, (start, end) in enumerate(segments):
+            row = {"segment_id": f"{media_id}_{k:04d}", "media_id": media_id, "speaker": f"speaker{m % speakers}",
+                   "audio_path": str(audio_path.resolve()), "start": start, "end": end,
+                   "duration": round(end - start, 3)}
+            for name in task_of:
+                row.update(values[name][k])
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    for name, task in task_of.items():
+        table, _ = task.assign_labels(table, config.task_configs[name])
+    table["config_hash"] = config.hash()
+    store.write_atomic(folder / SEGMENTS_FILE, lambda tmp: table.to_parquet(tmp, index=False))
+    store.write_json_atomic(folder / CONFIG_FILE, config.to_dict())
+    return folder
+
+
+def _segment_values(task, cfg, audio: np.ndarray, segments: list[tuple[float, float]], lively: list[bool],
+                    m: int, media: int, rng: np.random.Generator, frame_energy_db) -> list[dict]:
+    """One task's value columns for the segments of media ``m`` of :func:`write_segment_table`."""
+    has_face = m < media - 1  # the last media is as an audio-only file: no face frames
+    coverage = [(0.3 if (m == 0 and k == 0) else 1.0) if has_face else 0.0 for k in range(len(segments))]
+    if task.name == "energy":
+        return [{"energy_value": float(np.mean(frame_energy_db(
+                     audio[int(start * SAMPLE_RATE):int(end * SAMPLE_RATE)]))), "energy_speech_fraction": 1.0}
+                for start, end in segments]
+    if task.name == "face":  # mean landmark speed, inter-ocular distances per second
+        return [{"face_value": float(rng.uniform(0.08, 0.15) if loud else rng.uniform(0.02, 0.06))
+                 if cov else np.nan, "face_coverage": cov} for loud, cov in zip(lively, coverage)]
+    if task.name == "au":
+        names = cfg.class_names
+        rows = []
+        for k, (loud, cov) in enumerate(zip(lively, coverage)):
+            if not cov:
+                rows.append({"au_coverage": 0.0, **{f"au_frac_{c}": np.nan for c in names}})
+                continue
+            fractions = np.zeros(len(names))
+            emotion = 1 + (m + k) % (len(names) - 1) if loud else 0  # lively stretches pose an emotion
+            fractions[emotion] = rng.uniform(0.4, 0.9)
+            fractions[0] += 1.0 - fractions.sum()
+            rows.append({"au_coverage": cov, **{f"au_frac_{c}": float(f) for c, f in zip(names, fractions)}})
+        return rows
+    return task.segment_values(None, segments, cfg, None)

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+import data_prep
 from data_prep import build_label_config, label_corpus, synthetic
 
 from .helpers import run_extract
@@ -131,3 +132,46 @@ def test_labeled_speech_classes_differ_in_prosody(tmp_path):
     assert by_gender["female"] > 1.4 * by_gender["male"], by_gender
     # ...but not trivially: the classes overlap in loudness.
     assert table[table.label == "happy"].rms_db.max() > table[table.label == "angry"].rms_db.min()
+
+
+def test_face_image_is_the_shipped_astronaut_crop():
+    """The demo face is read from the package (no scikit-image) and is the exact crop it was made from."""
+    import hashlib
+
+    face = synthetic.face_image()
+    assert face.shape == (240, 240, 3) and face.dtype == np.uint8 and face.flags.c_contiguous
+    assert hashlib.sha256(face.tobytes()).hexdigest() == synthetic.FACE_IMAGE_SHA256
+
+
+def test_segment_table_helper_has_the_columns_of_a_real_label_run(face_model, tmp_path):
+    """write_segment_table (no video) stands in for extract + label in the training tests: same columns in the
+    same order, same dtypes, labels and masks as the tasks assign them, some face/au masks False."""
+    from pretext.tasks import get_task
+
+    from tests.pretext.conftest import TASKS
+
+    config = build_label_config({"tasks": list(TASKS)})
+    root = synthetic.write_sample_corpus(tmp_path / "corpus", num_videos=2, stretches=2)
+    run_extract(root, tmp_path / "extract", face_model, options={"max_fps": 5})
+    real = label_corpus(tmp_path / "extract", config, progress=False).table
+    folder = synthetic.write_segment_table(tmp_path / "written", tasks=TASKS)
+    written = data_prep.load_segments(folder)
+    assert list(written.columns) == list(real.columns)
+    # The sample corpus has no manifest, so its speaker column is all None (object); the helper names speakers.
+    dtypes = written.dtypes.drop("speaker").astype(str), real.dtypes.drop("speaker").astype(str)
+    pd.testing.assert_series_equal(*dtypes)
+    assert (folder / "label_config.json").read_text() == (tmp_path / "extract" / "label_config.json").read_text()
+    assert len(written) == 24 and (written["config_hash"] == config.hash()).all()
+    for name in ("energy", "face", "au", "duration"):
+        assert set(written.loc[written[f"{name}_mask"], f"{name}_label"]) >= {0, 1}, name
+        assert (written.loc[~written[f"{name}_mask"], f"{name}_label"] == -1).all(), name
+    assert 0 < (~written["face_mask"]).sum() < len(written) and (written["face_mask"] == written["au_mask"]).all()
+    for name in ("energy", "face", "au"):  # labels are the tasks' own, from the written values
+        task = get_task(name)
+        relabelled, _ = task.assign_labels(written.drop(columns=[f"{name}_label", f"{name}_mask"]),
+                                           config.task_configs[name])
+        assert (relabelled[f"{name}_label"] == written[f"{name}_label"]).all(), name
+    for path in written["audio_path"].unique():
+        info = sf.info(path)
+        assert info.samplerate == 16000 and info.channels == 1
+        assert written.loc[written["audio_path"] == path, "end"].max() <= info.duration

@@ -3,18 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from data_prep import build_label_config, label_corpus, synthetic
-from tests.data_prep.helpers import run_extract
+from data_prep import synthetic
+
+TASKS = ("energy", "face", "au", "tests.pretext.plugin_task:DurationTask")
 
 
 @pytest.fixture(scope="session")
-def segments(tmp_path_factory, face_model):
-    """A labelled sample corpus (6 videos, 24 segments) with the built-in tasks and a plug-in task."""
-    root = synthetic.write_sample_corpus(tmp_path_factory.mktemp("corpus"))
-    out = tmp_path_factory.mktemp("extract")
-    run_extract(root, out, face_model, options={"max_fps": 10})
-    config = build_label_config({"tasks": ["energy", "face", "au", "tests.pretext.plugin_task:DurationTask"]})
-    label_corpus(out, config, progress=False)
-    return out
-
-
+def segments(tmp_path_factory):
+    """A ``data_prep label`` folder of 6 media, 24 segments (3 speakers), the built-in tasks and a plug-in task,
+    written directly (no video, no face model): training tests need labelled audio, not the extraction,
+    which tests/data_prep covers. The columns equal a real run's (tests/data_prep/test_synthetic.py)."""
+    return synthetic.write_segment_table(tmp_path_factory.mktemp("segments"), tasks=TASKS)
