@@ -7,9 +7,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# mediapipe's face model: an explicit AVPRETEXT_FACE_MODEL wins, then the shared copy beside the repo,
-# then the user cache / official download (data_prep.face_model).
-if [ -z "${AVPRETEXT_FACE_MODEL:-}" ] && [ -f ../shared/models/face_landmarker.task ]; then
-    export AVPRETEXT_FACE_MODEL="$(cd ../shared/models && pwd)/face_landmarker.task"
-fi
+# mediapipe's face model ships inside the package (data_prep/assets), so nothing is needed offline; an
+# exported AVPRETEXT_FACE_MODEL=PATH still wins (data_prep.face_model).
 exec .venv/bin/python -m pipeline.main_job "$@"

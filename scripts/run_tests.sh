@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test suite: set up, then pytest. Tests that need ../shared (real clips, the face model) skip with a
-# reason when it is absent.
+# The test suite: set up, then pytest. The face model is packaged; only tests of real data in ../shared
+# (real clips, RAVDESS) and the optional py-feat backend skip, each with its reason, when it is absent.
+# AVPRETEXT_SHARED=/nonexistent bash scripts/run_tests.sh runs it as a clone without ../shared would.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
