@@ -7,7 +7,7 @@ segments, calls the tasks, and writes the table and its statistics.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
@@ -65,6 +65,12 @@ def segment_speech(speech: np.ndarray, rate: float, cfg: SegmentationConfig) -> 
     return segments
 
 
+def source_folder(relpath: str) -> str:
+    """The folder of a media file as the corpus names it (``with_audio/grid`` for ``with_audio/grid/a.mpg``):
+    the median groups' fallback for clips whose speaker is unknown (``pretext.tasks.base.resolve_group``)."""
+    return PurePosixPath(str(relpath).replace("\\", "/")).parent.as_posix()
+
+
 @dataclass
 class LabelResult:
     table: pd.DataFrame
@@ -109,8 +115,8 @@ def label_corpus(extract_dir: str | Path, config: LabelConfig | None = None, des
                     for name, task in tasks.items()]
         for k, (start, end) in enumerate(segments):
             row = {"segment_id": f"{media.id}_{k:04d}", "media_id": media.id, "speaker": media.speaker,
-                   "audio_path": str(media.audio_path), "start": start, "end": end,
-                   "duration": round(end - start, 3)}
+                   "source": source_folder(media.meta.get("relpath", "")), "audio_path": str(media.audio_path),
+                   "start": start, "end": end, "duration": round(end - start, 3)}
             for values in per_task:
                 row.update(values[k])
             rows.append(row)
@@ -230,7 +236,7 @@ def load_segments(path: str | Path) -> pd.DataFrame:
     Args:
         path: the folder given to ``data_prep label`` (or its ``--out``), or the parquet file itself.
 
-    Columns: ``segment_id, media_id, speaker, audio_path, start, end, duration``; per task ``<task>_label``
+    Columns: ``segment_id, media_id, speaker, source (folder of the media file), audio_path, start, end, duration``; per task ``<task>_label``
     (int, -1 when missing), ``<task>_mask`` (bool) and its values (``energy_value``, ``face_value``,
     ``au_frac_<class>``, ...); ``config_hash`` of the label config.
     """

@@ -527,7 +527,7 @@ def write_segment_table(folder: str | Path, tasks: tuple[str, ...] = ("energy", 
                   for name, task in task_of.items()}
         for k, (start, end) in enumerate(segments):
             row = {"segment_id": f"{media_id}_{k:04d}", "media_id": media_id, "speaker": f"speaker{m % speakers}",
-                   "audio_path": str(audio_path.resolve()), "start": start, "end": end,
+                   "source": "audio", "audio_path": str(audio_path.resolve()), "start": start, "end": end,
                    "duration": round(end - start, 3)}
             for name in task_of:
                 row.update(values[name][k])

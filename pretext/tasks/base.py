@@ -69,26 +69,45 @@ class PretextTask:
 
 
 def resolve_group(table: pd.DataFrame, group: str, min_group_size: int) -> tuple[str, pd.Series]:
-    """The grouping key of each segment for median splits.
+    """The grouping key of each segment for median splits (and per-group normalisation).
 
-    ``auto`` picks ``speaker`` when every segment has one, else ``video``; when that leaves most segments
-    in groups smaller than ``min_group_size`` (pre-cut corpora: one segment per clip) it falls back to
-    ``corpus``. Recording level differs by tens of dB between sources, so a corpus-wide median is the last
-    resort, not the default.
+    ``auto`` chooses per segment, from the finest level that has at least ``min_group_size`` segments: its
+    speaker when the manifest names one, else its video; a segment whose speaker or video group is smaller
+    (pre-cut clips: one segment each) falls back to its source folder (the ``source`` column: the folder of the
+    media file, which in most corpora holds one corpus or session), and only then to the whole corpus. So a
+    pool mixing corpora with and without speaker ids keeps per-speaker medians where it can, and a clip of an
+    unknown speaker is compared with its own corpus, not with every other corpus. Recording level differs by
+    tens of dB between sources, so a corpus-wide median is the last resort, not the default.
+
+    Returns:
+        (the level used: ``speaker``, ``video``, ``folder`` or ``corpus`` when one level serves every
+        segment, else ``auto (speaker 80%, folder 20%)``-style shares; the key per segment).
     """
     if group not in GROUP_CHOICES:
         raise ValueError(f"group {group!r}: choose from {GROUP_CHOICES}")
     has_speaker = "speaker" in table and table["speaker"].notna().all() and (table["speaker"] != "").all()
     if group == "speaker" and not has_speaker:
         raise ValueError("group 'speaker' needs a speaker for every item (a manifest with a speaker column)")
-    if group == "auto":
-        group = "speaker" if has_speaker else "video"
-        sizes = table.groupby(_key_column(group))[_key_column(group)].transform("size")
-        if len(table) and (sizes < min_group_size).mean() > 0.5:
-            group = "corpus"
     if group == "corpus":
         return group, pd.Series("corpus", index=table.index)
-    return group, table[_key_column(group)].astype(str)
+    if group != "auto":
+        return group, table[_key_column(group)].astype(str)
+    if "speaker" in table:
+        known = table["speaker"].notna() & (table["speaker"].astype(str) != "")
+    else:
+        known = pd.Series(False, index=table.index)
+    keys = pd.Series("video:" + table["media_id"].astype(str), index=table.index)
+    keys[known] = "speaker:" + table.loc[known, "speaker"].astype(str)
+    fallbacks = [("folder:" + table["source"].astype(str))] if "source" in table else []
+    fallbacks.append(pd.Series("corpus", index=table.index))
+    for fallback in fallbacks:
+        small = keys.map(keys.value_counts()) < min_group_size
+        keys[small] = fallback[small]
+    levels = keys.str.split(":").str[0].replace({"corpus": "corpus"})
+    shares = levels.value_counts(normalize=True)
+    name = shares.index[0] if len(shares) == 1 else "auto (" + ", ".join(
+        f"{level} {share:.0%}" for level, share in shares.items()) + ")"
+    return (name if len(table) else "corpus"), keys
 
 
 @dataclass

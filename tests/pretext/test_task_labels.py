@@ -127,3 +127,21 @@ def test_every_registered_task_keeps_the_contract(name):
     assert logits.shape == (3, n)
     loss = task.loss(logits, torch.tensor([0, 1, 0]), torch.tensor([True, False, True]))
     assert torch.isfinite(loss)
+
+
+def test_auto_groups_fall_back_per_segment_speaker_then_folder_then_corpus():
+    """A pool mixing a corpus with speaker ids and pre-cut clips of unknown speakers in two folders."""
+    import pandas as pd
+
+    rows = [{"media_id": f"spk{k}", "speaker": "A", "source": "libri"} for k in range(4)]  # one speaker, 4 clips
+    rows += [{"media_id": f"lone{k}", "speaker": f"B{k}", "source": "libri"} for k in range(4)]  # 1 clip each
+    rows += [{"media_id": f"lrw{k}", "speaker": "", "source": "lrw"} for k in range(5)]  # unknown speakers
+    rows += [{"media_id": "odd", "speaker": None, "source": "misc"}]  # alone in its folder
+    table = pd.DataFrame(rows)
+    name, keys = resolve_group(table, "auto", 4)
+    assert set(keys[:4]) == {"speaker:A"}
+    assert set(keys[4:8]) == {"folder:libri"} and set(keys[8:13]) == {"folder:lrw"}
+    assert keys.iloc[13] == "corpus"
+    assert name == "auto (folder 64%, speaker 29%, corpus 7%)"
+    # Without a source column the small groups go straight to the corpus, as before.
+    assert set(resolve_group(table.drop(columns="source"), "auto", 4)[1][4:]) == {"corpus"}
