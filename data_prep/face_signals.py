@@ -8,6 +8,7 @@ to ``.npy`` files so memory does not grow with video length.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Iterable
 
@@ -181,8 +182,32 @@ def write_derived_arrays(face_dir: Path, width: int, height: int, chunk: int = 5
                 pose_writer.append(geometry.head_pose_degrees(transform))
 
 
-def load_face_arrays(face_dir: str | Path, mmap: bool = True) -> dict[str, np.ndarray]:
-    """The arrays written by :func:`analyse_frames` (memory-mapped by default)."""
+class FaceArrays(Mapping):
+    """The arrays of one item's ``face/`` folder, opened when read (memory-mapped by default), never held.
+
+    Labelling keeps every item of a corpus in hand at once (corpus-level baselines), and each open memory map
+    holds a file descriptor: eagerly mapping ten arrays per video ran out of descriptors on 3,000 videos
+    ("Too many open files"). Opening on access keeps the count at what the caller is using right now.
+    """
+
+    def __init__(self, face_dir: Path, names: list[str], mmap: bool):
+        self.face_dir, self.names, self.mmap = face_dir, names, mmap
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self.names:
+            raise KeyError(name)
+        return np.load(self.face_dir / f"{name}.npy", mmap_mode="r" if self.mmap else None)
+
+    def __iter__(self):
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def load_face_arrays(face_dir: str | Path, mmap: bool = True) -> FaceArrays:
+    """The arrays written by :func:`analyse_frames`, as a read-only mapping name -> array (memory-mapped by
+    default; each read opens the file, see :class:`FaceArrays`)."""
     face_dir = Path(face_dir)
     names = [*FACE_ARRAYS, *DERIVED_ARRAYS] + (["aus_pyfeat"] if (face_dir / "aus_pyfeat.npy").exists() else [])
-    return {name: np.load(face_dir / f"{name}.npy", mmap_mode="r" if mmap else None) for name in names}
+    return FaceArrays(face_dir, names, mmap)

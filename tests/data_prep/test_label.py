@@ -120,3 +120,19 @@ def test_config_rejects_unknown_keys_and_sections(tmp_path):
 
     config = load_label_config(bad)  # the region name is checked where it is used, by the face task
     assert config.task_configs["face"].region == "ears"
+
+
+def test_loaded_media_hold_no_open_files(labelled):
+    """Labelling keeps every item of a corpus loaded at once; eagerly memory-mapped face arrays (one file
+    descriptor each) ran out of descriptors on 3,000 real videos. Loaded items must hold none."""
+    import os
+
+    from data_prep.signals import list_done_items, load_media
+
+    _, out = labelled
+    ids = list_done_items(out)
+    before = len(os.listdir("/proc/self/fd"))
+    medias = [load_media(out, i) for i in ids for _ in range(50)]
+    assert len(os.listdir("/proc/self/fd")) == before
+    face = next(m.face for m in medias if m.face is not None)
+    assert face["present"].shape[0] == face["landmarks"].shape[0] > 0 and "aus" in face
