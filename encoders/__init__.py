@@ -12,6 +12,7 @@ from pathlib import Path
 from .base import EncoderOutput, SpeechEncoder, masked_mean
 from .cnn import CNNEncoder
 from .crnn import CRNNEncoder
+from .io import LoadError, check_folder_files, load_module_state, read_json, save_tensors
 from .transformer import TransformerEncoder
 
 ENCODERS: dict[str, type[SpeechEncoder]] = {"cnn": CNNEncoder, "crnn": CRNNEncoder, "transformer": TransformerEncoder}
@@ -33,35 +34,39 @@ def build_encoder(name: str, **overrides) -> SpeechEncoder:
 
 def save_pretrained(encoder: SpeechEncoder, directory: str | Path) -> Path:
     """Write ``config.json`` and ``model.safetensors`` into ``directory``."""
-    from safetensors.torch import save_file
-
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / CONFIG_FILE).write_text(json.dumps(encoder.config_dict(), indent=1))
-    state = {k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}
-    save_file(state, str(directory / WEIGHTS_FILE))
+    save_tensors(encoder.state_dict(), directory / WEIGHTS_FILE)
     return directory
 
 
 def read_encoder_config(directory: str | Path) -> tuple[str, dict]:
     """(registry name, config overrides) of a saved encoder: enough to rebuild its architecture."""
-    config = json.loads((Path(directory) / CONFIG_FILE).read_text())
+    path = Path(directory) / CONFIG_FILE
+    config = read_json(path, required=("name",))
     name = config.pop("name")
     config.pop("init_checkpoint", None)  # saved weights (or a fresh twin) supersede the initialisation
     return name, config
 
 
 def load_pretrained(directory: str | Path) -> SpeechEncoder:
-    """Rebuild the encoder saved in ``directory`` (config + safetensors; nothing is unpickled)."""
-    from safetensors.torch import load_file
+    """Rebuild the encoder saved in ``directory`` (config + safetensors; nothing is unpickled).
 
+    A folder holding anything else, or a corrupt, truncated or mismatched file, raises :class:`LoadError`
+    (a ValueError) naming the file.
+    """
     directory = Path(directory)
+    check_folder_files(directory, (CONFIG_FILE, WEIGHTS_FILE))
     name, options = read_encoder_config(directory)
-    encoder = build_encoder(name, **options)
-    encoder.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
+    try:
+        encoder = build_encoder(name, **options)
+    except (ValueError, TypeError) as err:
+        raise LoadError(directory / CONFIG_FILE, str(err)) from None
+    load_module_state(encoder, directory / WEIGHTS_FILE)
     return encoder
 
 
-__all__ = ["ENCODERS", "EncoderOutput", "SpeechEncoder", "build_encoder", "load_pretrained", "masked_mean",
+__all__ = ["ENCODERS", "EncoderOutput", "LoadError", "SpeechEncoder", "build_encoder", "load_pretrained", "masked_mean",
            "read_encoder_config",
            "save_pretrained"]

@@ -35,6 +35,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from data_prep.store import check_output_folder, write_json_atomic  # noqa: E402
 from encoders import build_encoder, load_pretrained, read_encoder_config, save_pretrained  # noqa: E402
+from encoders.io import LoadError, load_module_state, read_json  # noqa: E402
 from finetune.data import Targets, probe_durations, resolve_targets, segment_table  # noqa: E402
 from finetune.metrics import ccc, classification_metrics, metrics_from_confusion, plot_confusion  # noqa: E402
 from finetune.recipes import load_manifest  # noqa: E402
@@ -180,14 +181,18 @@ def save_model(model: SERModel, targets: Targets, directory: Path) -> Path:
 
 def load_model(directory: str | Path) -> tuple[SERModel, Targets]:
     """Rebuild a model written by :func:`save_model` (nothing is unpickled)."""
-    from safetensors.torch import load_file
-
     directory = Path(directory)
-    info = json.loads((directory / LABELS_FILE).read_text())
-    model = SERModel(load_pretrained(directory / "encoder"), info["num_outputs"], info["head"], info["hidden"],
-                     info["dropout"])
-    model.head.load_state_dict(load_file(str(directory / HEAD_FILE)))
-    return model.eval(), Targets(info["class_names"], info["dimensions"])
+    info = read_json(directory / LABELS_FILE)
+    encoder = load_pretrained(directory / "encoder")
+    try:
+        head = {key: info[key] for key in ("num_outputs", "head", "hidden", "dropout")}
+        targets = Targets(list(info["class_names"]), list(info["dimensions"]))
+        model = SERModel(encoder, **head)
+    except (KeyError, TypeError, ValueError) as err:
+        raise LoadError(directory / LABELS_FILE, f"not a usable model description ({type(err).__name__}: "
+                                                 f"{err})") from None
+    load_module_state(model.head, directory / HEAD_FILE)
+    return model.eval(), targets
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -24,8 +24,9 @@ from torch import nn
 if __package__ in (None, ""):  # run as a script (accelerate launch pretext/train.py): make the repo importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from data_prep.store import check_output_folder  # noqa: E402
+from data_prep.store import check_output_folder, write_bytes_atomic  # noqa: E402
 from encoders import build_encoder, save_pretrained  # noqa: E402
+from pretext.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from pretext.config_args import parse_config  # noqa: E402
 from pretext.data import (AudioError, SegmentDataset, check_can_progress, collate, split_by_media,  # noqa: E402
                           train_drop_last)
@@ -81,7 +82,7 @@ class PretextModel(nn.Module):
 
 
 class TrainState:
-    """Counters saved with every checkpoint (registered with Accelerate)."""
+    """Counters saved with every checkpoint (``train_state.json``)."""
 
     def __init__(self):
         self.step = 0
@@ -100,20 +101,26 @@ class EpochSampler(torch.utils.data.Sampler):
 
     Yields ``epoch * size + i``: the dataset reads the epoch from the index (for its random crops), which
     lets loader workers persist across epochs.
+
+    ``start`` skips the first items of the epoch's permutation: a resumed run sets it to the items already
+    trained on (batches x batch size x processes), so the loader (and Accelerate's per-process batch shards)
+    yields exactly the rest of the epoch, with no batches read and thrown away (``skip_first_batches``).
+    Accelerate's ``set_epoch`` leaves it alone.
     """
 
     def __init__(self, size: int, seed: int):
-        self.size, self.seed, self.epoch = size, seed, 0
+        self.size, self.seed, self.epoch, self.start = size, seed, 0, 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __iter__(self):
         generator = torch.Generator().manual_seed(self.seed * 1000003 + self.epoch)
-        return iter((torch.randperm(self.size, generator=generator) + self.epoch * self.size).tolist())
+        order = torch.randperm(self.size, generator=generator)[self.start:]
+        return iter((order + self.epoch * self.size).tolist())
 
     def __len__(self) -> int:
-        return self.size
+        return self.size - min(self.start, self.size)
 
 
 def load_task_table(data: str, tasks) -> tuple:
@@ -211,11 +218,15 @@ def train(config: TrainConfig) -> Path:
     train_set = SegmentDataset(train_table, names, config.max_seconds, True, config.seed, config.skip_bad_audio)
     val_set = SegmentDataset(val_table, names, config.max_seconds, False, config.seed, config.skip_bad_audio)
     sampler = EpochSampler(len(train_set), config.seed)
-    # Persistent workers: restarting them every epoch costs more than a small epoch's loading.
-    loader_args = {"batch_size": config.batch_size, "collate_fn": collate, "num_workers": config.num_workers,
-                   "persistent_workers": config.num_workers > 0}
-    train_loader = torch.utils.data.DataLoader(train_set, sampler=sampler, drop_last=drop_last, **loader_args)
-    val_loader = torch.utils.data.DataLoader(val_set, shuffle=False, **loader_args)
+    # Each loader has its own generator, re-seeded before every pass (per epoch, per evaluation): creating an
+    # iterator draws the workers' base seed from it, not from the global RNG (which dropout uses), so a
+    # resumed run draws exactly what an uninterrupted one does. Workers are not persistent for the same
+    # reason: they are started, and seeded, for each pass.
+    train_generator, val_generator = torch.Generator(), torch.Generator()
+    loader_args = {"batch_size": config.batch_size, "collate_fn": collate, "num_workers": config.num_workers}
+    train_loader = torch.utils.data.DataLoader(train_set, sampler=sampler, drop_last=drop_last,
+                                               generator=train_generator, **loader_args)
+    val_loader = torch.utils.data.DataLoader(val_set, shuffle=False, generator=val_generator, **loader_args)
 
     model = PretextModel(encoder, heads)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -223,9 +234,10 @@ def train(config: TrainConfig) -> Path:
     model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, val_loader, scheduler)
     state = TrainState()
-    accelerator.register_for_checkpointing(state)
+    checkpointed = {"model": model, "optimizer": optimizer, "scheduler": scheduler,
+                    "generators": {"train_loader": train_generator}}
     if config.resume:
-        _resume(accelerator, out, state)
+        _resume(accelerator, out, state, checkpointed)
     if trackers:
         accelerator.init_trackers("pretext", config={k: str(v) for k, v in dataclasses.asdict(config).items()})
 
@@ -234,15 +246,14 @@ def train(config: TrainConfig) -> Path:
     started = time.perf_counter()
     model.train()
     while state.step < config.max_steps:
-        sampler.set_epoch(state.epoch)
-        loader = train_loader
+        # Through the prepared loader: Accelerate re-sets the sampler's epoch from its own pass count, which
+        # restarts at 0 in a resumed run.
+        train_loader.set_epoch(state.epoch)
+        sampler.start = state.batch_in_epoch * config.batch_size * accelerator.num_processes
+        train_generator.manual_seed(config.seed * 1000003 + state.epoch)
         whole_epoch, steps_before = state.batch_in_epoch == 0, state.step
-        if state.batch_in_epoch:
-            from accelerate import skip_first_batches
-
-            loader = skip_first_batches(train_loader, state.batch_in_epoch)
         waited = time.perf_counter()
-        for batch in loader:
+        for batch in train_loader:
             running["_data_wait_s"] += time.perf_counter() - waited
             logits, losses = train_step(accelerator, model, optimizer, scheduler, batch, tasks, weights)
             state.batch_in_epoch += 1
@@ -250,7 +261,7 @@ def train(config: TrainConfig) -> Path:
             if accelerator.sync_gradients:  # an optimiser step happened (not mid-accumulation)
                 state.step += 1
                 running = _after_step(config, accelerator, model, val_loader, len(val_set), tasks, num_classes,
-                                      out, state, running, scheduler, started)
+                                      out, state, running, scheduler, started, checkpointed)
                 if state.step >= config.max_steps:
                     break
             waited = time.perf_counter()
@@ -269,17 +280,18 @@ def train(config: TrainConfig) -> Path:
 
 
 def _after_step(config, accelerator, model, val_loader, n_val, tasks, num_classes, out, state, running, scheduler,
-                started) -> dict:
+                started, checkpointed) -> dict:
     """Logging, evaluation and checkpoints due at this step. Returns the (possibly reset) running sums."""
     last = state.step == config.max_steps
     if state.step % config.log_every == 0 or last:
         _log(accelerator, out, state, running, "train", scheduler.get_last_lr()[0], started)
         running = _fresh_running(tasks, num_classes, accelerator.device)
     if n_val and (state.step % config.eval_every == 0 or last):
+        val_loader.generator.manual_seed(config.seed)  # the same worker seeds at every evaluation
         _evaluate(accelerator, model, val_loader, tasks, num_classes, out, state, started)
         model.train()
     if state.step % config.checkpoint_every == 0 or last:
-        _checkpoint(accelerator, out, state, config.keep_checkpoints)
+        _checkpoint(accelerator, out, state, config.keep_checkpoints, checkpointed)
     return running
 
 
@@ -358,32 +370,52 @@ def _evaluate(accelerator, model, loader, tasks, num_classes, out, state, starte
     _log(accelerator, out, state, running, "val", None, started)
 
 
-def _checkpoint(accelerator, out: Path, state: TrainState, keep: int) -> None:
-    """Save full state to ``checkpoints/step_N``. It is written under a hidden name and renamed once every
-    process has finished, so a run killed mid-save never leaves a half-written ``step_N`` for --resume."""
+def _checkpoint(accelerator, out: Path, state: TrainState, keep: int, checkpointed: dict) -> None:
+    """Save full state to ``checkpoints/step_N`` (:mod:`pretext.checkpoint`: safetensors and JSON). It is
+    written under a hidden name and renamed once every process has finished, so a run killed mid-save never leaves a half-written ``step_N`` for --resume."""
     folder = out / CHECKPOINT_DIR / f"step_{state.step}"
     partial = out / CHECKPOINT_DIR / f".step_{state.step}.partial"
     if accelerator.is_main_process:
         shutil.rmtree(partial, ignore_errors=True)  # left by an earlier killed save
+        partial.mkdir(parents=True)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(partial))
+    save_checkpoint(partial, accelerator, train_state=state.state_dict(), **checkpointed)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         shutil.rmtree(folder, ignore_errors=True)
         partial.rename(folder)
-        existing = sorted((out / CHECKPOINT_DIR).glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
-        for old in existing[:-keep]:
+        for old in _checkpoint_folders(out)[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
 
 
-def _resume(accelerator, out: Path, state: TrainState) -> None:
-    folders = sorted((out / CHECKPOINT_DIR).glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
-    if not folders:
+def _checkpoint_folders(out: Path) -> list[Path]:
+    """``checkpoints/step_N`` folders, oldest first (hidden ``.step_N.partial`` ones are never used)."""
+    found = [p for p in (out / CHECKPOINT_DIR).glob("step_*") if p.name[5:].isdigit()]
+    return sorted(found, key=lambda p: int(p.name[5:]))
+
+
+def _resume(accelerator, out: Path, state: TrainState, checkpointed: dict) -> None:
+    """Restore the newest checkpoint (nothing is unpickled) and drop the metrics logged after it, so
+    ``metrics.jsonl`` holds each step once."""
+    folders = _checkpoint_folders(out)
+    if folders:
+        state.load_state_dict(load_checkpoint(folders[-1], accelerator, **checkpointed))
+        accelerator.print(f"resumed from {folders[-1]} at step {state.step}")
+    else:
         accelerator.print(f"--resume: no checkpoint in {out / CHECKPOINT_DIR}; starting from step 0")
-        return
-    accelerator.load_state(str(folders[-1]))
-    accelerator.print(f"resumed from {folders[-1]} at step {state.step}")
+    metrics = out / "metrics.jsonl"
+    if accelerator.is_main_process and metrics.exists():
+        kept = []
+        for line in metrics.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # a line torn by the kill
+                continue
+            if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] <= state.step:
+                kept.append(line + "\n")
+        write_bytes_atomic(metrics, "".join(kept).encode("utf-8"))
+    accelerator.wait_for_everyone()
 
 
 def _check_or_save_config(config: TrainConfig, out: Path, accelerator) -> None:
