@@ -102,12 +102,13 @@ def capture_rng(generators: dict[str, torch.Generator] | None = None) -> tuple[d
     version, mt_state, gauss = random.getstate()
     kind, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
     info = {"python": [version, list(mt_state), gauss], "numpy": [kind, int(pos), int(has_gauss), float(cached)],
-            "cuda_devices": 0, "generators": sorted(generators or {})}
+            "cuda": False, "generators": sorted(generators or {})}
     tensors = {"torch_cpu": torch.get_rng_state(), "numpy_keys": torch.from_numpy(keys.astype(np.int64))}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
-        states = torch.cuda.get_rng_state_all()
-        info["cuda_devices"] = len(states)
-        tensors |= {f"cuda_{i}": s for i, s in enumerate(states)}
+        # This process's device only (Accelerate makes it the current one): every rank touching every GPU's
+        # generator would create a context on each.
+        info["cuda"] = True
+        tensors["cuda"] = torch.cuda.get_rng_state()
     for name, generator in (generators or {}).items():
         tensors[f"generator_{name}"] = generator.get_state()
     return info, tensors
@@ -119,27 +120,28 @@ def restore_rng(info: dict, tensors: dict, generators: dict[str, torch.Generator
     try:
         version, mt_state, gauss = info["python"]
         kind, pos, has_gauss, cached = info["numpy"]
-        cuda_devices = int(info["cuda_devices"])
+        cuda = info["cuda"]
+        if not isinstance(cuda, bool):
+            raise TypeError(f"'cuda' must be true or false, not {cuda!r}")
         if info["generators"] != names:
             raise ValueError(f"generators {info['generators']}, this run has {names}")
         python_state = (int(version), tuple(int(x) for x in mt_state), gauss)
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(json_path, f"not a valid RNG state ({type(err).__name__}: {err})") from None
     expected = {"torch_cpu": torch.get_rng_state(), "numpy_keys": torch.zeros(624)}
-    expected |= {f"cuda_{i}": torch.zeros(0) for i in range(cuda_devices)}
+    if cuda:
+        expected["cuda"] = tensors.get("cuda", torch.zeros(0))  # its size is checked by set_rng_state
     expected |= {f"generator_{name}": generators[name].get_state() for name in names}
-    for i in range(cuda_devices):
-        expected[f"cuda_{i}"] = tensors.get(f"cuda_{i}", expected[f"cuda_{i}"])  # shape checked by torch
     check_tensors(tensor_path, tensors, expected)
     try:
         random.setstate(python_state)
         np.random.set_state((kind, tensors["numpy_keys"].numpy().astype(np.uint32), int(pos), int(has_gauss),
                              float(cached)))
         torch.set_rng_state(tensors["torch_cpu"])
-        if cuda_devices:
-            if not torch.cuda.is_available() or torch.cuda.device_count() != cuda_devices:
-                raise ValueError(f"saved on {cuda_devices} CUDA device(s)")
-            torch.cuda.set_rng_state_all([tensors[f"cuda_{i}"] for i in range(cuda_devices)])
+        if cuda:
+            if not torch.cuda.is_available():
+                raise ValueError("saved by a process on a CUDA device; this one has none")
+            torch.cuda.set_rng_state(tensors["cuda"])
         for name in names:
             generators[name].set_state(tensors[f"generator_{name}"])
     except (TypeError, ValueError, RuntimeError) as err:

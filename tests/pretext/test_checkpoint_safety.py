@@ -144,3 +144,28 @@ def test_predict_refuses_a_crafted_model_file_by_name(planted, tmp_path, capsys)
     error = capsys.readouterr().err
     assert f"{model_dir / planted}: " in error and len(error.strip().splitlines()) == 1, error
     assert not marker.exists()
+
+
+def test_rng_state_round_trips_through_its_files(tmp_path):
+    """python random, numpy's global state, torch's CPU generator and a loader generator come back exactly
+    from rng_<rank>.json + rng_<rank>.safetensors (what the random_states_0.pkl of Accelerate used to hold)."""
+    import random
+
+    import torch
+
+    from encoders.io import read_json, read_safetensors
+    from pretext.checkpoint import capture_rng, restore_rng
+    from pretext.checkpoint import _save_tensors, _write_json
+
+    loader = torch.Generator().manual_seed(7)
+    random.random(), np.random.rand(), torch.rand(1), np.random.randn()  # leave a cached gaussian
+    info, tensors = capture_rng({"train_loader": loader})
+    _write_json(tmp_path / "rng_0.json", info)
+    _save_tensors(tensors, tmp_path / "rng_0.safetensors")
+    draws = lambda: (random.random(), float(np.random.randn()), float(torch.rand(1)),  # noqa: E731
+                     float(torch.rand(1, generator=loader)))
+    expected = draws()
+    draws()
+    restore_rng(read_json(tmp_path / "rng_0.json"), read_safetensors(tmp_path / "rng_0.safetensors"),
+                {"train_loader": loader}, tmp_path / "rng_0.json")
+    assert draws() == expected
