@@ -18,7 +18,6 @@ import contextlib
 import hashlib
 import os
 import sys
-import tempfile
 import urllib.request
 from pathlib import Path
 
@@ -75,21 +74,23 @@ def resolve_face_model(explicit: str | Path | None = None, *, download: bool = T
         raise FaceModelError(_missing_message(cached, f"download failed: {err}")) from err
 
 
-def download_face_model(target: Path, url: str = MODEL_URL, sha256: str = MODEL_SHA256) -> Path:
-    """Download the model to ``target`` atomically, refusing a file whose checksum differs."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".face_landmarker.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=60) as response:
+def download_face_model(target: Path, url: str | None = None, sha256: str = MODEL_SHA256) -> Path:
+    """Download the model (``url``, default :data:`MODEL_URL` as it is at call time) to ``target`` atomically,
+    refusing a file whose checksum differs."""
+    from .store import write_atomic
+
+    url = url or MODEL_URL
+
+    def fetch(tmp: Path) -> None:
+        with open(tmp, "xb") as f, urllib.request.urlopen(url, timeout=60) as response:
             while chunk := response.read(1 << 20):
                 f.write(chunk)
         got = sha256_of(tmp)
         if got != sha256:
             raise FaceModelError(f"downloaded face model from {url} has sha256 {got}, expected {sha256}")
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return target
+
+    write_atomic(Path(target), fetch)  # a failed or killed download never leaves a partial model behind
+    return Path(target)
 
 
 def sha256_of(path: str | Path) -> str:
