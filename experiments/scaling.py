@@ -1,0 +1,288 @@
+"""The scaling experiment of docs/scaling.md: does pretext pretraining pay as the pretraining data grows?
+
+    .venv/bin/python experiments/scaling.py --work runs/scaling [--shared ../shared] [--encoders cnn,crnn]
+        [--rungs 0.5,1,2,4,all] [--steps prepare,extract,label,pretrain,probe,finetune,report]
+
+Steps (each resumable: rerun the same command after a kill; step times go to WORK/timings.json):
+
+1. ``prepare``: the two labelled evaluation corpora from their own file names: RAVDESS (8 emotions, 24 actors)
+   and BAVED (3 arousal levels, 60 speakers), each with speaker folds in which every speaker is tested once.
+2. ``extract``: one extraction of the whole pretraining pool with ``data_prep extract`` (face model at 10 fps
+   on the videos; the audio-only corpora get energy only): GRID s1 and LRW-AR (talking faces with speech), the
+   real talking-face clips, and the unlabelled speech (LibriSpeech, LJSpeech, Urdu, voice samples, TESS).
+   **RAVDESS and BAVED are never in the pool**, so no evaluated fold's test speakers reach any pretraining
+   (and one pretraining per rung serves every fold of both corpora).
+3. ``label``: one ``data_prep label`` run over the pool with every task the data supports (energy, face, au,
+   cluster); face and AU labels exist only where a face was seen, so audio-only segments train energy and
+   cluster only (masked, never guessed). One run, so the k-means clusters mean the same on every corpus.
+4. ``pretrain``: for each rung of the ladder (hours of pool audio; nested random subsets of whole media
+   items, so a small rung is inside every larger one and the corpus mix stays the same), and each encoder,
+   ``pretext/train.py``; the number of steps grows with the rung (``--epochs`` passes over its segments,
+   never fewer than ``--min-steps``).
+5. ``probe`` / ``finetune``: ``finetune/experiment.py``'s pretrained-vs-scratch grid per corpus, encoder and
+   rung: the probe at 10/25/50/100% of the labels for every rung; fine-tuning at 10% and 25% for the smallest
+   and largest rungs. Scratch cells do not depend on the rung: they are trained once per corpus and encoder
+   and linked into every rung's folder.
+6. ``report``: ``docs``-ready Markdown, ``summary.csv`` (one row per corpus, encoder, mode, fraction and rung:
+   pretrained - scratch with 95% intervals over matched cells and over folds) and the curve's plot.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from data_prep import build_label_config, label_corpus, load_segments  # noqa: E402
+from data_prep.extract import ExtractOptions, extract_corpus  # noqa: E402
+from data_prep.label import CONFIG_FILE  # noqa: E402
+from data_prep.store import write_json_atomic  # noqa: E402
+from experiments.ravdess_results import share_scratch_cells, timed  # noqa: E402
+from finetune.experiment import base_config, collect, finished_cells, paired_differences, run_grid  # noqa: E402
+from finetune.recipes import prepare_baved, prepare_ravdess, write_manifest  # noqa: E402
+from pretext.train import TrainConfig, train  # noqa: E402
+
+# The pretraining pool: (manifest relative to ../shared/data, corpora kept from it). Evaluated corpora are absent.
+POOL = (("av_pretrain/manifest.csv", ("grid", "lrw_ar")),
+        ("talking_faces/manifest.csv", None),
+        ("speech_unlabelled/manifest.csv", ("librispeech", "ljspeech", "urdu_read", "voice_samples", "tess")))
+TASKS_BY_DATA = "energy,face,au,cluster"  # masks decide per segment which of them it trains
+ENCODERS = {
+    # The default family (log-mel VGG) at the size of docs/results.md, and a larger convolution + BiLSTM one.
+    "cnn": {"channels": [16, 32, 64], "dim": 64, "n_mels": 64},
+    "crnn": {},
+}
+CORPORA = ("ravdess", "baved")
+FINETUNE_SETTINGS = ["epochs=20", "patience=8", "lr=0.001", "encoder_lr_mult=1.0", "max_seconds=3.0",
+                     "batch_size=16", "dev_speakers=2", "num_workers=2"]
+PROBE_SETTINGS = ["epochs=40", "patience=10", "lr=0.003", "dev_speakers=2"]
+SUMMARY_COLUMNS = ["corpus", "encoder", "mode", "fraction", "pretrain_hours", "pairs", "diff", "ci_low", "ci_high",
+                   "ci_fold_low", "ci_fold_high"]
+
+
+def prepare(work: Path, shared: Path) -> None:
+    write_manifest(prepare_ravdess(shared / "data" / "ravdess"), work / "ravdess.csv")
+    write_manifest(prepare_baved(shared / "data" / "speech_unlabelled" / "baved"), work / "baved.csv")
+
+
+def pool_manifest(work: Path, shared: Path) -> Path:
+    """One CSV (path, speaker) of every pool file, absolute paths; speaker blank where unknown."""
+    rows = []
+    for relative, corpora in POOL:
+        manifest = shared / "data" / relative
+        table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+        if corpora is not None:
+            table = table[table["corpus"].isin(corpora)]
+        if "has_audio" in table:  # silent talking-face clips have no speech to pretrain on
+            table = table[table["has_audio"] == "True"]
+        paths = [str((manifest.parent / p).resolve()) for p in table["path"]]
+        rows.append(pd.DataFrame({"path": paths, "speaker": table.get("speaker", "")}))
+    path = work / "pool.csv"
+    pd.concat(rows, ignore_index=True).to_csv(path, index=False)
+    return path
+
+
+def extract(work: Path, shared: Path, workers: int) -> None:
+    extract_corpus(pool_manifest(work, shared), work / "pool_extract", ExtractOptions(max_fps=10), workers=workers,
+                   progress=False)
+
+
+def label(work: Path) -> None:
+    # auto segmentation: pre-cut clips (GRID 3 s, LRW-AR 1.2 s, TESS 2 s) are one segment each, long
+    # recordings are cut into windows; see data_prep.label.segment_speech.
+    config = build_label_config({"tasks": TASKS_BY_DATA.split(","), "segmentation": {"mode": "auto", "min_s": 1.0}})
+    label_corpus(work / "pool_extract", config, progress=False)
+
+
+@dataclass(frozen=True)
+class Rung:
+    name: str  # e.g. "h0.5" or "all"
+    hours: float  # requested; "all" is inf
+
+    @property
+    def folder(self) -> str:
+        return self.name
+
+
+def parse_rungs(text: str) -> list[Rung]:
+    return [Rung("all", float("inf")) if x == "all" else Rung(f"h{float(x):g}", float(x)) for x in text.split(",")]
+
+
+def rung_table(table: pd.DataFrame, hours: float) -> pd.DataFrame:
+    """The segments of the first media items, in a fixed hashed order, until ``hours`` of segments.
+
+    Nested by construction: a larger rung keeps every item of a smaller one.
+    """
+    durations = table.groupby("media_id")["duration"].sum()
+    order = sorted(durations.index, key=lambda m: zlib.crc32(m.encode()))
+    kept, total = [], 0.0
+    for media in order:
+        if total >= hours * 3600:
+            break
+        kept.append(media)
+        total += durations[media]
+    return table[table["media_id"].isin(kept)]
+
+
+def pretrain(work: Path, rung: Rung, encoder: str, epochs: float, min_steps: int) -> Path:
+    run = work / "pretrain" / encoder / rung.folder
+    if (run / "encoder" / "model.safetensors").exists():
+        return run
+    table = rung_table(load_segments(work / "pool_extract"), rung.hours)
+    data = work / "pretrain_data" / rung.folder
+    if not (data / "segments.parquet").exists():
+        data.mkdir(parents=True, exist_ok=True)
+        table.to_parquet(data / "segments.parquet")
+        (data / CONFIG_FILE).write_text((work / "pool_extract" / CONFIG_FILE).read_text())
+    batch = 16
+    steps = max(min_steps, int(round(epochs * len(table) / batch)))
+    hours = float(table["duration"].sum() / 3600)
+    write_json_atomic(data / "rung.json", {"segments": len(table), "media": int(table["media_id"].nunique()),
+                                           "hours": hours, "steps": steps})
+    train(TrainConfig(data=str(data), tasks=TASKS_BY_DATA, encoder=encoder, encoder_options=ENCODERS[encoder],
+                      out=str(run), max_steps=steps, batch_size=batch, lr=1e-3, warmup_steps=min(200, steps // 10),
+                      max_seconds=3.0, eval_every=max(100, steps // 10), checkpoint_every=max(100, steps // 10),
+                      log_every=20, num_workers=2, report_to="none", resume=(run / "config.json").exists()))
+    return run
+
+
+def rung_hours(work: Path, rung: Rung) -> float:
+    return json.loads((work / "pretrain_data" / rung.folder / "rung.json").read_text())["hours"]
+
+
+def experiment_folder(work: Path, corpus: str, encoder: str, mode: str, rung: Rung) -> Path:
+    return work / "experiments" / corpus / encoder / mode / rung.folder
+
+
+def scratch_folder(work: Path, corpus: str, encoder: str, mode: str) -> Path:
+    return work / "experiments" / corpus / encoder / mode / "scratch"
+
+
+def run_cells(work: Path, corpus: str, encoder: str, mode: str, rung: Rung, fractions: list[float],
+              seeds: list[int], folds: int) -> None:
+    """One rung's pretrained-vs-scratch grid; scratch cells come from (and go to) one shared folder."""
+    experiment = experiment_folder(work, corpus, encoder, mode, rung)
+    shared_scratch = scratch_folder(work, corpus, encoder, mode)
+    share_scratch_cells(shared_scratch, experiment)
+    settings = (PROBE_SETTINGS if mode == "probe" else FINETUNE_SETTINGS) + [f"num_folds={folds}"]
+    base = base_config(str(work / f"{corpus}.csv"), settings)
+    run_grid(base, str(work / "pretrain" / encoder / rung.folder), experiment, [mode], fractions, seeds)
+    # Newly trained scratch cells move to the shared folder (and stay linked here) for the other rungs.
+    for cell in sorted((experiment / "cells").glob("*-scratch-*")):
+        if not cell.is_symlink() and (cell / "metrics.json").exists():
+            target = shared_scratch / "cells" / cell.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            cell.rename(target)
+            cell.symlink_to(target.resolve(), target_is_directory=True)
+
+
+def summary_rows(work: Path, rungs: list[Rung]) -> pd.DataFrame:
+    """The curve: pretrained - scratch per corpus, encoder, mode, fraction and rung (UAR points)."""
+    rows = []
+    for corpus in CORPORA:
+        for encoder in ENCODERS:
+            for mode in ("probe", "finetune"):
+                for rung in rungs:
+                    folder = experiment_folder(work, corpus, encoder, mode, rung)
+                    if not (folder / "cells").is_dir():
+                        continue
+                    paired = paired_differences(collect(folder, finished_cells(folder)))
+                    for _, r in paired.iterrows():
+                        rows.append({"corpus": corpus, "encoder": encoder, "mode": mode, "fraction": r["fraction"],
+                                     "pretrain_hours": round(rung_hours(work, rung), 3), "pairs": int(r["pairs"]),
+                                     "diff": 100 * r["uar_diff"], "ci_low": 100 * r["uar_ci_low"],
+                                     "ci_high": 100 * r["uar_ci_high"], "ci_fold_low": 100 * r["uar_fold_ci_low"],
+                                     "ci_fold_high": 100 * r["uar_fold_ci_high"]})
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def plot_curve(summary: pd.DataFrame, path: Path) -> Path:
+    """Pretrained - scratch (UAR points, 95% CI over folds) against pretraining hours, one panel per corpus and
+    mode, one line per encoder and label fraction."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(c, m) for c in CORPORA for m in ("probe", "finetune")]
+    fig, axes = plt.subplots(len(CORPORA), 2, figsize=(11, 4 * len(CORPORA)), squeeze=False, sharex=True)
+    for ax, (corpus, mode) in zip(axes.flat, panels):
+        part = summary[(summary["corpus"] == corpus) & (summary["mode"] == mode)]
+        for i, ((encoder, fraction), line) in enumerate(part.groupby(["encoder", "fraction"])):
+            line = line.sort_values("pretrain_hours")
+            ax.errorbar(line["pretrain_hours"] * (1 + 0.02 * i), line["diff"],
+                        yerr=[line["diff"] - line["ci_fold_low"], line["ci_fold_high"] - line["diff"]],
+                        fmt="o-" if encoder == "cnn" else "s--", capsize=3, label=f"{encoder}, {fraction:.0%}")
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_title(f"{corpus}, {mode}")
+        ax.set_xlabel("pretraining audio (h)")
+        ax.set_ylabel("pretrained - scratch (UAR points)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def report(work: Path, rungs: list[Rung], archive: Path) -> None:
+    summary = summary_rows(work, rungs)
+    archive.mkdir(parents=True, exist_ok=True)
+    summary.to_csv(archive / "summary.csv", index=False, float_format="%.2f")
+    plot_curve(summary, archive / "scaling.png")
+    print(summary.to_string(index=False))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    parser.add_argument("--encoders", default="cnn,crnn")
+    parser.add_argument("--rungs", default="0.5,1,2,4,all", help="hours of pool audio per rung; all = the pool")
+    parser.add_argument("--epochs", type=float, default=4.0, help="passes over a rung's segments in pretraining")
+    parser.add_argument("--min-steps", type=int, default=400)
+    parser.add_argument("--folds", type=int, default=4)
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--steps", default="prepare,extract,label,pretrain,probe,finetune,report")
+    parser.add_argument("--archive", type=Path, default=REPO / "docs" / "results" / "scaling")
+    args = parser.parse_args()
+    work, steps = args.work, args.steps.split(",")
+    work.mkdir(parents=True, exist_ok=True)
+    rungs = parse_rungs(args.rungs)
+    encoders = args.encoders.split(",")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    if "prepare" in steps:
+        timed(work, "prepare", prepare, work, args.shared)
+    if "extract" in steps:
+        timed(work, "extract", extract, work, args.shared, args.workers)
+    if "label" in steps:
+        timed(work, "label", label, work)
+    for encoder in encoders:
+        if "pretrain" in steps:
+            for rung in rungs:
+                timed(work, f"pretrain_{encoder}_{rung.name}", pretrain, work, rung, encoder, args.epochs,
+                      args.min_steps)
+        for corpus in CORPORA:
+            if "probe" in steps:
+                for rung in rungs:
+                    timed(work, f"probe_{corpus}_{encoder}_{rung.name}", run_cells, work, corpus, encoder, "probe",
+                          rung, [0.1, 0.25, 0.5, 1.0], seeds, args.folds)
+            if "finetune" in steps:
+                for rung in (rungs[0], rungs[-1]):
+                    timed(work, f"finetune_{corpus}_{encoder}_{rung.name}", run_cells, work, corpus, encoder,
+                          "finetune", rung, [0.1, 0.25], seeds, args.folds)
+    if "report" in steps:
+        report(work, rungs, args.archive)
+
+
+if __name__ == "__main__":
+    main()
