@@ -96,11 +96,17 @@ class TrainState:
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
 
 
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one epoch's random draws (sampler order, loader worker seeds): a function of the run's seed
+    and the epoch only, so a resumed run draws what an uninterrupted one does."""
+    return seed * 1000003 + epoch
+
+
 class EpochSampler(torch.utils.data.Sampler):
     """A seeded permutation per epoch, so a resumed run sees the same order as an uninterrupted one.
 
-    Yields ``epoch * size + i``: the dataset reads the epoch from the index (for its random crops), which
-    lets loader workers persist across epochs.
+    Yields ``epoch * size + i``: the dataset reads the epoch from the index (for its random crops), so its
+    crops need no other notice of the epoch.
 
     ``start`` skips the first items of the epoch's permutation: a resumed run sets it to the items already
     trained on (batches x batch size x processes), so the loader (and Accelerate's per-process batch shards)
@@ -115,7 +121,7 @@ class EpochSampler(torch.utils.data.Sampler):
         self.epoch = epoch
 
     def __iter__(self):
-        generator = torch.Generator().manual_seed(self.seed * 1000003 + self.epoch)
+        generator = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
         order = torch.randperm(self.size, generator=generator)[self.start:]
         return iter((order + self.epoch * self.size).tolist())
 
@@ -141,7 +147,7 @@ def load_task_table(data: str, tasks) -> tuple:
     folder = path if path.is_dir() else path.parent
     if table.empty:  # before the column checks: an empty table lacks the task columns too
         raise ValueError(f"{table_path}: the table has 0 segments; see {folder / STATS_FILE} for why "
-                         "(e.g. no speech region long enough: segmentation.mode = clip for pre-cut clips)")
+                         "(e.g. no speech region long enough: segmentation.mode = auto or clip for pre-cut clips)")
     label_config = json.loads((folder / CONFIG_FILE).read_text()) if (folder / CONFIG_FILE).exists() else {}
     configs = {}
     for task in tasks:
@@ -250,7 +256,7 @@ def train(config: TrainConfig) -> Path:
         # restarts at 0 in a resumed run.
         train_loader.set_epoch(state.epoch)
         sampler.start = state.batch_in_epoch * config.batch_size * accelerator.num_processes
-        train_generator.manual_seed(config.seed * 1000003 + state.epoch)
+        train_generator.manual_seed(epoch_seed(config.seed, state.epoch))
         whole_epoch, steps_before = state.batch_in_epoch == 0, state.step
         waited = time.perf_counter()
         for batch in train_loader:
