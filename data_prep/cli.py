@@ -1,4 +1,4 @@
-"""``data_prep extract`` and ``data_prep label``: thin command-line wrappers over the library functions.
+"""``data_prep extract``, ``data_prep label`` and ``data_prep audit``: thin command-line wrappers over the library functions.
 
 Exit codes: 0 when no item failed in this run; 1 when ``extract`` had items fail in this run (each listed
 with its reason; the others are done); 2 for a usage or input error found before any work
@@ -50,6 +50,25 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--out", default=None, help="where to write segments.parquet (default: DIR)")
     lab.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and exit")
     lab.add_argument("--no-progress", action="store_true")
+
+    aud = sub.add_parser("audit", help="score each task's pseudo-labels against reference labels (emotion, arousal)")
+    aud.add_argument("dir", help="an output folder of `data_prep extract` (labelled or not)")
+    aud.add_argument("--references", required=True,
+                     help="CSV with a path or id column and any of emotion, arousal, speaker")
+    aud.add_argument("--out", required=True, help="folder for audit.md, audit.json and the confusion PNGs")
+    aud.add_argument("--segments", default=None,
+                     help="a `data_prep label` output folder to audit (default: DIR's own segment table, if any)")
+    unit = aud.add_mutually_exclusive_group()
+    unit.add_argument("--whole-items", dest="whole_items", action="store_const", const=True, default=None,
+                      help="one segment per item (video-only clips with one emotion each), even if labelled")
+    unit.add_argument("--use-segments", dest="whole_items", action="store_const", const=False,
+                      help="require the segment table")
+    aud.add_argument("--config", default=None,
+                     help="label config for whole items (default: the segment table's, else the defaults)")
+    aud.add_argument("--alias", action="append", default=[], metavar="NAME=CLASS",
+                     help="map a reference emotion name to a task class (repeatable), e.g. furious=anger")
+    aud.add_argument("--arousal", action="append", default=[], metavar="CLASS=high|low",
+                     help="arousal side of an emotion class (repeatable; empty leaves it out), e.g. contempt=low")
     return parser
 
 
@@ -57,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "extract":
         return _extract(args)
+    if args.command == "audit":
+        return _audit(args)
     return _label(args)
 
 
@@ -95,6 +116,23 @@ def _label(args) -> int:
         return 2
     print(format_statistics(result.stats))
     print(f"wrote {result.path} (load with data_prep.load_segments)")
+    return 0
+
+
+def _audit(args) -> int:
+    from .audit import audit_labels, audit_options_from_pairs, format_audit
+    from .label_config import load_label_config
+
+    try:
+        options = audit_options_from_pairs(args.alias, args.arousal, args.whole_items)
+        config = load_label_config(args.config) if args.config else None
+        result = audit_labels(args.dir, args.references, args.out, config=config, segments=args.segments,
+                              options=options)
+    except (FileNotFoundError, NotADirectoryError, ValueError) as err:
+        print(f"data_prep audit: error: {err}", file=sys.stderr)
+        return 2
+    print(format_audit(result.report))
+    print(f"wrote {result.folder / 'audit.md'} (and audit.json, PNGs)")
     return 0
 
 

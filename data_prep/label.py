@@ -91,20 +91,30 @@ def label_corpus(extract_dir: str | Path, config: LabelConfig | None = None, des
     Returns:
         The segment table, its statistics, and the table's path.
     """
-    from tqdm import tqdm
-
     config = config or build_label_config()
     extract_dir = Path(extract_dir)
     dest = store.check_output_folder(dest) if dest else extract_dir
     ids = list_done_items(extract_dir)
     if not ids:
         raise FileNotFoundError(f"{extract_dir}: no extracted items (run `data_prep extract` first)")
-    tasks = {name: get_task(name) for name in config.tasks}
     medias = [load_media(extract_dir, i) for i in ids]
     skipped: dict[str, str] = {}
     segments_of: dict[str, list[tuple[float, float]]] = {}
     for media in medias:
         segments_of[media.id] = _segments(media, config, skipped)
+    table, facts = derive_labels(medias, segments_of, config, progress)
+    stats = label_statistics(table, config, facts, medias, skipped)
+    path = _write_outputs(dest, table, stats, config)
+    return LabelResult(table, stats, path)
+
+
+def derive_labels(medias: list[MediaSignals], segments_of: dict[str, list[tuple[float, float]]],
+                  config: LabelConfig, progress: bool = False) -> tuple[pd.DataFrame, dict]:
+    """The segment table of ``segments_of`` (media id -> ``[(start_s, end_s)]``) labelled by every task of
+    ``config``, and each task's facts for the statistics. Shared by ``label`` and ``audit`` (whole items)."""
+    from tqdm import tqdm
+
+    tasks = {name: get_task(name) for name in config.tasks}
     contexts = {name: task.fit_context(medias, config.task_configs[name]) for name, task in tasks.items()}
     rows = []
     for media in tqdm(medias, desc="label", unit="media", disable=not progress):
@@ -126,17 +136,20 @@ def label_corpus(extract_dir: str | Path, config: LabelConfig | None = None, des
         for name, task in tasks.items():
             table, facts[name] = task.assign_labels(table, config.task_configs[name])
     table["config_hash"] = config.hash()
-    stats = label_statistics(table, config, facts, medias, skipped)
-    path = _write_outputs(dest, table, stats, config)
-    return LabelResult(table, stats, path)
+    return table, facts
+
+
+def detect_speech(media: MediaSignals, config: LabelConfig) -> None:
+    """Set ``media.speech``, the speech-activity mask over its energy frames (empty without audio)."""
+    s = config.speech
+    media.speech = speech_activity(media.energy, s.threshold_below_peak_db, s.floor_db, s.min_speech_s, s.max_gap_s)
 
 
 def _segments(media: MediaSignals, config: LabelConfig, skipped: dict[str, str]) -> list[tuple[float, float]]:
+    detect_speech(media, config)
     if media.audio_path is None or len(media.energy) == 0:
         skipped[media.id] = "no audio track"
         return []
-    s = config.speech
-    media.speech = speech_activity(media.energy, s.threshold_below_peak_db, s.floor_db, s.min_speech_s, s.max_gap_s)
     segments = segment_speech(media.speech, media.energy_rate, config.segmentation)
     if not segments:
         speech_s = media.speech.sum() / media.energy_rate

@@ -121,7 +121,8 @@ def _section(cls, values: dict, where: str):
     merged = dataclasses.asdict(cls())
     for key, value in values.items():
         # Nested tables (e.g. au.thresholds) update the defaults instead of replacing them wholesale.
-        if isinstance(merged.get(key), dict) and isinstance(value, dict) and key != "rules":
+        # Class tables (au.rules, au.prototypes) are replaced whole: a user's table is the full set of classes.
+        if isinstance(merged.get(key), dict) and isinstance(value, dict) and key not in ("rules", "prototypes"):
             merged[key] = {**merged[key], **value}
         else:
             merged[key] = value

@@ -51,8 +51,24 @@ def _default_rules() -> dict[str, AURule]:
         "surprise": AURule(["AU01", "AU02", "AU05", "AU26"], min_active=3, required=["AU05"]),
         "fear": AURule(["AU01", "AU02", "AU04", "AU05", "AU07", "AU20", "AU26"], min_active=4,
                        required=["AU01"], any_of=["AU04", "AU20"]),
-        "anger": AURule(["AU04", "AU05", "AU07", "AU23"], min_active=3, required=["AU04"]),
+        # Anger needs AU4 and one more of its AUs: on real angry faces (data_prep audit of
+        # docs/label_audit.md) the lids tighten (AU7) but AU5 and AU23 estimates stay near rest, so a
+        # 3-of-4 rule never fired on angry faces.
+        "anger": AURule(["AU04", "AU05", "AU07", "AU23"], min_active=2, required=["AU04"]),
         "disgust": AURule(["AU09", "AU10", "AU15", "AU17"], min_active=2, any_of=["AU09", "AU10"]),
+    }
+
+
+def _default_prototypes() -> dict[str, dict[str, float]]:
+    # The same EMFACS prototypes as weights for scoring = "prototypes": weight 1 for each of the prototype's
+    # AUs (AU16 dropped from disgust, AU10 added, as in the rules).
+    return {
+        "happiness": {"AU06": 1.0, "AU12": 1.0},
+        "sadness": {"AU01": 1.0, "AU04": 1.0, "AU15": 1.0},
+        "surprise": {"AU01": 1.0, "AU02": 1.0, "AU05": 1.0, "AU26": 1.0},
+        "fear": {"AU01": 1.0, "AU02": 1.0, "AU04": 1.0, "AU05": 1.0, "AU07": 1.0, "AU20": 1.0, "AU26": 1.0},
+        "anger": {"AU04": 1.0, "AU05": 1.0, "AU07": 1.0, "AU23": 1.0},
+        "disgust": {"AU09": 1.0, "AU10": 1.0, "AU15": 1.0, "AU17": 1.0},
     }
 
 
@@ -70,16 +86,32 @@ class AUConfig:
     # AU estimates to read: mediapipe (blendshapes + geometry, always extracted) or pyfeat (extracted with
     # --au-backend pyfeat; probabilities, so raise the thresholds to about 0.5).
     source: str = "mediapipe"
+    # How a frame's class is chosen: "rules" (each class fires when enough of its AUs pass their thresholds;
+    # the firing rule with most active AUs wins) or "prototypes" (each class scores the weighted mean of its
+    # AUs' intensities in threshold units, capped at score_cap; the best score wins if it reaches min_score).
+    scoring: str = "rules"
     rules: dict[str, AURule] = field(default_factory=_default_rules)
+    prototypes: dict[str, dict[str, float]] = field(default_factory=_default_prototypes)
+    # prototypes: a class needs a score of at least this (1 = its AUs at their thresholds on average).
+    min_score: float = 1.0
+    # prototypes: one AU counts at most this many thresholds, so one saturated AU cannot carry a class.
+    score_cap: float = 2.0
     thresholds: dict[str, float] = field(default_factory=_default_thresholds)
     # Whose resting face is subtracted: auto (the speaker's videos when the speaker is known, else the
-    # video alone), speaker, video, none. A per-video baseline removes an expression held through a whole
-    # clip (posed corpora); a per-speaker one does not.
+    # videos of its source folder), speaker, video, none (raw estimates). A per-video baseline removes an expression held
+    # through a whole clip (posed corpora: one emotion per clip); see baseline_pooling for the speaker's.
     baseline: str = "auto"
+    # How a speaker's videos make one baseline: "min" (per AU, the most relaxed of its videos' resting
+    # levels) or "median" (of them). The median subtracts what a speaker's clips have in common, so on a
+    # speaker filmed in every emotion it removed part of each expression (docs/label_audit.md: W011 2 of 6
+    # correct with median, 4 of 6 with min, the same as no baseline), while min still removes a resting
+    # face's offsets (a smiling or frowning resting face is not read as an emotion).
+    baseline_pooling: str = "min"
     # Percentile of each AU over the baseline group's face frames taken as its resting level.
     baseline_percentile: float = 10.0
-    # Share of a segment's face frames an emotion needs to label the segment (else neutral).
-    min_fraction: float = 0.2
+    # Share of a segment's face frames an emotion needs to label the segment (else neutral). A third: at
+    # 0.2 a few frames of a passing expression made neutral faces emotional (docs/label_audit.md).
+    min_fraction: float = 0.35
     # A segment whose face is visible in fewer of its frames than this has no label (never guessed).
     min_face_coverage: float = 0.5
 
@@ -87,6 +119,18 @@ class AUConfig:
         self.rules = {name: r if isinstance(r, AURule) else AURule(**r) for name, r in self.rules.items()}
         if self.source not in ("mediapipe", "pyfeat"):
             raise ValueError(f"au.source {self.source!r}: choose mediapipe or pyfeat")
+        if self.scoring not in ("rules", "prototypes"):
+            raise ValueError(f"au.scoring {self.scoring!r}: choose rules or prototypes")
+        for name, weights in self.prototypes.items():
+            unknown = set(weights) - set(self.thresholds)
+            if unknown:
+                raise ValueError(f"au.prototypes.{name}: AUs without a threshold: {sorted(unknown)}")
+            if not any(w > 0 for w in weights.values()):
+                raise ValueError(f"au.prototypes.{name}: needs at least one positive weight")
+        if self.min_score <= 0 or self.score_cap <= 0:
+            raise ValueError("au: min_score and score_cap must be positive")
+        if self.baseline_pooling not in ("min", "median"):
+            raise ValueError(f"au.baseline_pooling {self.baseline_pooling!r}: choose min or median")
         if self.baseline not in ("auto", "speaker", "video", "none"):
             raise ValueError(f"au.baseline {self.baseline!r}: choose from auto, speaker, video, none")
         for name, rule in self.rules.items():
@@ -100,7 +144,7 @@ class AUConfig:
 
     @property
     def class_names(self) -> list[str]:
-        return [NEUTRAL, *self.rules]
+        return [NEUTRAL, *(self.prototypes if self.scoring == "prototypes" else self.rules)]
 
 
 def classify_frames(intensity: np.ndarray, au_names: list[str], cfg: AUConfig) -> np.ndarray:
@@ -112,6 +156,8 @@ def classify_frames(intensity: np.ndarray, au_names: list[str], cfg: AUConfig) -
     Returns:
         (T,) int64 class indices into ``cfg.class_names``.
     """
+    if cfg.scoring == "prototypes":
+        return score_frames(intensity, au_names, cfg)
     col = {name: i for i, name in enumerate(au_names)}
     missing = {au for rule in cfg.rules.values() for au in rule.aus} - set(col)
     if missing:
@@ -141,6 +187,27 @@ def classify_frames(intensity: np.ndarray, au_names: list[str], cfg: AUConfig) -
     return label
 
 
+def score_frames(intensity: np.ndarray, au_names: list[str], cfg: AUConfig) -> np.ndarray:
+    """Per-frame class index by prototype scores: ``(T, K) -> (T,)`` int64 into ``cfg.class_names``.
+
+    Each class scores ``sum_a w_a * min(x_a / threshold_a, score_cap) / sum of its positive weights``; a
+    negative weight is evidence against the class. The best class wins if its score reaches ``min_score``,
+    else the frame is neutral.
+    """
+    col = {name: i for i, name in enumerate(au_names)}
+    missing = {au for weights in cfg.prototypes.values() for au in weights} - set(col)
+    if missing:
+        raise ValueError(f"AU estimates lack {sorted(missing)} that the prototype table uses")
+    scores = np.zeros((len(intensity), len(cfg.prototypes)), dtype=np.float64)
+    for k, weights in enumerate(cfg.prototypes.values()):
+        units = {au: np.minimum(intensity[:, col[au]] / cfg.thresholds[au], cfg.score_cap) for au in weights}
+        total = sum(w * units[au] for au, w in weights.items())
+        scores[:, k] = total / sum(w for w in weights.values() if w > 0)
+    best = scores.argmax(1) if len(scores) else np.zeros(0, dtype=np.int64)
+    return np.where(scores.max(1, initial=-np.inf) >= cfg.min_score, best + 1, 0).astype(np.int64) \
+        if len(scores) else best
+
+
 def resting_level(aus: np.ndarray, present: np.ndarray, percentile: float) -> np.ndarray:
     """Per-AU resting level of one video: the ``percentile`` over face frames. ``(T, K) -> (K,)``."""
     frames = np.asarray(aus)[np.asarray(present)]
@@ -153,12 +220,13 @@ class AUTask(ClassificationTask):
     name = "au"
     Config = AUConfig
     classes = ()  # from the config: see AUConfig.class_names
+    label_meaning = "emotion"
 
     def num_classes(self, cfg: AUConfig) -> int:
         return len(cfg.class_names)
 
     def fit_context(self, medias, cfg: AUConfig) -> dict[str, np.ndarray]:
-        """Baseline per media id: the median of the resting levels of its group's videos."""
+        """Baseline per media id: the minimum (or median) of the resting levels of its group's videos."""
         if cfg.baseline == "none":
             return {}
         if cfg.baseline == "speaker" and not all(m.speaker for m in medias):
@@ -167,13 +235,23 @@ class AUTask(ClassificationTask):
                   for m in medias if m.face is not None and np.any(m.face["present"])}
         if cfg.baseline == "video":
             return levels
-        # speaker, or auto: the speaker's videos together where the speaker is known, else the video alone
+        # speaker, or auto: the speaker's videos together; auto groups a video of an unknown speaker with
+        # its source folder (as the median groups do, base.resolve_group), never alone: its own baseline
+        # would remove an expression held through it (measured: per-video baselines labelled the fewest
+        # acted clips correctly, docs/label_audit.md). With min pooling a folder of many people gives a
+        # baseline near 0 (raw estimates), a folder of one person that person's most relaxed level.
+        from data_prep.label import source_folder  # lazy: data_prep.label imports this package
+
+        def group(m) -> str:
+            return f"speaker:{m.speaker}" if m.speaker else f"folder:{source_folder(m.meta.get('relpath', ''))}"
+
         groups: dict[str, list[np.ndarray]] = {}
         for m in medias:
             if m.id in levels:
-                groups.setdefault(m.speaker or m.id, []).append(levels[m.id])
-        group_level = {g: np.nanmedian(np.stack(v), axis=0) for g, v in groups.items()}
-        return {m.id: group_level[m.speaker or m.id] for m in medias if m.id in levels}
+                groups.setdefault(group(m), []).append(levels[m.id])
+        pool = np.nanmin if cfg.baseline_pooling == "min" else np.nanmedian
+        group_level = {g: pool(np.stack(v), axis=0) for g, v in groups.items()}
+        return {m.id: group_level[group(m)] for m in medias if m.id in levels}
 
     def segment_values(self, media, segments, cfg: AUConfig, context=None) -> list[dict]:
         """Per segment: ``au_coverage`` and ``au_frac_<class>``, the share of face frames of each class."""
@@ -181,13 +259,9 @@ class AUTask(ClassificationTask):
         empty = {"au_coverage": 0.0, **{f"au_frac_{c}": np.nan for c in names}}
         if media.face is None or not np.any(media.face["present"]):
             return [dict(empty) for _ in segments]
-        au_names, aus = _au_estimates(media, cfg)
+        au_names, intensity = corrected_intensity(media, cfg, context)
         times = np.asarray(media.face["times"])
         present = np.asarray(media.face["present"])
-        intensity = np.nan_to_num(np.asarray(aus, dtype=np.float32))
-        baseline = (context or {}).get(media.id)
-        if baseline is not None:
-            intensity = np.clip(intensity - np.nan_to_num(baseline), 0.0, None)
         frame_class = classify_frames(intensity, au_names, cfg)
         rows = []
         for start, end in segments:
@@ -196,6 +270,26 @@ class AUTask(ClassificationTask):
             fractions = counts / max(counts.sum(), 1)
             rows.append({"au_coverage": window.coverage,
                          **{f"au_frac_{c}": float(f) for c, f in zip(names, fractions)}})
+        return rows
+
+    def audit_values(self, media, segments, cfg: AUConfig, context=None) -> list[dict]:
+        """Per segment and AU: ``mean AUxx`` (mean intensity above the baseline over face frames) and
+        ``active AUxx`` (share of face frames at or above the AU's threshold): which AUs move, and whether
+        a rule's AUs ever pass their thresholds."""
+        if media.face is None or not np.any(media.face["present"]):
+            return [{} for _ in segments]
+        au_names, intensity = corrected_intensity(media, cfg, context)
+        times, present = np.asarray(media.face["times"]), np.asarray(media.face["present"])
+        rows = []
+        for start, end in segments:
+            frames = intensity[frames_in(times, present, start, end).selected]
+            if not len(frames):
+                rows.append({})
+                continue
+            row = {f"mean {au}": float(frames[:, k].mean()) for k, au in enumerate(au_names)}
+            row.update({f"active {au}": float((frames[:, k] >= cfg.thresholds[au]).mean())
+                        for k, au in enumerate(au_names) if au in cfg.thresholds})
+            rows.append(row)
         return rows
 
     def assign_labels(self, table: pd.DataFrame, cfg: AUConfig) -> tuple[pd.DataFrame, dict]:
@@ -209,6 +303,16 @@ class AUTask(ClassificationTask):
         label[~mask] = -1
         class_name = np.where(mask, np.array(names, dtype=object)[np.maximum(label, 0)], None)
         return table.assign(au_label=label, au_mask=mask, au_class=class_name), {"classes": names}
+
+
+def corrected_intensity(media, cfg: AUConfig, context=None) -> tuple[list[str], np.ndarray]:
+    """(AU names, (T, K) float32 intensities above the media's baseline, 0 where no face or below it)."""
+    au_names, aus = _au_estimates(media, cfg)
+    intensity = np.nan_to_num(np.asarray(aus, dtype=np.float32))
+    baseline = (context or {}).get(media.id)
+    if baseline is not None:
+        intensity = np.clip(intensity - np.nan_to_num(baseline), 0.0, None)
+    return au_names, intensity
 
 
 def _au_estimates(media, cfg: AUConfig) -> tuple[list[str], np.ndarray]:

@@ -37,6 +37,13 @@ class PretextTask:
     name: ClassVar[str] = ""
     Config: ClassVar[type] = object
     classes: ClassVar[tuple[str, ...]] = ()
+    # What a label claims, so that ``data_prep audit`` can check it against reference labels without knowing
+    # the task: "emotion" (the class names are emotions: scored against an emotion reference), "arousal"
+    # (binary, label 1 = the higher-arousal side: scored against arousal, AUC from ``score_column``), or ""
+    # (no reference meaning, e.g. acoustic clusters: only the class-by-reference table is reported).
+    label_meaning: ClassVar[str] = ""
+    # A continuous column whose order the label follows (larger = label 1), for the audit's AUC.
+    score_column: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -66,6 +73,12 @@ class PretextTask:
     def fit_context(self, medias: list["MediaSignals"], cfg) -> Any:
         """Optional corpus-level state computed before ``segment_values`` (e.g. per-speaker baselines)."""
         return None
+
+    def audit_values(self, media: "MediaSignals", segments: list[tuple[float, float]], cfg,
+                     context: Any = None) -> list[dict]:
+        """Optional diagnostics per segment for ``data_prep audit`` (e.g. mean AU intensities), one dict of
+        ``{name: float}`` per segment; the audit reports their means per reference class. Default: none."""
+        return [{} for _ in segments]
 
 
 def resolve_group(table: pd.DataFrame, group: str, min_group_size: int) -> tuple[str, pd.Series]:

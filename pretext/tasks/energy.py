@@ -50,6 +50,8 @@ class EnergyTask(ClassificationTask):
     name = "energy"
     Config = EnergyConfig
     classes = ("low", "high")
+    label_meaning = "arousal"  # louder / livelier than the group: higher arousal
+    score_column = "energy_norm"
 
     def segment_values(self, media, segments, cfg: EnergyConfig, context=None) -> list[dict]:
         """Per segment: ``energy_value`` (statistic of speech frames) and ``energy_speech_fraction``."""

@@ -91,6 +91,8 @@ class FaceTask(ClassificationTask):
     name = "face"
     Config = FaceConfig
     classes = ("low", "high")
+    label_meaning = "arousal"  # louder / livelier than the group: higher arousal
+    score_column = "face_norm"
 
     def segment_values(self, media, segments, cfg: FaceConfig, context=None) -> list[dict]:
         """Per segment: ``face_value`` (mean landmark speed) and ``face_coverage``."""
