@@ -68,7 +68,8 @@ class AuditOptions:
 
 
 def read_references(path: str | Path) -> pd.DataFrame:
-    """The reference manifest: ``key`` columns (``path`` and/or ``id``) and any of emotion, arousal, speaker.
+    """The reference manifest: ``key`` columns (``path`` and/or ``id``) and any of emotion (or ``label``, as in
+    ``finetune.prepare`` manifests), arousal, speaker.
 
     Relative paths are relative to the manifest's folder, as in ``data_prep extract``.
     """
@@ -77,10 +78,12 @@ def read_references(path: str | Path) -> pd.DataFrame:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, ValueError) as err:
         raise ValueError(f"{path}: cannot read the reference manifest: {err}") from err
+    if "emotion" not in table and "label" in table:  # a finetune.prepare manifest: path, label, speaker
+        table = table.rename(columns={"label": "emotion"})
     if not {"path", "id"} & set(table.columns):
         raise ValueError(f"{path}: a reference manifest needs a 'path' or 'id' column (has {list(table.columns)})")
     if not {"emotion", "arousal"} & set(table.columns):
-        raise ValueError(f"{path}: no reference label: give an 'emotion' and/or 'arousal' column")
+        raise ValueError(f"{path}: no reference label: give an 'emotion' (or 'label') and/or 'arousal' column")
     if "path" in table:
         table["abspath"] = [str((Path(p) if Path(p).is_absolute() else path.parent / p).resolve()) if p else ""
                             for p in table["path"]]
@@ -357,6 +360,8 @@ def format_audit(report: dict) -> str:
             recall = ", ".join(f"{c} {r:.0%}" for c, r in e["recall"].items())
             lines.append(f"  {name} (emotion): accuracy {e['accuracy']:.1%}, UAR {e['uar']:.1%} over "
                          f"{e['n_shared']} segments of {len(e['shared_classes'])} shared classes; recall: {recall}")
+        elif not e["segments"]:
+            lines.append(f"  {name}: no segment has both a label and a reference (e.g. energy on video-only items)")
         elif e["meaning"] == "arousal":
             lines.append(f"  {name} (arousal): AUC {e['auc']:.3f}, accuracy {e['accuracy']:.1%} "
                          f"({e['high']} high / {e['low']} low segments)")
@@ -428,7 +433,9 @@ def audit_markdown(report: dict) -> str:
              ""]
     for name, e in report["tasks"].items():
         lines.append(f"## {name}")
-        if e["meaning"] == "emotion":
+        if not e["segments"]:
+            lines += ["No segment has both a label and a reference (e.g. energy on video-only items).", ""]
+        elif e["meaning"] == "emotion":
             lines += [f"Accuracy **{e['accuracy']:.1%}**, UAR **{e['uar']:.1%}** over {e['n_shared']} segments "
                       f"of the shared classes {', '.join(e['shared_classes'])} (chance UAR "
                       f"{1 / max(len(e['shared_classes']), 1):.1%}); {e['unlabelled_segments']} segments without "

@@ -24,6 +24,9 @@ STATS_FILE = "label_stats.json"
 CONFIG_FILE = "label_config.json"
 # Warn when one class takes more than this share of a task's labels: the task would teach nothing.
 DOMINANT_CLASS_SHARE = 0.9
+# Class counts say nothing about whether a label is right; the audit compares them with reference labels.
+AUDIT_HINT = ("data_prep audit DIR --references REFS.csv --out AUDIT_DIR "
+              "(README: Auditing the pseudo-labels; docs/label_audit.md)")
 
 
 def speech_regions(speech: np.ndarray, rate: float, max_pause_s: float) -> list[tuple[float, float]]:
@@ -165,7 +168,7 @@ def label_statistics(table: pd.DataFrame, config: LabelConfig, facts: dict, medi
     """Class balance and coverage per task, AU rule firing, and warnings for degenerate labels."""
     stats: dict = {"config_hash": config.hash(), "media": len(medias), "segments": int(len(table)),
                    "speech_hours_in_segments": float(table["duration"].sum() / 3600) if len(table) else 0.0,
-                   "media_without_segments": skipped, "tasks": {}, "warnings": []}
+                   "media_without_segments": skipped, "tasks": {}, "warnings": [], "audit": AUDIT_HINT}
     if not len(table):
         stats["warnings"].append(_no_segments_warning(skipped, config))
     for name in config.tasks:
@@ -229,6 +232,7 @@ def format_statistics(stats: dict) -> str:
     lines += [f"  WARNING {w}" for w in stats["warnings"]]
     reasons = skip_reason_counts(stats["media_without_segments"])
     lines += [f"  no segments x{n}: {r}" for r, n in reasons.items()]
+    lines.append(f"  check these labels against known emotions/arousal: {AUDIT_HINT}")
     return "\n".join(lines)
 
 

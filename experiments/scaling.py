@@ -233,8 +233,21 @@ def plot_curve(summary: pd.DataFrame, path: Path) -> Path:
     return path
 
 
+def merge_archived(summary: pd.DataFrame, archived_csv: Path) -> pd.DataFrame:
+    """This run's rows, plus the archived rows of (corpus, encoder, mode) blocks this work folder has no cells
+    for (e.g. probe grids measured by an earlier run whose work folder is gone); a re-measured block replaces
+    its archived rows whole."""
+    if not archived_csv.exists():
+        return summary
+    archived = pd.read_csv(archived_csv)
+    block = ["corpus", "encoder", "mode"]
+    have = set(map(tuple, summary[block].drop_duplicates().to_numpy()))
+    keep = archived[[tuple(r) not in have for r in archived[block].to_numpy()]]
+    return pd.concat([keep, summary], ignore_index=True)[SUMMARY_COLUMNS] if len(keep) else summary
+
+
 def report(work: Path, rungs: list[Rung], archive: Path) -> None:
-    summary = summary_rows(work, rungs)
+    summary = merge_archived(summary_rows(work, rungs), archive / "summary.csv")
     archive.mkdir(parents=True, exist_ok=True)
     summary.to_csv(archive / "summary.csv", index=False, float_format="%.2f")
     plot_curve(summary, archive / "scaling.png")

@@ -97,15 +97,21 @@ class AUConfig:
     # prototypes: one AU counts at most this many thresholds, so one saturated AU cannot carry a class.
     score_cap: float = 2.0
     thresholds: dict[str, float] = field(default_factory=_default_thresholds)
-    # Whose resting face is subtracted: auto (the speaker's videos when the speaker is known, else the
-    # videos of its source folder), speaker, video, none (raw estimates). A per-video baseline removes an expression held
-    # through a whole clip (posed corpora: one emotion per clip); see baseline_pooling for the speaker's.
-    baseline: str = "auto"
+    # Whose resting face is subtracted: none (raw estimates), auto (the speaker's videos when the speaker is
+    # known, else the videos of its source folder), speaker, video. none by default: on acted faces of
+    # people the rules were not written on (docs/label_audit.md, 28 clips of the six emotions) it labelled
+    # 14 correct against 11 for auto and 3-7 for per-video or median baselines, and neutral faces stay
+    # neutral; every baseline removes part of an expression a speaker holds across clips. Use auto where
+    # speakers have marked resting faces (a smiling or frowning face at rest is read as an emotion
+    # without it) and also talk calmly in the corpus.
+    baseline: str = "none"
     # How a speaker's videos make one baseline: "min" (per AU, the most relaxed of its videos' resting
     # levels) or "median" (of them). The median subtracts what a speaker's clips have in common, so on a
     # speaker filmed in every emotion it removed part of each expression (docs/label_audit.md: W011 2 of 6
     # correct with median, 4 of 6 with min, the same as no baseline), while min still removes a resting
-    # face's offsets (a smiling or frowning resting face is not read as an emotion).
+    # face's offsets (a smiling or frowning resting face is not read as an emotion). Its failure mode: with
+    # few clips, one whose expression pushes an AU below rest (raised brows: no brow lowering) sets that AU's
+    # baseline too low for the others (tests/data_prep/test_audit.py shows it on a synthetic face).
     baseline_pooling: str = "min"
     # Percentile of each AU over the baseline group's face frames taken as its resting level.
     baseline_percentile: float = 10.0
