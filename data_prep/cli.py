@@ -98,6 +98,14 @@ def _extract(args) -> int:
     return 1 if summary.failed else 0
 
 
+def _input_error_exit(command: str, err: Exception) -> int:
+    print(f"data_prep {command}: error: {err}", file=sys.stderr)
+    return 2
+
+
+INPUT_ERRORS = (FileNotFoundError, NotADirectoryError, ValueError)
+
+
 def _label(args) -> int:
     from .label import format_statistics, label_corpus
     from .label_config import load_label_config
@@ -108,12 +116,10 @@ def _label(args) -> int:
             print(json.dumps(config.to_dict(), indent=2))
             return 0
         if not args.dir:
-            print("data_prep label: error: DIR is required", file=sys.stderr)
-            return 2
+            raise ValueError("DIR is required")
         result = label_corpus(args.dir, config, dest=args.out, progress=not args.no_progress)
-    except (FileNotFoundError, NotADirectoryError, ValueError) as err:
-        print(f"data_prep label: error: {err}", file=sys.stderr)
-        return 2
+    except INPUT_ERRORS as err:
+        return _input_error_exit("label", err)
     print(format_statistics(result.stats))
     print(f"wrote {result.path} (load with data_prep.load_segments)")
     return 0
@@ -124,13 +130,11 @@ def _audit(args) -> int:
     from .label_config import load_label_config
 
     try:
-        options = audit_options_from_pairs(args.alias, args.arousal, args.whole_items)
         config = load_label_config(args.config) if args.config else None
         result = audit_labels(args.dir, args.references, args.out, config=config, segments=args.segments,
-                              options=options)
-    except (FileNotFoundError, NotADirectoryError, ValueError) as err:
-        print(f"data_prep audit: error: {err}", file=sys.stderr)
-        return 2
+                              options=audit_options_from_pairs(args.alias, args.arousal, args.whole_items))
+    except INPUT_ERRORS as err:
+        return _input_error_exit("audit", err)
     print(format_audit(result.report))
     print(f"wrote {result.folder / 'audit.md'} (and audit.json, PNGs)")
     return 0
