@@ -1,6 +1,6 @@
 """Extraction throughput, stage shares, overhead against a bare loop, and memory against video length.
 
-Run:  .venv/bin/python benchmarks/label_throughput.py [--shared ../shared] [--work /tmp/avpretext_bench]
+Run:  .venv/bin/python -m benchmarks.label_throughput [--shared ../shared] [--work /tmp/avpretext_bench]
 
 Prints, in one run (so machine noise affects all rows alike):
 * real-time factor (media seconds per wall second) of `extract_corpus` with 1 and 2 workers on real clips
@@ -25,12 +25,11 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from data_prep import store  # noqa: E402
-from data_prep.decode import FrameSelector, iter_audio_chunks, AudioInfo  # noqa: E402
-from data_prep.extract import ExtractOptions, extract_corpus  # noqa: E402
-from data_prep.face_model import open_face_landmarker  # noqa: E402
+from data_prep import store
+from data_prep.decode import FrameSelector, iter_audio_chunks, AudioInfo
+from data_prep.extract import ExtractOptions, extract_corpus
+from data_prep.face_model import open_face_landmarker
 
 MIN_CORPUS_S = 300.0
 
@@ -57,7 +56,7 @@ def build_long_video(shared: Path, path: Path, duration_s: float, size: int = 48
     """One video made of the real clips played one after another (frames letterboxed to size x size)."""
     import av
 
-    from data_prep.synthetic import write_media
+    from avpretext.synthetic import write_media
 
     if path.exists():
         return path

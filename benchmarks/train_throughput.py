@@ -1,6 +1,6 @@
 """Training-step throughput of pretext/train.py against a bare PyTorch loop, data-wait share, peak memory.
 
-Run:  .venv/bin/python benchmarks/train_throughput.py [--steps 30] [--batch-size 8] [--shared ../shared]
+Run:  .venv/bin/python -m benchmarks.train_throughput [--steps 30] [--batch-size 8] [--shared ../shared]
 
 For each encoder (default configs), in a fresh process each (so peak memory is that encoder's):
 * samples/s of ``pretext.train.train_step`` (Accelerate-prepared model/optimiser/scheduler, masked
@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 
 def build_segments(work: Path, shared: Path, repeat: int) -> Path:
@@ -35,7 +34,8 @@ def build_segments(work: Path, shared: Path, repeat: int) -> Path:
 
     import pandas as pd
 
-    from data_prep import build_label_config, label_corpus, synthetic
+    from data_prep import build_label_config, label_corpus
+    from avpretext import synthetic
     from data_prep.extract import ExtractOptions, extract_corpus
     from data_prep.label import CONFIG_FILE
 
@@ -58,9 +58,10 @@ def measure(encoder_name: str, segments: Path, work: Path, steps: int, batch_siz
     from accelerate import Accelerator
 
     from encoders import build_encoder
-    from pretext.data import SegmentDataset, collate
+    from avpretext.common.batches import collate, SegmentDataset
     from pretext.tasks import parse_tasks
-    from pretext.train import PretextModel, TrainConfig, build_scheduler, load_task_table, train, train_step
+    from avpretext.common.schedules import build_scheduler
+    from pretext.train import PretextModel, TrainConfig, load_task_table, train, train_step
 
     torch.manual_seed(0)
     tasks = parse_tasks("energy,face,au")

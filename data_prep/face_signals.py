@@ -26,7 +26,7 @@ NUM_BLENDSHAPES = 52
 # jitter, blendshapes flatten). The face detector in front of it (BlazeFace short range) was trained on
 # faces filling over 20% of the image ("faces within 2 m of the camera"): smaller ones, e.g. a 120 px face
 # in a 320 x 240 frame (whose mesh box is about 45 x 54 px), are still found but near that limit, and an
-# 80 px face in the same frame is not found at all (measured on the test face of data_prep.synthetic).
+# 80 px face in the same frame is not found at all (measured on the test face of avpretext.synthetic).
 SMALL_FACE_PX = 80
 
 # name -> (dtype, row shape); NaN rows mark frames without a tracked face.

@@ -23,15 +23,15 @@ group or other accounts can read a corpus on shared storage (``tempfile.mkdtemp`
 """
 from __future__ import annotations
 
-import json
 import os
-import secrets
 import shutil
-import socket
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
+
+# Re-exported: the extraction and label modules write through ``store.*``; the code lives in the common layer.
+from avpretext.common.io import (check_output_folder, clean_stale_temp_files, is_stale_temp, read_json,  # noqa: F401
+                                 temp_name, write_atomic, write_bytes_atomic, write_json_atomic)
 
 ITEMS_DIR = "items"
 FAILED_DIR = "failed"
@@ -58,15 +58,6 @@ def has_failed(out: str | Path, item_id: str) -> bool:
     return failure_path(out, item_id).exists()
 
 
-def check_output_folder(path: str | Path) -> Path:
-    """``path`` as a Path; refuses one that exists and is not a folder, before any work is done (every
-    write into it would fail, after the work)."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise NotADirectoryError(f"{path}: the output folder is an existing file")
-    return path
-
-
 def make_work_dir(out: str | Path, item_id: str) -> Path:
     """A fresh folder in which one item's outputs are assembled before commit (mode from the umask)."""
     tmp_root = Path(out) / TMP_DIR
@@ -74,26 +65,6 @@ def make_work_dir(out: str | Path, item_id: str) -> Path:
     work = tmp_root / temp_name(item_id)
     work.mkdir()  # the random part makes the name unique; mkdir fails rather than share a folder
     return work
-
-
-def temp_name(prefix: str) -> str:
-    """``<prefix>.<host>.<pid>.<random>``: whose it is, so :func:`is_stale_temp` can tell debris from live work."""
-    return f"{prefix}.{socket.gethostname()}.{os.getpid()}.{secrets.token_hex(4)}"
-
-
-def is_stale_temp(name: str, prefix: str | None = None) -> bool:
-    """True when ``name`` is a :func:`temp_name` (of ``prefix``, if given) of a dead process of this host.
-
-    Parsed from the right, so host names with dots work; names of other hosts (a shared filesystem) and of
-    live processes are never stale.
-    """
-    parts = name.rsplit(".", 2)
-    if len(parts) != 3 or not parts[1].isdigit() or not parts[2]:
-        return False
-    head, host = parts[0], "." + socket.gethostname()
-    if not head.endswith(host) or (prefix is not None and head[:-len(host)] != prefix):
-        return False
-    return not _pid_alive(int(parts[1]))
 
 
 def commit_work_dir(work: Path, out: str | Path, item_id: str) -> bool:
@@ -129,80 +100,6 @@ def clean_stale_work_dirs(out: str | Path) -> int:
             shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
             removed += 1
     return removed
-
-
-def clean_stale_temp_files(folder: str | Path, names: Iterable[str] | None = None) -> int:
-    """Remove the temporary files that killed atomic writes of ``folder/<name>`` left (dead writers of
-    this host only), for each of ``names``, or for any name when None (folders only this code writes).
-    Returns how many were removed."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return 0
-    prefixes = [None] if names is None else [f".{name}" for name in names]
-    removed = 0
-    for entry in folder.glob(".*"):
-        if entry.is_file() and any(is_stale_temp(entry.name, prefix) for prefix in prefixes):
-            entry.unlink(missing_ok=True)
-            removed += 1
-    return removed
-
-
-def write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
-    """Create ``path`` through ``write(tmp_path)`` so that readers see either the old file or the whole new
-    one, never a torn write.
-
-    ``write`` creates ``tmp_path`` (a hidden :func:`temp_name` beside ``path``: the rename is atomic only
-    within one folder); it is flushed to disk and renamed over ``path``, or removed on any error. A process
-    killed before the rename leaves the temporary file, which :func:`clean_stale_temp_files` removes later.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / temp_name(f".{path.name}")
-    try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    """Write a file so that readers see either the old file or the whole new one, never a torn write."""
-    def write(tmp: Path) -> None:
-        with open(tmp, "xb") as f:  # mode 0o666 minus the umask
-            f.write(data)
-
-    write_atomic(path, write)
-
-
-def write_json_atomic(path: str | Path, obj) -> None:
-    """Write JSON so that readers see either the old file or the whole new one."""
-    write_bytes_atomic(path, json.dumps(obj, indent=1, ensure_ascii=False, default=_json_default).encode("utf-8"))
-
-
-def read_json(path: str | Path):
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
-def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serializable: {type(obj)}")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def fsync_tree(root: Path) -> None:

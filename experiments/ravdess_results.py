@@ -1,6 +1,6 @@
 """The real-speech experiment of docs/results.md: pretext pretraining, then RAVDESS fine-tuning, per fold.
 
-    .venv/bin/python experiments/ravdess_results.py --work /work/runs/results [--shared ../shared]
+    .venv/bin/python -m experiments.ravdess_results --work /work/runs/results [--shared ../shared]
         [--folds 4] [--pretrain-steps 400] [--probe-seeds 0,1,2] [--finetune-seeds 0,1,2]
         [--fractions 0.1,0.25,0.5,1]
 
@@ -30,7 +30,6 @@ import argparse
 import gzip
 import hashlib
 import json
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,17 +37,16 @@ from pathlib import Path
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from data_prep import build_label_config, label_corpus, load_segments  # noqa: E402
-from data_prep.extract import ExtractOptions, extract_corpus  # noqa: E402
-from data_prep.label import CONFIG_FILE  # noqa: E402
-from data_prep.store import write_bytes_atomic, write_json_atomic  # noqa: E402
-from finetune.experiment import (CELL_CONFIG, base_config, collect, finished_cells, run_grid,  # noqa: E402
+from data_prep import build_label_config, label_corpus, load_segments
+from data_prep.extract import ExtractOptions, extract_corpus
+from data_prep.label import CONFIG_FILE
+from data_prep.store import write_bytes_atomic, write_json_atomic
+from finetune.experiment import (CELL_CONFIG, base_config, collect, finished_cells, run_grid,
                                  write_reports)
-from finetune.recipes import load_manifest, prepare_ravdess, write_manifest  # noqa: E402
-from finetune.splits import make_splits  # noqa: E402
-from pretext.train import TrainConfig, train  # noqa: E402
+from finetune.recipes import load_manifest, prepare_ravdess, write_manifest
+from finetune.splits import make_splits
+from pretext.train import TrainConfig, train
 
 # The default encoder family (cnn: log-mel VGG) at a size two CPU cores can fine-tune 100+ times.
 ENCODER_OPTIONS = {"channels": [16, 32, 64], "dim": 64, "n_mels": 64}

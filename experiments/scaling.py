@@ -1,6 +1,6 @@
 """The scaling experiment of docs/scaling.md: does pretext pretraining pay as the pretraining data grows?
 
-    .venv/bin/python experiments/scaling.py --work runs/scaling [--shared ../shared] [--encoders cnn,crnn]
+    .venv/bin/python -m experiments.scaling --work runs/scaling [--shared ../shared] [--encoders cnn,crnn]
         [--rungs 0.5,1,2,4,all] [--steps prepare,extract,label,pretrain,probe,finetune,report]
 
 Steps (each resumable: rerun the same command after a kill; step times go to WORK/timings.json):
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,16 +37,15 @@ from pathlib import Path
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from data_prep import build_label_config, label_corpus, load_segments  # noqa: E402
-from data_prep.extract import ExtractOptions, extract_corpus  # noqa: E402
-from data_prep.label import CONFIG_FILE  # noqa: E402
-from data_prep.store import write_json_atomic  # noqa: E402
-from experiments.ravdess_results import share_scratch_cells, timed  # noqa: E402
-from finetune.experiment import base_config, collect, finished_cells, paired_differences, run_grid  # noqa: E402
-from finetune.recipes import prepare_baved, prepare_ravdess, write_manifest  # noqa: E402
-from pretext.train import TrainConfig, train  # noqa: E402
+from data_prep import build_label_config, label_corpus, load_segments
+from data_prep.extract import ExtractOptions, extract_corpus
+from data_prep.label import CONFIG_FILE
+from data_prep.store import write_json_atomic
+from experiments.ravdess_results import share_scratch_cells, timed
+from finetune.experiment import base_config, collect, finished_cells, paired_differences, run_grid
+from finetune.recipes import prepare_baved, prepare_ravdess, write_manifest
+from pretext.train import TrainConfig, train
 
 # The pretraining pool: (manifest relative to ../shared/data, corpora kept from it). Evaluated corpora are absent.
 POOL = (("av_pretrain/manifest.csv", ("grid", "lrw_ar")),

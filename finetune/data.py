@@ -1,4 +1,4 @@
-"""Manifest rows -> the segment-table shape that :class:`pretext.data.SegmentDataset` reads.
+"""Manifest rows -> the segment-table shape that :class:`avpretext.common.batches.SegmentDataset` reads.
 
 Fine-tuning reuses pretraining's dataset (seeking reads, seeded crops, bad-audio handling, padding collate):
 one whole utterance is one segment, and the emotion is one more "task" column pair
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from pretext.data import audio_error
+from avpretext.common.audio import audio_error
 
 EMOTION = "emotion"  # the target name of categorical SER
 

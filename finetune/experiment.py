@@ -31,12 +31,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from data_prep.store import check_output_folder, write_json_atomic  # noqa: E402
-from finetune.train import FinetuneConfig, encoder_folder, load_splits, scratch_twin, train_split  # noqa: E402
-from pretext.data import AudioError  # noqa: E402
+from avpretext.common.io import check_output_folder, write_json_atomic
+from finetune.train import FinetuneConfig, encoder_folder, load_splits, scratch_twin, train_split
+from avpretext.common.audio import AudioError
 
 METRICS = ("uar", "macro_f1", "accuracy")
 INITS = ("scratch", "pretrained")

@@ -18,12 +18,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from data_prep.sources import MEDIA_EXTENSIONS  # noqa: E402
-from finetune.train import LABELS_FILE, MODEL_DIR, SERModel, load_model  # noqa: E402
-from pretext.data import AudioError, collate, read_audio  # noqa: E402
+from data_prep.sources import MEDIA_EXTENSIONS
+from finetune.train import LABELS_FILE, MODEL_DIR, SERModel, load_model
+from avpretext.common.audio import AudioError, read_audio
+from avpretext.common.batches import collate
 
 
 def model_folders(path: str | Path) -> list[Path]:

@@ -13,14 +13,10 @@ import argparse
 import inspect
 import sys
 from collections import Counter
-from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script (python finetune/prepare.py): make the repo importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import pandas as pd
 
-import pandas as pd  # noqa: E402
-
-from finetune.recipes import RECIPES, write_manifest  # noqa: E402
+from finetune.recipes import RECIPES, write_manifest
 
 PROG = "finetune.prepare"
 

@@ -39,7 +39,7 @@ GENDERS = ("female", "male")
 # puts its unidentified speakers in every partition).
 UNKNOWN_SPEAKERS = frozenset({"", "unknown"})
 
-# Every container soundfile reads and seeks (pretext.data.read_audio seeks): Opus/Vorbis in Ogg included, as
+# Every container soundfile reads and seeks (avpretext.common.audio.read_audio seeks): Opus/Vorbis in Ogg included, as
 # corpora redistributed at low bit rates (the shared BAVED copy) come that way.
 AUDIO_PATTERNS = ("**/*.wav", "**/*.flac", "**/*.opus", "**/*.ogg")
 

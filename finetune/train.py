@@ -30,20 +30,18 @@ import numpy as np
 import torch
 from torch import nn
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from data_prep.store import check_output_folder, write_json_atomic  # noqa: E402
-from encoders import build_encoder, load_pretrained, read_encoder_config, save_pretrained  # noqa: E402
-from encoders.io import LoadError, load_module_state, read_json  # noqa: E402
-from finetune.data import Targets, probe_durations, resolve_targets, segment_table  # noqa: E402
-from finetune.metrics import ccc, classification_metrics, metrics_from_confusion, plot_confusion  # noqa: E402
-from finetune.recipes import load_manifest  # noqa: E402
-from finetune.splits import Split, label_subset, make_splits  # noqa: E402
-from pretext.config_args import parse_config  # noqa: E402
-from pretext.data import (AudioError, SegmentDataset, audio_error, check_can_progress, collate,  # noqa: E402
-                          stack_by_task, train_drop_last)
-from pretext.train import EpochSampler, warmup_cosine  # noqa: E402
+from avpretext.common.io import check_output_folder, write_json_atomic
+from encoders import build_encoder, load_pretrained, read_encoder_config, save_pretrained
+from encoders.io import LoadError, load_module_state, read_json
+from finetune.data import Targets, probe_durations, resolve_targets, segment_table
+from finetune.metrics import ccc, classification_metrics, metrics_from_confusion, plot_confusion
+from finetune.recipes import load_manifest
+from finetune.splits import Split, label_subset, make_splits
+from avpretext.common.cli import parse_config
+from avpretext.common.audio import audio_error, AudioError
+from avpretext.common.batches import check_can_progress, collate, SegmentDataset, stack_by_task, train_drop_last
+from avpretext.common.schedules import EpochSampler, warmup_cosine
 
 MODES = ("finetune", "probe")
 HEADS = ("linear", "mlp")

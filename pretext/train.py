@@ -21,17 +21,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
-if __package__ in (None, ""):  # run as a script (accelerate launch pretext/train.py): make the repo importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from data_prep.store import check_output_folder, write_bytes_atomic  # noqa: E402
-from encoders import build_encoder, save_pretrained  # noqa: E402
-from pretext.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from pretext.config_args import parse_config  # noqa: E402
-from pretext.data import (AudioError, SegmentDataset, check_can_progress, collate, split_by_media,  # noqa: E402
-                          train_drop_last)
-from pretext.tasks import parse_tasks  # noqa: E402
-from pretext.tasks.base import summarize_counts  # noqa: E402
+from avpretext.common.io import check_output_folder, write_bytes_atomic
+from avpretext.common.schedules import EpochSampler, build_scheduler, epoch_seed
+from encoders import build_encoder, save_pretrained
+from pretext.checkpoint import load_checkpoint, save_checkpoint
+from avpretext.common.cli import parse_config
+from avpretext.common.audio import AudioError
+from avpretext.common.batches import check_can_progress, collate, SegmentDataset, split_by_media, train_drop_last
+from pretext.tasks import parse_tasks
+from pretext.tasks.base import summarize_counts
 
 # Fields that define what is trained: a resumed run must match them exactly (solo-learn's SHOULD_MATCH).
 MUST_MATCH_ON_RESUME = ("data", "tasks", "encoder", "encoder_options", "head_hidden")
@@ -96,39 +95,6 @@ class TrainState:
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
 
 
-def epoch_seed(seed: int, epoch: int) -> int:
-    """The seed of one epoch's random draws (sampler order, loader worker seeds): a function of the run's seed
-    and the epoch only, so a resumed run draws what an uninterrupted one does."""
-    return seed * 1000003 + epoch
-
-
-class EpochSampler(torch.utils.data.Sampler):
-    """A seeded permutation per epoch, so a resumed run sees the same order as an uninterrupted one.
-
-    Yields ``epoch * size + i``: the dataset reads the epoch from the index (for its random crops), so its
-    crops need no other notice of the epoch.
-
-    ``start`` skips the first items of the epoch's permutation: a resumed run sets it to the items already
-    trained on (batches x batch size x processes), so the loader (and Accelerate's per-process batch shards)
-    yields exactly the rest of the epoch, with no batches read and thrown away (``skip_first_batches``).
-    Accelerate's ``set_epoch`` leaves it alone.
-    """
-
-    def __init__(self, size: int, seed: int):
-        self.size, self.seed, self.epoch, self.start = size, seed, 0, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self):
-        generator = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
-        order = torch.randperm(self.size, generator=generator)[self.start:]
-        return iter((order + self.epoch * self.size).tolist())
-
-    def __len__(self) -> int:
-        return self.size - min(self.start, self.size)
-
-
 def load_task_table(data: str, tasks) -> tuple:
     """The segment table and each task's label config (from the label run), checked for usable labels."""
     from data_prep import load_segments
@@ -174,18 +140,6 @@ def task_weights(given: dict, names: list[str]) -> dict[str, float]:
             raise ValueError(f"--task-weights: {name!r} must be a number >= 0, not {value!r}")
         weights[name] = float(value)
     return weights
-
-
-def warmup_cosine(step: int, warmup: int, total: int) -> float:
-    """Learning-rate factor: linear warm-up over ``warmup`` steps, then cosine decay to 0 at ``total``."""
-    if step < warmup:
-        return (step + 1) / max(1, warmup)
-    progress = (step - warmup) / max(1, total - warmup)
-    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-
-def build_scheduler(optimizer, warmup: int, total: int):
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(step, warmup, total))
 
 
 def train(config: TrainConfig) -> Path:

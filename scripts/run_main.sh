@@ -9,4 +9,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # mediapipe's face model ships inside the package (data_prep/assets), so nothing is needed offline; an
 # exported AVPRETEXT_FACE_MODEL=PATH still wins (data_prep.face_model).
-exec .venv/bin/python -m pipeline.main_job "$@"
+exec .venv/bin/python -m avpretext.main_job "$@"

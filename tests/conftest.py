@@ -39,7 +39,7 @@ def talking_faces() -> Path:
 @pytest.fixture(scope="session")
 def synthetic_corpus(tmp_path_factory) -> Path:
     """Three short talking-face videos (moving, still, swaying head) and one audio-only file."""
-    from data_prep import synthetic
+    from avpretext import synthetic
 
     root = tmp_path_factory.mktemp("synthetic_corpus")
     synthetic.write_talking_face(root / "moving.mp4", 4.0, jaw_amplitude=10.0, seed=1)

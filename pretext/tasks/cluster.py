@@ -338,7 +338,7 @@ def embed_segments(encoder_dir, table: pd.DataFrame, batch_size: int = 16) -> np
     import torch
 
     from encoders import load_pretrained
-    from pretext.data import read_audio
+    from avpretext.common.audio import read_audio
 
     encoder = load_pretrained(encoder_dir).eval()
     out = []

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data_prep import synthetic
+from avpretext import synthetic
 from data_prep.audit import AuditOptions, audit_labels, rank_auc, read_references
 from data_prep.cli import main as cli_main
 from data_prep.label import label_corpus

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from data_prep import store, synthetic
+from avpretext import synthetic
+from data_prep import store
 from data_prep.face_signals import load_face_arrays
 from data_prep.sources import discover_media
 

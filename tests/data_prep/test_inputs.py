@@ -12,7 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
-from data_prep import build_label_config, label_corpus, store, synthetic
+from avpretext import synthetic
+from data_prep import build_label_config, label_corpus, store
 from data_prep.decode import FRAME_DECODERS, VideoInfo
 from data_prep.face_signals import SMALL_FACE_PX, load_face_arrays
 from data_prep.sources import discover_media

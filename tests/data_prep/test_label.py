@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from data_prep import build_label_config, label_corpus, load_segments, synthetic
+from avpretext import synthetic
+from data_prep import build_label_config, label_corpus, load_segments
 from data_prep.label import segment_speech
 
 from .helpers import run_extract

@@ -9,7 +9,8 @@ import pytest
 import soundfile as sf
 
 import data_prep
-from data_prep import build_label_config, label_corpus, synthetic
+from avpretext import synthetic
+from data_prep import build_label_config, label_corpus
 
 from .helpers import run_extract
 

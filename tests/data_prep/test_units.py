@@ -146,7 +146,7 @@ def test_built_wheel_carries_the_face_model_and_the_demo_face(tmp_path):
     src.mkdir()
     for name in ("setup.cfg", "pyproject.toml", "MANIFEST.in", "README.md"):
         shutil.copy(REPO / name, src / name)
-    for package in ("data_prep", "pretext", "encoders", "finetune", "pipeline"):
+    for package in ("data_prep", "pretext", "encoders", "finetune", "avpretext"):
         shutil.copytree(REPO / package, src / package, ignore=ignore)
     subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation",
                     "--no-index", "-q", "-w", str(tmp_path / "dist")], check=True, cwd=tmp_path, timeout=300)

@@ -1,6 +1,6 @@
 """finetune/train.py, experiment.py and predict.py (short runs, tiny encoder).
 
-The mechanics run on a synthetic labelled set (``data_prep.synthetic.write_labeled_speech``: six speakers,
+The mechanics run on a synthetic labelled set (``avpretext.synthetic.write_labeled_speech``: six speakers,
 four prosody-driven emotions, 8 clips each), so they run on any clone; whether fine-tuning learns real
 emotions is tested on RAVDESS from the shared data folder (skipped with its reason without it)."""
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from encoders import build_encoder, load_pretrained, save_pretrained
-from data_prep import synthetic
+from avpretext import synthetic
 from finetune.recipes import prepare_csv, prepare_ravdess, write_manifest
 from finetune.train import FinetuneConfig, load_model, run
 from tests.conftest import RAVDESS, _require
@@ -126,7 +126,7 @@ def test_bad_inputs_are_named(small, tmp_path):
     rows.loc[0, "path"] = str(broken)
     bad_manifest = tmp_path / "bad.csv"
     rows.to_csv(bad_manifest, index=False)
-    from pretext.data import AudioError
+    from avpretext.common.audio import AudioError
 
     with pytest.raises(AudioError, match="broken.wav"):
         run(_config(bad_manifest, tmp_path / "d", epochs=1, dev_speakers=1, fold="all"))

@@ -279,7 +279,7 @@ def test_baved_real_corpus_opus_files():
     if not BAVED.exists():
         pytest.skip(f"the real BAVED copy is not at {BAVED} (the shared data folder sits beside the repository "
                     "in CI; a fresh clone does not have it)")
-    from pretext.data import read_audio
+    from avpretext.common.audio import read_audio
 
     df = prepare_baved(BAVED)
     # The facts of ../shared/data/README.md: 1,935 Opus files, 60 speaker ids, 44 male and 16 female.

@@ -13,7 +13,7 @@ from finetune.data import Targets, probe_durations, resolve_targets, segment_tab
 from finetune.metrics import ccc, classification_metrics, metrics_from_confusion, plot_confusion
 from finetune.recipes import MANIFEST_COLUMNS
 from finetune.splits import deal_speakers, label_subset, make_splits
-from pretext.data import AudioError, read_audio
+from avpretext.common.audio import AudioError, read_audio
 
 LABELS = ("angry", "happy", "neutral", "sad")
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
-from data_prep.synthetic import write_labeled_speech
+from avpretext.synthetic import write_labeled_speech
 from encoders import build_encoder, save_pretrained
 
 REPO = Path(__file__).resolve().parents[2]

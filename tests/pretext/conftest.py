@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from data_prep import synthetic
+from avpretext import synthetic
 
 TASKS = ("energy", "face", "au", "tests.pretext.plugin_task:DurationTask")
 

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from data_prep import build_label_config, label_corpus, load_segments, synthetic
+from avpretext import synthetic
+from data_prep import build_label_config, label_corpus, load_segments
 from pretext.tasks import get_task
 from pretext.tasks.cluster import (ClusterConfig, descriptor_columns, kmeans, recluster,
                                    standardise_within_groups)

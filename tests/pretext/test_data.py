@@ -6,8 +6,8 @@ import pandas as pd
 import soundfile as sf
 import torch
 
-from pretext.data import SegmentDataset, collate, split_by_media
-from pretext.train import EpochSampler
+from avpretext.common.batches import collate, SegmentDataset, split_by_media
+from avpretext.common.schedules import EpochSampler
 
 
 def test_validation_split_takes_whole_media_items():

@@ -142,7 +142,7 @@ def test_unreadable_audio_is_named_or_skipped_and_counted(segments, tmp_path):
     broken.loc[broken.index[:3], "audio_path"] = str(tmp_path / "gone.flac")
     broken.to_parquet(tmp_path / "broken.parquet")
     (tmp_path / "label_config.json").write_text((Path(segments) / "label_config.json").read_text())
-    from pretext.data import AudioError
+    from avpretext.common.audio import AudioError
 
     with pytest.raises(AudioError, match="gone.flac: cannot read audio"):
         train(_config(tmp_path / "broken.parquet", tmp_path / "strict", val_fraction=0.0))

@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pretext.data import AudioError, batches_per_process, train_drop_last
+from avpretext.common.audio import AudioError
+from avpretext.common.batches import batches_per_process, train_drop_last
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = {"channels": [8, 8, 16], "dim": 16}
@@ -93,7 +94,7 @@ def test_audio_error_survives_the_loader_worker_round_trip():
     """torch re-raises a worker's exception as ``type(message)``, the message ending in our one line."""
     original = AudioError("/data/a b.flac", "LibsndfileError: Error opening\n'/data/a b.flac'")
     worker_message = ("Caught AudioError in DataLoader worker process 0.\nOriginal Traceback (most recent call "
-                      f"last):\n  File \"x.py\", line 1, in <module>\npretext.data.AudioError: {original}\n")
+                      f"last):\n  File \"x.py\", line 1, in <module>\navpretext.common.audio.AudioError: {original}\n")
     rebuilt = AudioError(worker_message)
     assert (rebuilt.path, rebuilt.reason) == (original.path, original.reason)
     assert str(rebuilt) == str(original) == "/data/a b.flac: cannot read audio (LibsndfileError: Error opening " \

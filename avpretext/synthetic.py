@@ -69,7 +69,7 @@ def voiced_speech(duration_s: float, level_db: float | Callable[[np.ndarray], np
     return np.clip(signal, -1, 1).astype(np.float32)
 
 
-FACE_IMAGE_FILE = Path(__file__).resolve().parent / "assets" / "astronaut_face.npz"
+FACE_IMAGE_FILE = Path(__file__).resolve().parents[1] / "data_prep" / "assets" / "astronaut_face.npz"
 FACE_IMAGE_SHA256 = "77021d06cae50ff81c26b2ed777cab8e818a633f617c818332c4e01919f738af"  # of the pixel bytes
 
 

@@ -1,6 +1,6 @@
 """The main job: videos -> extract -> label -> pretext pretraining -> fine-tuning (pretrained vs scratch) -> report.
 
-    python -m pipeline.main_job [--out runs/main] [--videos DIR_OR_CSV] [--labels MANIFEST_CSV] [--workers 2]
+    python -m avpretext.main_job [--out runs/main] [--videos DIR_OR_CSV] [--labels MANIFEST_CSV] [--workers 2]
 
 Without ``--videos``/``--labels`` it runs on an embedded default that the toolkit builds itself,
 deterministically and with nothing downloaded: six talking-face videos animated from scikit-image's astronaut
@@ -71,11 +71,12 @@ def load_labelled(path: str):
 
 def run_main_job(config: MainJobConfig) -> Path:
     """Run every stage into ``config.out``; returns the report's path."""
-    from data_prep import build_label_config, label_corpus, synthetic
+    from data_prep import build_label_config, label_corpus
+    from avpretext import synthetic
     from data_prep.extract import ExtractOptions, extract_corpus
     from finetune.experiment import base_config, run_grid
     from finetune.recipes import write_manifest
-    from pipeline.report import build_report
+    from avpretext.report import build_report
     from pretext.train import TrainConfig, train
 
     out = Path(config.out)
