@@ -7,7 +7,7 @@ segments, calls the tasks, and writes the table and its statistics.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -68,12 +68,6 @@ def segment_speech(speech: np.ndarray, rate: float, cfg: SegmentationConfig) -> 
     return segments
 
 
-def source_folder(relpath: str) -> str:
-    """The folder of a media file as the corpus names it (``with_audio/grid`` for ``with_audio/grid/a.mpg``):
-    the median groups' fallback for clips whose speaker is unknown (``pretext.tasks.base.resolve_group``)."""
-    return PurePosixPath(str(relpath).replace("\\", "/")).parent.as_posix()
-
-
 @dataclass
 class LabelResult:
     table: pd.DataFrame
@@ -128,7 +122,7 @@ def derive_labels(medias: list[MediaSignals], segments_of: dict[str, list[tuple[
                     for name, task in tasks.items()]
         for k, (start, end) in enumerate(segments):
             row = {"segment_id": f"{media.id}_{k:04d}", "media_id": media.id, "speaker": media.speaker,
-                   "source": source_folder(media.meta.get("relpath", "")), "audio_path": str(media.audio_path),
+                   "source": media.source, "audio_path": str(media.audio_path),
                    "start": start, "end": end, "duration": round(end - start, 3)}
             for values in per_task:
                 row.update(values[k])

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -37,6 +37,17 @@ class MediaSignals:
     @property
     def duration_s(self) -> float:
         return float(self.meta.get("duration_s", 0.0))
+
+    @property
+    def source(self) -> str:
+        """The folder of the media file as the corpus names it (:func:`source_folder`)."""
+        return source_folder(self.meta.get("relpath", ""))
+
+
+def source_folder(relpath: str) -> str:
+    """The folder of a media file as the corpus names it (``with_audio/grid`` for ``with_audio/grid/a.mpg``):
+    the median groups' fallback for clips whose speaker is unknown (``pretext.tasks.base.resolve_group``)."""
+    return PurePosixPath(str(relpath).replace("\\", "/")).parent.as_posix()
 
 
 def load_media(out: str | Path, item_id: str) -> MediaSignals:

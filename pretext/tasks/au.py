@@ -246,10 +246,9 @@ class AUTask(ClassificationTask):
         # would remove an expression held through it (measured: per-video baselines labelled the fewest
         # acted clips correctly, docs/label_audit.md). With min pooling a folder of many people gives a
         # baseline near 0 (raw estimates), a folder of one person that person's most relaxed level.
-        from data_prep.label import source_folder  # lazy: data_prep.label imports this package
 
         def group(m) -> str:
-            return f"speaker:{m.speaker}" if m.speaker else f"folder:{source_folder(m.meta.get('relpath', ''))}"
+            return f"speaker:{m.speaker}" if m.speaker else f"folder:{m.source}"
 
         groups: dict[str, list[np.ndarray]] = {}
         for m in medias:
