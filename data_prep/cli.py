@@ -81,6 +81,15 @@ def main(argv: list[str] | None = None) -> int:
     return _label(args)
 
 
+def _input_error_exit(command: str, err: Exception) -> int:
+    print(f"data_prep {command}: error: {err}", file=sys.stderr)
+    return 2
+
+
+# Errors of the input, not of the code: one line and exit 2 (README: Exit codes).
+INPUT_ERRORS = (FileNotFoundError, NotADirectoryError, ValueError)
+
+
 def _extract(args) -> int:
     from .aus_pyfeat import PyFeatUnavailable
     from .extract import ExtractOptions, extract_corpus
@@ -91,19 +100,10 @@ def _extract(args) -> int:
     try:
         summary = extract_corpus(args.videos, args.out, options, workers=args.workers, shard=args.shard,
                                  retry_failed=args.retry_failed, progress=not args.no_progress)
-    except (FaceModelError, PyFeatUnavailable, FileNotFoundError, NotADirectoryError, ValueError) as err:
-        print(f"data_prep extract: error: {err}", file=sys.stderr)
-        return 2
+    except (FaceModelError, PyFeatUnavailable, *INPUT_ERRORS) as err:
+        return _input_error_exit("extract", err)
     print(summary.report())
     return 1 if summary.failed else 0
-
-
-def _input_error_exit(command: str, err: Exception) -> int:
-    print(f"data_prep {command}: error: {err}", file=sys.stderr)
-    return 2
-
-
-INPUT_ERRORS = (FileNotFoundError, NotADirectoryError, ValueError)
 
 
 def _label(args) -> int:

@@ -1,1 +1,2 @@
-"""Experiments behind docs/results.md and docs/scaling.md; run from the repository root as ``python -m experiments.NAME``."""
+"""Experiments behind docs/results.md and docs/scaling.md; run from the repository root as
+``python -m experiments.NAME``."""

@@ -32,9 +32,9 @@ import numpy as np
 import pandas as pd
 
 
+from avpretext.common.audio import AudioError
 from avpretext.common.io import check_output_folder, write_json_atomic
 from finetune.train import FinetuneConfig, encoder_folder, load_splits, scratch_twin, train_split
-from avpretext.common.audio import AudioError
 
 METRICS = ("uar", "macro_f1", "accuracy")
 INITS = ("scratch", "pretrained")

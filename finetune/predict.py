@@ -19,10 +19,10 @@ import pandas as pd
 import torch
 
 
-from data_prep.sources import MEDIA_EXTENSIONS
-from finetune.train import LABELS_FILE, MODEL_DIR, SERModel, load_model
 from avpretext.common.audio import AudioError, read_audio
 from avpretext.common.batches import collate
+from data_prep.sources import MEDIA_EXTENSIONS
+from finetune.train import LABELS_FILE, MODEL_DIR, SERModel, load_model
 
 
 def model_folders(path: str | Path) -> list[Path]:

@@ -39,8 +39,8 @@ GENDERS = ("female", "male")
 # puts its unidentified speakers in every partition).
 UNKNOWN_SPEAKERS = frozenset({"", "unknown"})
 
-# Every container soundfile reads and seeks (avpretext.common.audio.read_audio seeks): Opus/Vorbis in Ogg included, as
-# corpora redistributed at low bit rates (the shared BAVED copy) come that way.
+# Every container soundfile reads and seeks (avpretext.common.audio.read_audio seeks): Opus/Vorbis in Ogg
+# included, as corpora redistributed at low bit rates (the shared BAVED copy) come that way.
 AUDIO_PATTERNS = ("**/*.wav", "**/*.flac", "**/*.opus", "**/*.ogg")
 
 RAVDESS_EMOTIONS = {"01": "neutral", "02": "calm", "03": "happy", "04": "sad", "05": "angry", "06": "fearful",

@@ -31,17 +31,17 @@ import torch
 from torch import nn
 
 
+from avpretext.common.audio import audio_error, AudioError
+from avpretext.common.batches import check_can_progress, collate, SegmentDataset, stack_by_task, train_drop_last
+from avpretext.common.cli import parse_config
 from avpretext.common.io import check_output_folder, write_json_atomic
+from avpretext.common.schedules import EpochSampler, warmup_cosine
 from encoders import build_encoder, load_pretrained, read_encoder_config, save_pretrained
 from encoders.io import LoadError, load_module_state, read_json
 from finetune.data import Targets, probe_durations, resolve_targets, segment_table
 from finetune.metrics import ccc, classification_metrics, metrics_from_confusion, plot_confusion
 from finetune.recipes import load_manifest
 from finetune.splits import Split, label_subset, make_splits
-from avpretext.common.cli import parse_config
-from avpretext.common.audio import audio_error, AudioError
-from avpretext.common.batches import check_can_progress, collate, SegmentDataset, stack_by_task, train_drop_last
-from avpretext.common.schedules import EpochSampler, warmup_cosine
 
 MODES = ("finetune", "probe")
 HEADS = ("linear", "mlp")

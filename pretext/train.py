@@ -22,13 +22,13 @@ import torch
 from torch import nn
 
 
+from avpretext.common.audio import AudioError
+from avpretext.common.batches import check_can_progress, collate, SegmentDataset, split_by_media, train_drop_last
+from avpretext.common.cli import parse_config
 from avpretext.common.io import check_output_folder, write_bytes_atomic
 from avpretext.common.schedules import EpochSampler, build_scheduler, epoch_seed
 from encoders import build_encoder, save_pretrained
 from pretext.checkpoint import load_checkpoint, save_checkpoint
-from avpretext.common.cli import parse_config
-from avpretext.common.audio import AudioError
-from avpretext.common.batches import check_can_progress, collate, SegmentDataset, split_by_media, train_drop_last
 from pretext.tasks import parse_tasks
 from pretext.tasks.base import summarize_counts
 
