@@ -37,7 +37,7 @@ def build_segments(work: Path, shared: Path, repeat: int) -> Path:
     from data_prep import build_label_config, label_corpus
     from avpretext import synthetic
     from data_prep.extract import ExtractOptions, extract_corpus
-    from data_prep.label import CONFIG_FILE
+    from data_prep.segments import CONFIG_FILE
 
     out = work / "extract"
     if not (out / "segments.parquet").exists():

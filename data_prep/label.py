@@ -17,11 +17,9 @@ from pretext.tasks import get_task
 from . import store
 from .audio_features import mask_to_runs, speech_activity
 from .label_config import LabelConfig, SegmentationConfig, build_label_config
+from .segments import CONFIG_FILE, SEGMENTS_FILE, STATS_FILE, load_segments  # noqa: F401 (public here too)
 from .signals import MediaSignals, list_done_items, load_media
 
-SEGMENTS_FILE = "segments.parquet"
-STATS_FILE = "label_stats.json"
-CONFIG_FILE = "label_config.json"
 # Warn when one class takes more than this share of a task's labels: the task would teach nothing.
 DOMINANT_CLASS_SHARE = 0.9
 # Class counts say nothing about whether a label is right; the audit compares them with reference labels.
@@ -239,17 +237,3 @@ def _write_outputs(dest: Path, table: pd.DataFrame, stats: dict, config: LabelCo
     store.write_json_atomic(dest / STATS_FILE, stats)
     store.write_json_atomic(dest / CONFIG_FILE, config.to_dict())
     return path
-
-
-def load_segments(path: str | Path) -> pd.DataFrame:
-    """The segment table written by ``data_prep label``, as a pandas DataFrame.
-
-    Args:
-        path: the folder given to ``data_prep label`` (or its ``--out``), or the parquet file itself.
-
-    Columns: ``segment_id, media_id, speaker, source (folder of the media file), audio_path, start, end, duration``; per task ``<task>_label``
-    (int, -1 when missing), ``<task>_mask`` (bool) and its values (``energy_value``, ``face_value``,
-    ``au_frac_<class>``, ...); ``config_hash`` of the label config.
-    """
-    path = Path(path)
-    return pd.read_parquet(path / SEGMENTS_FILE if path.is_dir() else path)

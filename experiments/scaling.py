@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 from data_prep import build_label_config, label_corpus, load_segments
 from data_prep.extract import ExtractOptions, extract_corpus
-from data_prep.label import CONFIG_FILE
+from data_prep.segments import CONFIG_FILE
 from data_prep.store import write_json_atomic
 from experiments.ravdess_results import share_scratch_cells, timed
 from finetune.experiment import base_config, collect, finished_cells, paired_differences, run_grid

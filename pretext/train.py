@@ -97,11 +97,10 @@ class TrainState:
 
 def load_task_table(data: str, tasks) -> tuple:
     """The segment table and each task's label config (from the label run), checked for usable labels."""
-    from data_prep import load_segments
-    from data_prep.label import CONFIG_FILE, SEGMENTS_FILE, STATS_FILE
+    from data_prep.segments import CONFIG_FILE, SEGMENTS_FILE, STATS_FILE, load_segments, segments_path
 
     path = Path(data)
-    table_path = path / SEGMENTS_FILE if path.is_dir() else path
+    table_path = segments_path(path)
     if not path.exists():
         raise ValueError(f"--data {data}: not found")
     if not table_path.is_file():

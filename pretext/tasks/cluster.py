@@ -371,13 +371,11 @@ def recluster(encoder_dir, data, cfg: ClusterConfig | None = None, write: bool =
         the clustering facts.
     """
     import json
-    from pathlib import Path
 
-    from data_prep import store
-    from data_prep.label import CONFIG_FILE, SEGMENTS_FILE, load_segments
+    from avpretext.common.io import write_atomic
+    from data_prep.segments import CONFIG_FILE, load_segments, segments_path
 
-    path = Path(data)
-    table_path = path / SEGMENTS_FILE if path.is_dir() else path
+    table_path = segments_path(data)
     if cfg is None:
         config_file = table_path.parent / CONFIG_FILE
         saved = json.loads(config_file.read_text()).get("cluster", {}) if config_file.exists() else {}
@@ -393,5 +391,5 @@ def recluster(encoder_dir, data, cfg: ClusterConfig | None = None, write: bool =
         features[valid.to_numpy()] = embedded
     table, facts = cluster_table(table, features, valid, cfg)
     if write:
-        store.write_atomic(table_path, lambda tmp: table.to_parquet(tmp, index=False))
+        write_atomic(table_path, lambda tmp: table.to_parquet(tmp, index=False))
     return table, facts
