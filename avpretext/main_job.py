@@ -77,6 +77,7 @@ def run_main_job(config: MainJobConfig) -> Path:
     from finetune.experiment import base_config, run_grid
     from finetune.recipes import write_manifest
     from avpretext.report import build_report
+    from pretext.tasks import DEFAULT_TASKS
     from pretext.train import TrainConfig, train
 
     out = Path(config.out)
@@ -94,8 +95,9 @@ def run_main_job(config: MainJobConfig) -> Path:
 
     pretrain = out / "pretrain"
     if not (pretrain / "encoder" / "model.safetensors").exists():
-        stages.run("pretext/train.py --tasks energy,face,au", train, TrainConfig(
-            data=str(out / "extract"), tasks="energy,face,au", encoder=config.encoder,
+        tasks = ",".join(DEFAULT_TASKS)
+        stages.run(f"pretext/train.py --tasks {tasks}", train, TrainConfig(
+            data=str(out / "extract"), tasks=tasks, encoder=config.encoder,
             encoder_options=config.encoder_options, out=str(pretrain), max_steps=config.pretrain_steps,
             batch_size=8, lr=2e-3, warmup_steps=10, max_seconds=3.0, eval_every=25, log_every=5,
             checkpoint_every=config.pretrain_steps, num_workers=2, report_to="none",

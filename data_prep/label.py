@@ -175,11 +175,10 @@ def label_statistics(table: pd.DataFrame, config: LabelConfig, facts: dict, medi
                  **{k: v for k, v in facts.get(name, {}).items() if k not in ("classes", "warnings")}}
         # A task's own checks of its labels (e.g. one k-means cluster taking most segments).
         stats["warnings"] += [f"{name}: {w}" for w in facts.get(name, {}).get("warnings", [])]
-        if name == "au" and mask.any():
-            entry["frame_rule_share"] = _frame_rule_share(table[mask], classes)
-            never = [c for c in classes[1:] if entry["frame_rule_share"][c] == 0]
-            if never:
-                stats["warnings"].append(f"au: rules that never fired on any face frame: {never}")
+        if mask.any():
+            extra, warnings = task.label_statistics(table[mask], classes)
+            entry.update(extra)
+            stats["warnings"] += [f"{name}: {w}" for w in warnings]
         stats["tasks"][name] = entry
         if mask.sum() == 0:
             stats["warnings"].append(f"{name}: no segment has a label")
@@ -205,12 +204,7 @@ def _no_segments_warning(skipped: dict[str, str], config: LabelConfig) -> str:
     return text
 
 
-def _frame_rule_share(table: pd.DataFrame, classes: list[str]) -> dict[str, float]:
-    """Share of face frames (over all labelled segments, weighted by duration) on which each class fired."""
-    weights = table["duration"].to_numpy() * table["au_coverage"].to_numpy()
-    shares = {c: float(np.nansum(table[f"au_frac_{c}"].to_numpy() * weights) / max(weights.sum(), 1e-9))
-              for c in classes}
-    return {c: round(v, 5) for c, v in shares.items()}
+_COMMON_ENTRY_KEYS = ("labelled", "coverage", "class_counts", "group")
 
 
 def format_statistics(stats: dict) -> str:
@@ -219,8 +213,8 @@ def format_statistics(stats: dict) -> str:
     for name, entry in stats["tasks"].items():
         extra = f", group {entry['group']}" if "group" in entry else ""
         lines.append(f"  {name}: labelled {entry['labelled']} ({entry['coverage']:.0%}){extra}: {entry['class_counts']}")
-        if "frame_rule_share" in entry:
-            lines.append(f"    AU rule share of face frames: {entry['frame_rule_share']}")
+        # The task's own facts and statistics (PretextTask.assign_labels, .label_statistics), whatever they are.
+        lines += [f"    {key}: {value}" for key, value in entry.items() if key not in _COMMON_ENTRY_KEYS]
     lines += [f"  WARNING {w}" for w in stats["warnings"]]
     reasons = skip_reason_counts(stats["media_without_segments"])
     lines += [f"  no segments x{n}: {r}" for r, n in reasons.items()]

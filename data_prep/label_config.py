@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pretext.tasks import get_task
+from pretext.tasks import DEFAULT_TASKS, get_task
 
 
 SEGMENTATION_MODES = ("auto", "windows", "clip")
@@ -57,7 +57,7 @@ class SpeechConfig:
 
 @dataclass
 class LabelConfig:
-    tasks: list[str] = field(default_factory=lambda: ["energy", "face", "au"])
+    tasks: list[str] = field(default_factory=lambda: list(DEFAULT_TASKS))
     segmentation: SegmentationConfig = field(default_factory=SegmentationConfig)
     speech: SpeechConfig = field(default_factory=SpeechConfig)
     task_configs: dict[str, object] = field(default_factory=dict)
@@ -78,7 +78,7 @@ class LabelConfig:
 def build_label_config(overrides: dict | None = None) -> LabelConfig:
     """Defaults updated with ``overrides`` (a parsed config file). Unknown keys raise ValueError."""
     overrides = dict(overrides or {})
-    tasks = overrides.pop("tasks", ["energy", "face", "au"])
+    tasks = overrides.pop("tasks", list(DEFAULT_TASKS))
     if isinstance(tasks, str):
         tasks = [t.strip() for t in tasks.split(",") if t.strip()]
     instances = {name: get_task(name) for name in tasks}
@@ -86,7 +86,7 @@ def build_label_config(overrides: dict | None = None) -> LabelConfig:
                          segmentation=_section(SegmentationConfig, overrides.pop("segmentation", {}), "segmentation"),
                          speech=_section(SpeechConfig, overrides.pop("speech", {}), "speech"))
     for name, task in instances.items():
-        config.task_configs[name] = _section(task.Config, overrides.pop(name, {}), name)
+        config.task_configs[name] = _section(task.Config, overrides.pop(name, {}), name, task.replaced_whole)
     if overrides:
         raise ValueError(f"unknown config sections {sorted(overrides)}; valid: tasks, segmentation, speech, "
                          f"{', '.join(tasks)}")
@@ -111,7 +111,7 @@ def load_label_config(path: str | Path | None) -> LabelConfig:
         raise ValueError(f"{path}: {err}") from err
 
 
-def _section(cls, values: dict, where: str):
+def _section(cls, values: dict, where: str, replaced_whole: tuple[str, ...] = ()):
     if not isinstance(values, dict):
         raise ValueError(f"config section [{where}] must be a table, got {type(values).__name__}")
     names = {f.name for f in dataclasses.fields(cls)}
@@ -120,9 +120,9 @@ def _section(cls, values: dict, where: str):
         raise ValueError(f"unknown keys in [{where}]: {sorted(unknown)}; valid: {sorted(names)}")
     merged = dataclasses.asdict(cls())
     for key, value in values.items():
-        # Nested tables (e.g. au.thresholds) update the defaults instead of replacing them wholesale.
-        # Class tables (au.rules, au.prototypes) are replaced whole: a user's table is the full set of classes.
-        if isinstance(merged.get(key), dict) and isinstance(value, dict) and key not in ("rules", "prototypes"):
+        # Nested tables (e.g. au.thresholds) update the defaults instead of replacing them wholesale, except
+        # those the task declares replaced whole (PretextTask.replaced_whole, e.g. the AU rule table).
+        if isinstance(merged.get(key), dict) and isinstance(value, dict) and key not in replaced_whole:
             merged[key] = {**merged[key], **value}
         else:
             merged[key] = value

@@ -46,6 +46,7 @@ from finetune.experiment import (CELL_CONFIG, base_config, collect, finished_cel
                                  write_reports)
 from finetune.recipes import load_manifest, prepare_ravdess, write_manifest
 from finetune.splits import make_splits
+from pretext.tasks import DEFAULT_TASKS
 from pretext.train import TrainConfig, train
 
 # The default encoder family (cnn: log-mel VGG) at a size two CPU cores can fine-tune 100+ times.
@@ -94,7 +95,7 @@ class Variant:
     settings (they only change the pretrained model: encoder_lr_mult and freeze_epochs do not apply to scratch).
     """
     sources: tuple[str, ...] = ("faces", "ravdess")
-    tasks: str = "energy,face,au"
+    tasks: str = ",".join(DEFAULT_TASKS)
     finetune_settings: tuple[str, ...] = ()
     pretrain: str = "pretrain"  # WORK/<pretrain>/<fold>; variants with the same pretraining share it
 

@@ -29,7 +29,7 @@ from avpretext.common.io import check_output_folder, write_bytes_atomic
 from avpretext.common.schedules import EpochSampler, build_scheduler, epoch_seed
 from encoders import build_encoder, save_pretrained
 from pretext.checkpoint import load_checkpoint, save_checkpoint
-from pretext.tasks import parse_tasks
+from pretext.tasks import DEFAULT_TASKS, parse_tasks
 from pretext.tasks.base import summarize_counts
 
 # Fields that define what is trained: a resumed run must match them exactly (solo-learn's SHOULD_MATCH).
@@ -40,7 +40,7 @@ CHECKPOINT_DIR = "checkpoints"
 @dataclass
 class TrainConfig:
     data: str = ""  # a `data_prep label` output folder (or its segments.parquet)
-    tasks: str = "energy,face,au"  # registry names or module:Class plug-ins
+    tasks: str = ",".join(DEFAULT_TASKS)  # registry names or module:Class plug-ins
     encoder: str = "cnn"
     out: str = "runs/pretext"
     encoder_options: dict = field(default_factory=dict)  # overrides of the encoder's Config

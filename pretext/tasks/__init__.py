@@ -7,22 +7,39 @@ from __future__ import annotations
 import importlib
 
 from .au import AUTask
-from .base import PretextTask
+from .base import PretextTask, check_task_class
 from .cluster import ClusterTask
 from .energy import EnergyTask
 from .face import FaceTask
 
-# "cluster" (audio-only k-means pseudo-classes) is registered but not in the default task list, which
-# follows Goncalves and Busso (energy, face, au).
-TASKS: dict[str, type[PretextTask]] = {"energy": EnergyTask, "face": FaceTask, "au": AUTask,
-                                       "cluster": ClusterTask}
+TASKS: dict[str, type[PretextTask]] = {}
+# The tasks of Goncalves and Busso, used wherever no task list is given (labelling, pretraining, the main job).
+# "cluster" (audio-only k-means pseudo-classes) is registered but not a default.
+DEFAULT_TASKS: tuple[str, ...] = ("energy", "face", "au")
+
+
+def register_task(cls: type[PretextTask]) -> type[PretextTask]:
+    """Add a task class to the registry under ``cls.name``, after checking the task contract.
+
+    Usable as a class decorator. Raises ValueError when the class breaks the contract or the name is taken.
+    """
+    check_task_class(cls)
+    if cls.name in TASKS and TASKS[cls.name] is not cls:
+        raise ValueError(f"pretext task name {cls.name!r} is already registered ({TASKS[cls.name].__qualname__})")
+    TASKS[cls.name] = cls
+    return cls
+
+
+for _builtin in (EnergyTask, FaceTask, AUTask, ClusterTask):
+    register_task(_builtin)
 
 
 def get_task(name: str) -> PretextTask:
     """An instance of the task registered as ``name``, or of ``module:Class`` for a plug-in task.
 
     Raises:
-        ValueError: unknown name (the message lists the valid ones) or a class that is not a PretextTask.
+        ValueError: unknown name (the message lists the valid ones) or a class that breaks the task contract
+            (:func:`pretext.tasks.base.check_task_class`).
     """
     if name in TASKS:
         return TASKS[name]()
@@ -32,9 +49,7 @@ def get_task(name: str) -> PretextTask:
             cls = getattr(importlib.import_module(module_name), class_name)
         except (ImportError, AttributeError) as err:
             raise ValueError(f"cannot load pretext task {name!r}: {err}") from err
-        if not (isinstance(cls, type) and issubclass(cls, PretextTask)) or not cls.name:
-            raise ValueError(f"{name!r} is not a PretextTask subclass with a name")
-        return cls()
+        return check_task_class(cls, name)()
     raise ValueError(f"unknown pretext task {name!r}; choose from {sorted(TASKS)} or give module:Class")
 
 

@@ -227,9 +227,20 @@ class AUTask(ClassificationTask):
     Config = AUConfig
     classes = ()  # from the config: see AUConfig.class_names
     label_meaning = "emotion"
+    # A user's rule or prototype table is the full set of classes, never merged with the defaults.
+    replaced_whole = ("rules", "prototypes")
 
     def num_classes(self, cfg: AUConfig) -> int:
         return len(cfg.class_names)
+
+    def label_statistics(self, labelled: pd.DataFrame, classes: list[str]) -> tuple[dict, list[str]]:
+        """``frame_rule_share``: share of face frames (over the labelled segments, weighted by duration) on
+        which each class fired, and a warning naming the rules that never fired."""
+        weights = labelled["duration"].to_numpy() * labelled["au_coverage"].to_numpy()
+        shares = {c: round(float(np.nansum(labelled[f"au_frac_{c}"].to_numpy() * weights)
+                                 / max(weights.sum(), 1e-9)), 5) for c in classes}
+        never = [c for c in classes[1:] if shares[c] == 0]
+        return {"frame_rule_share": shares}, ([f"rules that never fired on any face frame: {never}"] if never else [])
 
     def fit_context(self, medias, cfg: AUConfig) -> dict[str, np.ndarray]:
         """Baseline per media id: the minimum (or median) of the resting levels of its group's videos."""

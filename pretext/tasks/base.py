@@ -11,7 +11,9 @@ loss and metric. Derivation happens in two steps so that thresholds can depend o
 """
 from __future__ import annotations
 
+import abc
 import dataclasses
+import inspect
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -24,14 +26,25 @@ if TYPE_CHECKING:  # only for type hints: the task modules do not need data_prep
 GROUP_CHOICES = ("auto", "speaker", "video", "corpus")
 
 
-class PretextTask:
-    """Base class of every pretext task. Subclasses set the class attributes and implement the methods.
+LABEL_MEANINGS = ("", "emotion", "arousal")
+
+
+class PretextTask(abc.ABC):
+    """Base class of every pretext task: everything the label stage, training, the report and the audit call.
+
+    Subclasses set the class attributes and implement the abstract methods; :func:`check_task_class` verifies
+    both when a task is registered or loaded from ``module:Class``, so a half-written task fails at once with
+    what is missing, not in the middle of a training run. :class:`ClassificationTask` implements the training
+    side for tasks trained as classification of the pooled embedding (all built-in tasks).
 
     Attributes:
         name: registry name (``--tasks name``).
         Config: a dataclass with typed, documented defaults; its fields are the task's config section.
-        classes: label names, index = label value.
-        columns: the segment-table columns the task writes (and training reads).
+            Values are checked in its ``__post_init__`` so a bad config fails when it is read.
+        classes: label names, index = label value (empty when the config decides them: such a task
+            overrides ``num_classes`` and reports its classes in the facts of ``assign_labels``).
+        replaced_whole: config fields that are tables replaced whole by a user's value, not merged key by key
+            (e.g. the AU rule table: a user's table is the full set of classes).
     """
 
     name: ClassVar[str] = ""
@@ -44,11 +57,7 @@ class PretextTask:
     label_meaning: ClassVar[str] = ""
     # A continuous column whose order the label follows (larger = label 1), for the audit's AUC.
     score_column: ClassVar[str | None] = None
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if cls.name and not dataclasses.is_dataclass(cls.Config):
-            raise TypeError(f"pretext task {cls.name!r}: Config must be a dataclass")
+    replaced_whole: ClassVar[tuple[str, ...]] = ()
 
     @property
     def label_column(self) -> str:
@@ -58,17 +67,25 @@ class PretextTask:
     def mask_column(self) -> str:
         return f"{self.name}_mask"
 
+    # -- derivation (data_prep label, data_prep audit) ------------------------------------------------------
+    @abc.abstractmethod
     def segment_values(self, media: "MediaSignals", segments: list[tuple[float, float]], cfg,
                        context: Any = None) -> list[dict]:
         """One dict of ``{column: value}`` per segment ``(start_s, end_s)``. Pure: reads ``media`` only."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def assign_labels(self, table: pd.DataFrame, cfg) -> tuple[pd.DataFrame, dict]:
         """Add ``<name>_label`` (int, -1 when missing) and ``<name>_mask`` (bool) columns from the values.
 
         Returns the table and a dict of facts for the label statistics (e.g. the grouping used).
         """
-        raise NotImplementedError
+
+    def label_statistics(self, labelled: pd.DataFrame, classes: list[str]) -> tuple[dict, list[str]]:
+        """Task-specific entries for ``label_stats.json`` and warnings, from the labelled segments only.
+
+        Default: none. (The AU task reports on how many face frames each rule fired.)
+        """
+        return {}, []
 
     def fit_context(self, medias: list["MediaSignals"], cfg) -> Any:
         """Optional corpus-level state computed before ``segment_values`` (e.g. per-speaker baselines)."""
@@ -79,6 +96,56 @@ class PretextTask:
         """Optional diagnostics per segment for ``data_prep audit`` (e.g. mean AU intensities), one dict of
         ``{name: float}`` per segment; the audit reports their means per reference class. Default: none."""
         return [{} for _ in segments]
+
+    # -- training (pretext/train.py) ---------------------------------------------------------------------
+    @abc.abstractmethod
+    def num_classes(self, cfg) -> int:
+        """Width of the head's output."""
+
+    @abc.abstractmethod
+    def build_head(self, input_dim: int, cfg, hidden: int = 128):
+        """A module: pooled embedding (B, input_dim) -> logits (B, num_classes)."""
+
+    @abc.abstractmethod
+    def loss(self, logits, target, mask):
+        """Scalar loss over the labelled items (``mask`` True); attached to the graph even with none labelled."""
+
+    @abc.abstractmethod
+    def metric_counts(self, logits, target, mask, num_classes: int):
+        """(num_classes, 2) tensor of [correct, total] per true class, summed across processes."""
+
+
+def check_task_class(cls, where: str = "") -> type[PretextTask]:
+    """``cls`` if it fulfils the task contract, else ValueError naming every part that is missing or wrong."""
+    where = where or getattr(cls, "__name__", repr(cls))
+    if not (isinstance(cls, type) and issubclass(cls, PretextTask)):
+        raise ValueError(f"pretext task {where}: not a subclass of pretext.tasks.base.PretextTask")
+    problems = []
+    if not isinstance(cls.name, str) or not cls.name.isidentifier():
+        problems.append(f"name {cls.name!r} must be an identifier (it prefixes the table's columns)")
+    if not dataclasses.is_dataclass(cls.Config):
+        problems.append("Config must be a dataclass")
+    else:
+        try:
+            cls.Config()
+        except Exception as err:  # noqa: BLE001 (any failure of the defaults is the task's defect)
+            problems.append(f"Config() with its defaults fails: {err}")
+        fields = {f.name for f in dataclasses.fields(cls.Config)}
+        if not set(cls.replaced_whole) <= fields:
+            problems.append(f"replaced_whole names {sorted(set(cls.replaced_whole) - fields)}, not Config fields")
+    if not (isinstance(cls.classes, tuple) and all(isinstance(c, str) for c in cls.classes)):
+        problems.append("classes must be a tuple of class-name strings")
+    if cls.label_meaning not in LABEL_MEANINGS:
+        problems.append(f"label_meaning {cls.label_meaning!r}: choose from {LABEL_MEANINGS}")
+    if cls.label_meaning == "arousal" and len(cls.classes) != 2:
+        problems.append("an arousal task has two classes (low, high)")
+    if cls.score_column is not None and not isinstance(cls.score_column, str):
+        problems.append("score_column must be a column name or None")
+    if inspect.isabstract(cls):
+        problems.append(f"methods not implemented: {sorted(cls.__abstractmethods__)}")
+    if problems:
+        raise ValueError(f"pretext task {where} breaks the task contract: " + "; ".join(problems))
+    return cls
 
 
 def resolve_group(table: pd.DataFrame, group: str, min_group_size: int) -> tuple[str, pd.Series]:
@@ -131,6 +198,12 @@ class MedianSplitConfig:
     group: str = "auto"
     # Groups with fewer labelled segments get no label: a median of 1-3 values says little.
     min_group_size: int = 4
+
+    def __post_init__(self):
+        if self.group not in GROUP_CHOICES:
+            raise ValueError(f"group {self.group!r}: choose from {GROUP_CHOICES}")
+        if self.min_group_size < 2:
+            raise ValueError(f"min_group_size {self.min_group_size}: at least 2 (a median of one says nothing)")
 
 
 def label_high_low(table: pd.DataFrame, task_name: str, valid: pd.Series, cfg: MedianSplitConfig
@@ -210,8 +283,7 @@ class ClassificationTask(PretextTask):
         return nn.Sequential(nn.Linear(input_dim, hidden), nn.ReLU(), nn.Dropout(0.1),
                              nn.Linear(hidden, self.num_classes(cfg)))
 
-    @staticmethod
-    def loss(logits, target, mask):
+    def loss(self, logits, target, mask):
         """Masked mean cross-entropy.
 
         Args:
@@ -228,8 +300,7 @@ class ClassificationTask(PretextTask):
         weights = mask.to(per_item.dtype)
         return (per_item * weights).sum() / weights.sum().clamp(min=1.0)
 
-    @staticmethod
-    def metric_counts(logits, target, mask, num_classes: int):
+    def metric_counts(self, logits, target, mask, num_classes: int):
         """(num_classes, 2) tensor of [correct, total] per true class over the labelled items."""
         import torch
 

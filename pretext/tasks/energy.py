@@ -29,6 +29,7 @@ class EnergyConfig(MedianSplitConfig):
     min_speech_fraction: float = 0.3
 
     def __post_init__(self):
+        super().__post_init__()
         if self.statistic not in STATISTICS:
             raise ValueError(f"energy.statistic {self.statistic!r}: choose from {STATISTICS}")
 

@@ -33,6 +33,15 @@ class FaceConfig(MedianSplitConfig):
     # lower, so compare segments of extractions made at one frame rate.
     max_frame_gap_s: float = 0.5
 
+    def __post_init__(self):
+        from data_prep import geometry
+
+        super().__post_init__()
+        if self.region not in geometry.REGIONS:
+            raise ValueError(f"face.region {self.region!r}: choose from {sorted(geometry.REGIONS)}")
+        if not 0.0 <= self.min_face_coverage <= 1.0:
+            raise ValueError(f"face.min_face_coverage {self.min_face_coverage}: a share between 0 and 1")
+
 
 def landmark_speed(times: np.ndarray, aligned: np.ndarray, region: np.ndarray, max_gap_s: float
                    ) -> tuple[np.ndarray, np.ndarray]:
@@ -98,8 +107,6 @@ class FaceTask(ClassificationTask):
         """Per segment: ``face_value`` (mean landmark speed) and ``face_coverage``."""
         from data_prep import geometry
 
-        if cfg.region not in geometry.REGIONS:
-            raise ValueError(f"face.region {cfg.region!r}: choose from {sorted(geometry.REGIONS)}")
         if media.face is None or not np.any(media.face["present"]):
             return [{"face_value": np.nan, "face_coverage": 0.0} for _ in segments]
         times = np.asarray(media.face["times"])

@@ -8,7 +8,7 @@ import pytest
 from data_prep.aus import AU_NAMES
 from pretext.tasks import TASKS, get_task, parse_tasks
 from pretext.tasks.au import AUConfig, classify_frames
-from pretext.tasks.base import median_split, resolve_group
+from pretext.tasks.base import ClassificationTask, median_split, resolve_group
 
 
 def _frame(**active):
@@ -145,3 +145,64 @@ def test_auto_groups_fall_back_per_segment_speaker_then_folder_then_corpus():
     assert name == "auto (folder 64%, speaker 29%, corpus 7%)"
     # Without a source column the small groups go straight to the corpus, as before.
     assert set(resolve_group(table.drop(columns="source"), "auto", 4)[1][4:]) == {"corpus"}
+
+
+def test_a_task_that_breaks_the_contract_is_refused_when_registered_or_loaded():
+    """A half-written task fails at registration (or when loaded as module:Class) naming what is missing,
+    not in the middle of a training run."""
+    from dataclasses import dataclass
+
+    from pretext.tasks import register_task
+    from pretext.tasks.base import PretextTask, check_task_class
+
+    @dataclass
+    class Cfg:
+        threshold: float = 0.5
+
+    class LabelOnly(PretextTask):  # derivation only: no head, loss or metric
+        name = "label_only"
+        Config = Cfg
+        classes = ("low", "high")
+        label_meaning = "arousal"
+
+        def segment_values(self, media, segments, cfg, context=None):
+            return [{} for _ in segments]
+
+        def assign_labels(self, table, cfg):
+            return table, {}
+
+    with pytest.raises(ValueError, match="not implemented.*build_head.*loss.*metric_counts.*num_classes"):
+        register_task(LabelOnly)
+    assert "label_only" not in TASKS
+
+    class BadMeaning(ClassificationTask):
+        name = "bad meaning"
+        Config = Cfg
+        classes = ("a", "b", "c")
+        label_meaning = "valence"
+        replaced_whole = ("rules",)
+
+        def segment_values(self, media, segments, cfg, context=None):
+            return [{} for _ in segments]
+
+        def assign_labels(self, table, cfg):
+            return table, {}
+
+    with pytest.raises(ValueError) as err:
+        check_task_class(BadMeaning)
+    for part in ("must be an identifier", "label_meaning 'valence'", "replaced_whole names ['rules']"):
+        assert part in str(err.value)
+    with pytest.raises(ValueError, match="already registered"):
+        register_task(type("Energy2", (TASKS["energy"],), {}))
+    with pytest.raises(ValueError, match="not a subclass"):
+        get_task("collections:OrderedDict")
+
+
+def test_task_configs_are_validated_on_construction():
+    from pretext.tasks.energy import EnergyConfig
+    from pretext.tasks.face import FaceConfig
+
+    with pytest.raises(ValueError, match="face.region 'nose_tip'"):
+        FaceConfig(region="nose_tip")
+    with pytest.raises(ValueError, match="group 'speakers'"):
+        EnergyConfig(group="speakers")
