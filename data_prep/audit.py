@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from avpretext.common.metrics import classification_metrics, roc_auc
 from pretext.tasks import get_task
 
 from . import store
@@ -176,16 +177,6 @@ def _arousal(ref: pd.DataFrame, emotion: pd.Series, options: AuditOptions) -> np
     return out
 
 
-def rank_auc(score: np.ndarray, positive: np.ndarray) -> float:
-    """Area under the ROC curve of ``score`` for ``positive`` (Mann-Whitney U / n1 n0; ties count half)."""
-    score, positive = np.asarray(score, dtype=np.float64), np.asarray(positive, dtype=bool)
-    n1, n0 = int(positive.sum()), int((~positive).sum())
-    if n1 == 0 or n0 == 0:
-        return float("nan")
-    ranks = pd.Series(score).rank(method="average").to_numpy()
-    return float((ranks[positive].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
-
-
 def audit_emotion_task(table: pd.DataFrame, task, classes: list[str]) -> dict:
     """Accuracy / UAR over shared classes, the confusion, per-class recall and per-speaker accuracy."""
     labelled = table[table[task.mask_column].astype(bool) & table["ref_emotion"].notna()]
@@ -196,7 +187,10 @@ def audit_emotion_task(table: pd.DataFrame, task, classes: list[str]) -> dict:
     shared = [c for c in classes if c in set(reference)]
     in_shared = np.isin(reference, shared)
     hits = predicted[in_shared] == reference[in_shared]
-    recall = {c: float(np.mean(predicted[reference == c] == c)) for c in shared}
+    index = {c: i for i, c in enumerate(classes)}
+    scores = classification_metrics([index[c] for c in reference[in_shared]],
+                                    [index[c] for c in predicted[in_shared]], classes)
+    recall = {c: scores["per_class"][c]["recall"] for c in shared}
     speakers = {}
     for speaker in sorted(set(labelled["ref_speaker"])):
         mine = in_shared & (labelled["ref_speaker"].to_numpy() == speaker)
@@ -206,8 +200,7 @@ def audit_emotion_task(table: pd.DataFrame, task, classes: list[str]) -> dict:
     return {"meaning": "emotion", "segments": int(len(labelled)),
             "unlabelled_segments": int((~table[task.mask_column].astype(bool)).sum()),
             "shared_classes": shared, "n_shared": int(in_shared.sum()),
-            "accuracy": float(hits.mean()) if len(hits) else float("nan"),
-            "uar": float(np.mean(list(recall.values()))) if recall else float("nan"),
+            "accuracy": scores["accuracy"], "uar": scores["uar"],
             "recall": recall, "per_speaker": speakers,
             "classes_found": sorted(set(predicted[in_shared][hits])),
             "confusion": {"rows": list(confusion.index), "columns": list(confusion.columns),
@@ -226,7 +219,7 @@ def audit_arousal_task(table: pd.DataFrame, task) -> dict:
     if task.score_column and task.score_column in part:
         score = part[task.score_column].to_numpy(dtype=np.float64)
         finite = np.isfinite(score)
-        result["auc"] = rank_auc(score[finite], positive[finite])
+        result["auc"] = roc_auc(score[finite], positive[finite])
     if table["ref_emotion"].notna().any():  # share of segments labelled 1 (high) per reference emotion
         labelled = table[table[task.mask_column].astype(bool) & table["ref_emotion"].notna()]
         result["high_share_by_emotion"] = {e: float(g[task.label_column].mean())

@@ -35,6 +35,7 @@ from avpretext.common.audio import audio_error, AudioError
 from avpretext.common.batches import check_can_progress, collate, SegmentDataset, stack_by_task, train_drop_last
 from avpretext.common.cli import parse_config
 from avpretext.common.io import check_output_folder, write_json_atomic
+from avpretext.common.metrics import concordance
 from avpretext.common.schedules import EpochSampler, warmup_cosine
 from encoders import build_encoder, load_pretrained, read_encoder_config, save_pretrained
 from encoders.io import LoadError, load_module_state, read_json
@@ -201,8 +202,7 @@ def ccc_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> to
     p, t = pred[mask], target[mask]
     if len(p) < 2:
         return pred.sum() * 0
-    covariance = ((p - p.mean()) * (t - t.mean())).mean()
-    return 1 - 2 * covariance / (p.var(unbiased=False) + t.var(unbiased=False) + (p.mean() - t.mean()) ** 2 + 1e-8)
+    return 1 - concordance(p, t, eps=1e-8)
 
 
 def compute_loss(outputs: torch.Tensor, batch: dict, targets: Targets, class_weight) -> torch.Tensor:

@@ -282,8 +282,9 @@ def _fresh_running(tasks, num_classes, device) -> dict:
     # Loss sums are weighted by each batch's labelled items: batches without labels (loss 0) do not dilute a
     # task's reported loss.
     return {"_skipped": 0, "_data_wait_s": 0.0} | {
-        t.name: {"loss": 0.0, "labelled": 0, "counts": torch.zeros(num_classes[t.name], 2, dtype=torch.float64,
-                                                                   device=device)} for t in tasks}
+        t.name: {"loss": 0.0, "labelled": 0,
+                 "counts": torch.zeros(num_classes[t.name], num_classes[t.name], dtype=torch.float64, device=device)}
+        for t in tasks}
 
 
 def _accumulate(running, tasks, losses, logits, batch, num_classes) -> None:

@@ -112,7 +112,8 @@ class PretextTask(abc.ABC):
 
     @abc.abstractmethod
     def metric_counts(self, logits, target, mask, num_classes: int):
-        """(num_classes, 2) tensor of [correct, total] per true class, summed across processes."""
+        """(num_classes, num_classes) confusion tensor (rows = targets) of the labelled items, summed across
+        processes and scored by :func:`summarize_counts`."""
 
 
 def check_task_class(cls, where: str = "") -> type[PretextTask]:
@@ -269,7 +270,7 @@ class ClassificationTask(PretextTask):
     """A pretext task trained as classification of the pooled utterance embedding.
 
     Provides the training side of the contract: ``num_classes``, ``build_head``, ``loss`` (cross-entropy
-    with a mask for missing labels) and ``metric_counts`` (per-class hits, summed across processes, from
+    with a mask for missing labels) and ``metric_counts`` (a confusion, summed across processes, from
     which accuracy and unweighted average recall follow).
     """
 
@@ -301,21 +302,22 @@ class ClassificationTask(PretextTask):
         return (per_item * weights).sum() / weights.sum().clamp(min=1.0)
 
     def metric_counts(self, logits, target, mask, num_classes: int):
-        """(num_classes, 2) tensor of [correct, total] per true class over the labelled items."""
+        """(num_classes, num_classes) float64 confusion of the labelled items (rows = targets), on the
+        logits' device so that processes can sum it."""
         import torch
 
-        counts = torch.zeros(num_classes, 2, dtype=torch.float64, device=logits.device)
-        pred = logits.argmax(-1)
+        pred = logits.argmax(-1)[mask]
         t = target[mask]
-        counts[:, 1].index_add_(0, t, torch.ones_like(t, dtype=torch.float64))
-        counts[:, 0].index_add_(0, t, (pred[mask] == t).to(torch.float64))
-        return counts
+        flat = torch.zeros(num_classes * num_classes, dtype=torch.float64, device=logits.device)
+        flat.index_add_(0, t * num_classes + pred, torch.ones_like(t, dtype=torch.float64))
+        return flat.view(num_classes, num_classes)
 
 
-def summarize_counts(counts) -> dict:
-    """Accuracy and unweighted average recall (over classes present) from :meth:`metric_counts` sums."""
-    correct, total = counts[:, 0], counts[:, 1]
-    present = total > 0
-    acc = float(correct.sum() / total.sum()) if total.sum() > 0 else float("nan")
-    uar = float((correct[present] / total[present]).mean()) if present.any() else float("nan")
-    return {"acc": acc, "uar": uar, "n": int(total.sum())}
+def summarize_counts(confusion) -> dict:
+    """Accuracy, UAR and item count from summed :meth:`ClassificationTask.metric_counts` (a confusion),
+    scored by :func:`avpretext.common.metrics.metrics_from_confusion` (NaN when nothing was labelled)."""
+    from avpretext.common.metrics import metrics_from_confusion
+
+    counts = np.rint(np.asarray(confusion.cpu() if hasattr(confusion, "cpu") else confusion)).astype(np.int64)
+    scores = metrics_from_confusion(counts, [str(i) for i in range(len(counts))])
+    return {"acc": scores["accuracy"], "uar": scores["uar"], "n": scores["count"]}

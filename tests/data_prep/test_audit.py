@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from avpretext import synthetic
-from data_prep.audit import AuditOptions, audit_labels, rank_auc, read_references
+from avpretext.common.metrics import roc_auc
+from data_prep.audit import AuditOptions, audit_labels, read_references
 from data_prep.cli import main as cli_main
 from data_prep.label import label_corpus
 from data_prep.label_config import build_label_config
@@ -142,12 +143,12 @@ def test_a_plug_in_task_is_audited_by_what_its_label_means(labelled_speech, tmp_
     assert quiet["auc"] == pytest.approx(1 - energy["auc"], abs=1e-9) and quiet["auc"] < 0.2
 
 
-def test_rank_auc_matches_the_pairwise_definition():
+def test_roc_auc_matches_the_pairwise_definition():
     rng = np.random.default_rng(0)
     score, positive = rng.normal(size=40).round(1), rng.random(40) > 0.5
     pairs = [(s1 > s0) + 0.5 * (s1 == s0) for s1 in score[positive] for s0 in score[~positive]]
-    assert rank_auc(score, positive) == pytest.approx(np.mean(pairs))
-    assert np.isnan(rank_auc(score, np.ones(40, dtype=bool)))
+    assert roc_auc(score, positive) == pytest.approx(np.mean(pairs))
+    assert np.isnan(roc_auc(score, np.ones(40, dtype=bool)))
 
 
 def test_references_without_a_key_or_a_label_are_refused_by_name(tmp_path):
