@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from avpretext.common.io import write_atomic
+
 
 def _pyplot():
     import matplotlib
@@ -132,7 +134,7 @@ def build_report(label_dir: Path, pretrain_run: Path, experiment: Path, out: Pat
     lines += ["## Fine-tuning: pretrained vs scratch", "", (experiment / "summary.md").read_text(), "",
               f"![fine-tuning]({plot_finetune(summary, out / 'finetune.png').name})", ""]
     report = out / "report.md"
-    report.write_text("\n".join(lines))
+    write_atomic(report, lambda tmp: tmp.write_text("\n".join(lines)))
     return report
 
 

@@ -494,9 +494,9 @@ def write_segment_table(folder: str | Path, tasks: tuple[str, ...] = ("energy", 
     import pandas as pd
     import soundfile as sf
 
-    from data_prep import store
+    from avpretext.common.io import write_atomic, write_json_atomic
     from data_prep.audio_features import frame_energy_db
-    from data_prep.label import CONFIG_FILE, SEGMENTS_FILE
+    from data_prep.segments import CONFIG_FILE, SEGMENTS_FILE
     from data_prep.label_config import build_label_config
     from pretext.tasks import get_task
 
@@ -536,8 +536,8 @@ def write_segment_table(folder: str | Path, tasks: tuple[str, ...] = ("energy", 
     for name, task in task_of.items():
         table, _ = task.assign_labels(table, config.task_configs[name])
     table["config_hash"] = config.hash()
-    store.write_atomic(folder / SEGMENTS_FILE, lambda tmp: table.to_parquet(tmp, index=False))
-    store.write_json_atomic(folder / CONFIG_FILE, config.to_dict())
+    write_json_atomic(folder / CONFIG_FILE, config.to_dict())
+    write_atomic(folder / SEGMENTS_FILE, lambda tmp: table.to_parquet(tmp, index=False))
     return folder
 
 

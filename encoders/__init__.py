@@ -6,12 +6,13 @@ config plus safetensors weights (:func:`save_pretrained`) and rebuilt with :func
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 from .base import EncoderOutput, SpeechEncoder, masked_mean
 from .cnn import CNNEncoder
 from .crnn import CRNNEncoder
+from avpretext.common.io import write_json_atomic
+
 from .io import LoadError, check_folder_files, load_module_state, read_json, save_tensors
 from .transformer import TransformerEncoder
 
@@ -36,7 +37,7 @@ def save_pretrained(encoder: SpeechEncoder, directory: str | Path) -> Path:
     """Write ``config.json`` and ``model.safetensors`` into ``directory``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / CONFIG_FILE).write_text(json.dumps(encoder.config_dict(), indent=1))
+    write_json_atomic(directory / CONFIG_FILE, encoder.config_dict())
     save_tensors(encoder.state_dict(), directory / WEIGHTS_FILE)
     return directory
 

@@ -83,7 +83,13 @@ def load_module_state(module: torch.nn.Module, path: str | Path, error=LoadError
 
 
 def save_tensors(tensors: dict, path: str | Path) -> None:
-    """Write {name: tensor} as safetensors (moved to CPU, contiguous)."""
+    """Write {name: tensor} as safetensors (moved to CPU, contiguous), atomically: a folder whose weights file
+    exists holds the whole file."""
     from safetensors.torch import save_file
 
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(path))
+    from avpretext.common.io import clean_stale_temp_files, write_atomic
+
+    cpu = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    # A write killed earlier left its temporary file, which the folder check would refuse as unexpected.
+    clean_stale_temp_files(Path(path).parent, [Path(path).name])
+    write_atomic(path, lambda tmp: save_file(cpu, str(tmp)))

@@ -38,10 +38,10 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 
+from avpretext.common.io import write_atomic, write_bytes_atomic, write_json_atomic
 from data_prep import build_label_config, label_corpus, load_segments
 from data_prep.extract import ExtractOptions, extract_corpus
 from data_prep.segments import CONFIG_FILE
-from data_prep.store import write_json_atomic
 from experiments.ravdess_results import share_scratch_cells, timed
 from finetune.experiment import base_config, collect, finished_cells, paired_differences, run_grid
 from finetune.recipes import prepare_baved, prepare_ravdess, write_manifest
@@ -136,9 +136,9 @@ def pretrain(work: Path, rung: Rung, encoder: str, epochs: float, min_steps: int
     table = rung_table(load_segments(work / "pool_extract"), rung.hours)
     data = work / "pretrain_data" / rung.folder
     if not (data / "segments.parquet").exists():
-        data.mkdir(parents=True, exist_ok=True)
-        table.to_parquet(data / "segments.parquet")
-        (data / CONFIG_FILE).write_text((work / "pool_extract" / CONFIG_FILE).read_text())
+        # The table marks the step done, so it is written last and atomically.
+        write_bytes_atomic(data / CONFIG_FILE, (work / "pool_extract" / CONFIG_FILE).read_bytes())
+        write_atomic(data / "segments.parquet", lambda tmp: table.to_parquet(tmp))
     batch = 16
     steps = max(min_steps, int(round(epochs * len(table) / batch)))
     hours = float(table["duration"].sum() / 3600)

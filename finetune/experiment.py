@@ -33,7 +33,7 @@ import pandas as pd
 
 
 from avpretext.common.audio import AudioError
-from avpretext.common.io import check_output_folder, write_json_atomic
+from avpretext.common.io import check_output_folder, write_atomic, write_json_atomic
 from finetune.train import FinetuneConfig, encoder_folder, load_splits, scratch_twin, train_split
 
 METRICS = ("uar", "macro_f1", "accuracy")
@@ -198,7 +198,7 @@ def collect(out: Path, cells: list[Cell]) -> pd.DataFrame:
         rows.append(dataclasses.asdict(cell) | {m: result["test"][m] for m in METRICS}
                     | {"best_epoch": result["best_epoch"], "train_seconds": result["train_seconds"]})
     table = pd.DataFrame(rows)
-    table.to_csv(out / "cells.csv", index=False)
+    write_atomic(out / "cells.csv", lambda tmp: table.to_csv(tmp, index=False))
     return table
 
 
@@ -297,9 +297,9 @@ def write_reports(cells: pd.DataFrame, out: Path) -> None:
         return
     summary = summary_table(cells)
     paired = paired_differences(cells)
-    summary.to_csv(out / "summary.csv", index=False)
-    paired.to_csv(out / "paired.csv", index=False)
-    (out / "summary.md").write_text(markdown(summary, paired))
+    write_atomic(out / "summary.csv", lambda tmp: summary.to_csv(tmp, index=False))
+    write_atomic(out / "paired.csv", lambda tmp: paired.to_csv(tmp, index=False))
+    write_atomic(out / "summary.md", lambda tmp: tmp.write_text(markdown(summary, paired)))
     plot_efficiency(summary, out / "data_efficiency.png")
 
 

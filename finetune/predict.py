@@ -10,7 +10,6 @@ cannot be decoded are reported with their reason and skipped; the rest are predi
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import torch
 
 from avpretext.common.audio import AudioError, read_audio
 from avpretext.common.batches import collate
+from avpretext.common.io import write_atomic, write_json_atomic
 from data_prep.sources import MEDIA_EXTENSIONS
 from finetune.train import LABELS_FILE, MODEL_DIR, SERModel, load_model
 
@@ -129,9 +129,9 @@ def main(argv=None) -> int:
     for path, reason in skipped:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     if args.out.endswith(".json"):
-        Path(args.out).write_text(json.dumps(table.to_dict(orient="records"), indent=1))
+        write_json_atomic(args.out, table.to_dict(orient="records"))
     elif args.out:
-        table.to_csv(args.out, index=False)
+        write_atomic(args.out, lambda tmp: table.to_csv(tmp, index=False))
     else:
         print(table.to_csv(index=False), end="")
     if args.out:

@@ -31,6 +31,8 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from avpretext.common.io import write_atomic
+
 MANIFEST_COLUMNS = ("path", "label", "speaker", "gender", "split", "fold")
 DIMENSION_COLUMNS = ("arousal", "valence", "dominance")
 SPLITS = ("train", "dev", "test")
@@ -487,17 +489,12 @@ RECIPES: dict[str, Callable[..., pd.DataFrame]] = {
 # Manifest files.
 
 def write_manifest(df: pd.DataFrame, path) -> Path:
-    """Write a manifest as CSV (the manifest columns only), atomically: a temporary file then ``os.replace``,
+    """Write a manifest as CSV (the manifest columns only), atomically (:func:`avpretext.common.io.write_atomic`),
     so a reader never sees half a file. Returns the path written."""
     path = Path(path)
     df = _validate(df, path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # same folder: os.replace stays one rename
-    try:
-        df.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(path, lambda tmp: df.to_csv(tmp, index=False))
     return path
 
 

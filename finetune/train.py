@@ -38,7 +38,7 @@ from avpretext.common.io import check_output_folder, write_json_atomic
 from avpretext.common.metrics import concordance
 from avpretext.common.schedules import EpochSampler, warmup_cosine
 from encoders import build_encoder, load_pretrained, read_encoder_config, save_pretrained
-from encoders.io import LoadError, load_module_state, read_json
+from encoders.io import LoadError, load_module_state, read_json, save_tensors
 from finetune.data import Targets, probe_durations, resolve_targets, segment_table
 from finetune.metrics import ccc, classification_metrics, metrics_from_confusion, plot_confusion
 from finetune.recipes import load_manifest
@@ -54,24 +54,24 @@ LABELS_FILE = "labels.json"
 @dataclass
 class FinetuneConfig:
     manifest: str = ""  # a manifest CSV (finetune.prepare)
-    out: str = "runs/finetune"
+    out: str = "runs/finetune"  # run folder: metrics.json, history, confusion plots, model/
     init: str = "scratch"  # scratch | a pretext run folder (uses RUN/encoder) | an exported encoder folder
     encoder: str = "cnn"  # architecture for scratch; must match a pretrained encoder's when given explicitly
     encoder_options: dict = dataclasses.field(default_factory=dict)  # scratch architecture overrides
     mode: str = "finetune"  # finetune | probe
     head: str = "linear"  # linear | mlp
-    head_hidden: int = 256
-    dropout: float = 0.2
+    head_hidden: int = 256  # hidden width of the mlp head
+    dropout: float = 0.2  # dropout before the head
     classes: str = ""  # comma-separated class order (default: the manifest's labels, sorted)
     dimensions: str = ""  # e.g. arousal,valence: regression with a CCC loss instead of classes
     protocol: str = "auto"  # auto | split | folds (see finetune.splits)
-    num_folds: int = 6
+    num_folds: int = 6  # speaker-independent folds when the protocol is folds
     fold: str = "all"  # all, or split names/indices (e.g. 0 or fold0,fold3)
-    dev_speakers: int = 2
-    split_seed: int = 0
+    dev_speakers: int = 2  # training speakers held out per fold for model selection
+    split_seed: int = 0  # seeds the assignment of speakers to folds
     label_fraction: float = 1.0  # stratified, nested subset of the training rows
-    seed: int = 0
-    epochs: int = 30
+    seed: int = 0  # seeds the head, crops and sampling (one seed per grid cell)
+    epochs: int = 30  # at most this many epochs (early stopping may end sooner)
     batch_size: int = 16  # per process
     lr: float = 1e-3  # head (and scratch encoder) learning rate
     # Pretrained encoder's learning rate = lr * this. 1.0, not the 0.1 common for large SSL encoders: on RAVDESS
@@ -79,18 +79,18 @@ class FinetuneConfig:
     # (docs/results.md, the gentle and slow_encoder ablations).
     encoder_lr_mult: float = 1.0
     freeze_epochs: int = 0  # pretrained encoder frozen for the first epochs (then fine-tuned)
-    weight_decay: float = 0.01
+    weight_decay: float = 0.01  # AdamW weight decay
     warmup_epochs: float = 1.0  # linear warm-up, then cosine decay to 0 at the last epoch
     smooth: int = 3  # dev UAR averaged over the last `smooth` evaluations for model selection
     patience: int = 8  # stop when the smoothed dev score has not improved for this many epochs
     class_weights: bool = False  # weight the loss by inverse class frequency
     max_seconds: float = 4.0  # training crops
     eval_max_seconds: float = 10.0  # evaluation reads up to this much of each utterance (centred)
-    num_workers: int = 2
-    mixed_precision: str = "no"
+    num_workers: int = 2  # audio-loading worker processes per training process
+    mixed_precision: str = "no"  # no | bf16 | fp16 (passed to Accelerate)
     skip_bad_audio: bool = False  # drop unreadable files (named and counted in metrics.json) instead of stopping
-    save_model: bool = True
-    progress: bool = True
+    save_model: bool = True  # write the selected model to OUT/model (for predict)
+    progress: bool = True  # print one line per epoch
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -166,15 +166,11 @@ def scratch_twin(path: str | Path) -> tuple[str, dict]:
 
 def save_model(model: SERModel, targets: Targets, directory: Path) -> Path:
     """Encoder (``save_pretrained``) + head weights (safetensors) + labels/head config (JSON)."""
-    from safetensors.torch import save_file
-
     directory.mkdir(parents=True, exist_ok=True)
     save_pretrained(model.encoder, directory / "encoder")
-    save_file({k: v.detach().cpu().contiguous() for k, v in model.head.state_dict().items()},
-              str(directory / HEAD_FILE))
-    (directory / LABELS_FILE).write_text(json.dumps({"class_names": targets.class_names,
-                                                     "dimensions": targets.dimensions, **model.head_config},
-                                                    indent=1))
+    save_tensors(model.head.state_dict(), directory / HEAD_FILE)
+    write_json_atomic(directory / LABELS_FILE, {"class_names": targets.class_names,
+                                                "dimensions": targets.dimensions, **model.head_config})
     return directory
 
 

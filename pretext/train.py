@@ -25,7 +25,7 @@ from torch import nn
 from avpretext.common.audio import AudioError
 from avpretext.common.batches import check_can_progress, collate, SegmentDataset, split_by_media, train_drop_last
 from avpretext.common.cli import parse_config
-from avpretext.common.io import check_output_folder, write_bytes_atomic
+from avpretext.common.io import check_output_folder, write_bytes_atomic, write_json_atomic
 from avpretext.common.schedules import EpochSampler, build_scheduler, epoch_seed
 from encoders import build_encoder, save_pretrained
 from pretext.checkpoint import load_checkpoint, save_checkpoint
@@ -41,29 +41,29 @@ CHECKPOINT_DIR = "checkpoints"
 class TrainConfig:
     data: str = ""  # a `data_prep label` output folder (or its segments.parquet)
     tasks: str = ",".join(DEFAULT_TASKS)  # registry names or module:Class plug-ins
-    encoder: str = "cnn"
-    out: str = "runs/pretext"
+    encoder: str = "cnn"  # architecture: cnn | crnn | transformer (encoders.ENCODERS)
+    out: str = "runs/pretext"  # run folder: config.json, metrics.jsonl, checkpoints/, encoder/
     encoder_options: dict = field(default_factory=dict)  # overrides of the encoder's Config
     task_weights: dict = field(default_factory=dict)  # task -> loss weight (default 1)
-    head_hidden: int = 128
-    max_steps: int = 2000
+    head_hidden: int = 128  # width of each task head's hidden layer
+    max_steps: int = 2000  # optimizer steps in total (the schedule ends here)
     batch_size: int = 16  # per process
-    grad_accum: int = 1
-    lr: float = 3e-4
-    weight_decay: float = 0.01
+    grad_accum: int = 1  # batches per optimizer step
+    lr: float = 3e-4  # peak AdamW learning rate
+    weight_decay: float = 0.01  # AdamW weight decay
     warmup_steps: int = 100  # linear warm-up, then cosine decay to 0 at max_steps
     max_seconds: float = 6.0  # segments are randomly cropped to this length when training
     val_fraction: float = 0.1  # of the media items (never of segments: no recording on both sides)
-    num_workers: int = 2
+    num_workers: int = 2  # audio-loading worker processes per training process
     mixed_precision: str = "no"  # no | bf16 | fp16 (passed to Accelerate)
     report_to: str = "auto"  # Accelerate trackers, comma-separated (tensorboard, wandb, ...); auto: tensorboard
     #                          when installed; none: only metrics.jsonl (always written)
-    eval_every: int = 200
-    checkpoint_every: int = 200
-    keep_checkpoints: int = 3
-    log_every: int = 10
-    seed: int = 0
-    resume: bool = False
+    eval_every: int = 200  # steps between validation passes
+    checkpoint_every: int = 200  # steps between checkpoints (safetensors + JSON; exact resume)
+    keep_checkpoints: int = 3  # newest checkpoints kept; older ones are deleted
+    log_every: int = 10  # steps between training lines in metrics.jsonl
+    seed: int = 0  # seeds weights, crops and the sampler (per process)
+    resume: bool = False  # continue the run in --out from its newest checkpoint
     skip_bad_audio: bool = False  # drop unreadable audio files (counted) instead of stopping
 
 
@@ -391,7 +391,7 @@ def _check_or_save_config(config: TrainConfig, out: Path, accelerator) -> None:
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(current, indent=1))
+        write_json_atomic(path, current)
     accelerator.wait_for_everyone()
 
 
