@@ -126,12 +126,13 @@ def run_main_job(config: MainJobConfig) -> Path:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default=MainJobConfig.out)
+    parser.add_argument("--out", default=MainJobConfig.out, help="output folder of every stage and the report")
     parser.add_argument("--videos", default="", help="folder or CSV manifest of videos (default: sample corpus)")
     parser.add_argument("--labels", default="", help="labelled speech manifest CSV (default: sample set)")
-    parser.add_argument("--workers", type=int, default=MainJobConfig.workers)
-    parser.add_argument("--fps", type=float, default=MainJobConfig.fps)
-    parser.add_argument("--pretrain-steps", type=int, default=MainJobConfig.pretrain_steps)
+    parser.add_argument("--workers", type=int, default=MainJobConfig.workers, help="extraction worker processes")
+    parser.add_argument("--fps", type=float, default=MainJobConfig.fps, help="analysed video frames per second (max)")
+    parser.add_argument("--pretrain-steps", type=int, default=MainJobConfig.pretrain_steps,
+                        help="pretext pretraining optimizer steps")
     args = parser.parse_args(argv)
     run_main_job(MainJobConfig(out=args.out, videos=args.videos, labels=args.labels, workers=args.workers,
                                fps=args.fps, pretrain_steps=args.pretrain_steps))

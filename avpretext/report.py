@@ -143,7 +143,7 @@ def main(argv=None) -> int:
     parser.add_argument("--label", type=Path, required=True, help="a data_prep label output folder")
     parser.add_argument("--pretrain", type=Path, required=True, help="a pretext/train.py run folder")
     parser.add_argument("--experiment", type=Path, required=True, help="a finetune/experiment.py folder")
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True, help="folder for report.md and its plots")
     args = parser.parse_args(argv)
     print(build_report(args.label, args.pretrain, args.experiment, args.out))
     return 0

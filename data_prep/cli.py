@@ -34,22 +34,24 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--workers", type=int, default=1, help="worker processes on this machine (default 1)")
     ex.add_argument("--shard", type=_parse_shard, default=None,
                     help="I/N: process shard I of N (default: from accelerate launch/torchrun, else 0/1)")
-    ex.add_argument("--decoder", choices=sorted(FRAME_DECODERS), default="pyav")
+    ex.add_argument("--decoder", choices=sorted(FRAME_DECODERS), default="pyav",
+                    help="video frame decoder (default pyav: faster and flat memory here; decord rotates by metadata)")
     ex.add_argument("--fps", type=float, default=30.0, help="analysed frames per second (max; default 30)")
     ex.add_argument("--max-side", type=int, default=640, help="downscale frames to this longer side (0: never)")
     ex.add_argument("--num-faces", type=int, default=4, help="faces detected per frame (one is tracked)")
-    ex.add_argument("--au-backend", choices=["mediapipe", "pyfeat"], default="mediapipe")
+    ex.add_argument("--au-backend", choices=["mediapipe", "pyfeat"], default="mediapipe",
+                    help="AU estimates from mediapipe blendshapes + geometry (default) or py-feat (optional extra)")
     ex.add_argument("--face-model", default=None,
                     help="path of face_landmarker.task (else $AVPRETEXT_FACE_MODEL, cache, download)")
     ex.add_argument("--retry-failed", action="store_true", help="redo items that failed in an earlier run")
-    ex.add_argument("--no-progress", action="store_true")
+    ex.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     lab = sub.add_parser("label", help="segment speech and derive pretext labels from extracted signals")
     lab.add_argument("dir", nargs="?", help="an output folder of `data_prep extract`")
     lab.add_argument("--config", default=None, help="TOML or JSON label config (overrides the defaults)")
     lab.add_argument("--out", default=None, help="where to write segments.parquet (default: DIR)")
     lab.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and exit")
-    lab.add_argument("--no-progress", action="store_true")
+    lab.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     aud = sub.add_parser("audit", help="score each task's pseudo-labels against reference labels (emotion, arousal)")
     aud.add_argument("dir", help="an output folder of `data_prep extract` (labelled or not)")

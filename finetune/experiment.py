@@ -309,12 +309,15 @@ def _floats(text: str) -> list[float]:
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--manifest", required=True)
+    parser.add_argument("--manifest", required=True, help="labelled manifest CSV (finetune.prepare)")
     parser.add_argument("--pretrained", required=True, help="encoder folder or pretext run; may contain {fold}")
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--fractions", type=_floats, default=[0.1, 0.25, 0.5, 1.0])
-    parser.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[0, 1, 2])
-    parser.add_argument("--modes", type=lambda s: s.split(","), default=["finetune", "probe"])
+    parser.add_argument("--out", required=True, help="grid folder (rerun to resume: finished cells are kept)")
+    parser.add_argument("--fractions", type=_floats, default=[0.1, 0.25, 0.5, 1.0],
+                        help="label fractions, comma-separated (default 0.1,0.25,0.5,1.0)")
+    parser.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[0, 1, 2],
+                        help="seeds per cell, comma-separated (default 0,1,2)")
+    parser.add_argument("--modes", type=lambda s: s.split(","), default=["finetune", "probe"],
+                        help="finetune and/or probe, comma-separated (default both)")
     parser.add_argument("--folds", default="all", help="all, or a comma list of fold indices/names")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a finetune/train.py option for every cell, e.g. --set epochs=20 (JSON values)")

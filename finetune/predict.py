@@ -117,7 +117,7 @@ def main(argv=None) -> int:
     parser.add_argument("model", help="a model folder (OUT/<split>/model) or a fine-tuning run OUT")
     parser.add_argument("inputs", nargs="+", help="audio/video files, folders or CSV manifests")
     parser.add_argument("--out", default="", help="predictions .csv or .json (default: print CSV)")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=8, help="utterances per forward pass (default 8)")
     parser.add_argument("--max-seconds", type=float, default=30.0, help="read at most this much of each file")
     args = parser.parse_args(argv)
     try:

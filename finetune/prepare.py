@@ -27,7 +27,7 @@ def _names(text: str) -> tuple[str, ...]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Emotion corpus -> fine-tuning manifest (CSV).")
-    parser.add_argument("corpus", choices=sorted(RECIPES))
+    parser.add_argument("corpus", choices=sorted(RECIPES), help="corpus recipe (naming convention of its files)")
     parser.add_argument("root", help="the corpus folder (for csv: the CSV file)")
     parser.add_argument("--out", required=True, help="manifest CSV to write")
     # Recipe options: None means "not given", so only options the user chose reach the recipe.
