@@ -4,12 +4,12 @@
         [--fractions 0.1,0.25,0.5,1] [--seeds 0,1,2] [--modes finetune,probe] [--folds all] \
         [--set epochs=20 --set lr=0.001 ...]
 
-Every cell is one :func:`finetune.train.train_split` run written to ``EXP/cells/<cell>/metrics.json``; a
+Every cell is one :func:`finetune.loop.train_split` run written to ``EXP/cells/<cell>/metrics.json``; a
 rerun skips finished cells (resumable). Each cell records its resolved config in ``cells/<cell>/config.json``
 first; a rerun whose settings differ from a finished cell's on anything but :data:`RESULT_NEUTRAL_FIELDS` is
 refused before any training, naming the differences, and so are folders with cells that record none (made
 before cells did): the reports summarise every cell in the folder and must not mix settings. The scratch model of each comparison has the pretrained encoder's
-exact architecture (:func:`finetune.train.scratch_twin`) and sees the same fold, seed and label subset, so
+exact architecture (:func:`finetune.model.scratch_twin`) and sees the same fold, seed and label subset, so
 pretrained - scratch is a paired difference. ``--pretrained`` may contain ``{fold}`` (e.g.
 ``runs/pre_{fold}/encoder``) when each fold has its own pretraining that excludes the fold's test speakers.
 
@@ -34,7 +34,10 @@ import pandas as pd
 
 from avpretext.common.audio import AudioError
 from avpretext.common.io import check_output_folder, write_atomic, write_json_atomic
-from finetune.train import FinetuneConfig, encoder_folder, load_splits, scratch_twin, train_split
+from finetune.config import FinetuneConfig
+from finetune.loop import train_split
+from finetune.model import encoder_folder, scratch_twin
+from finetune.train import load_splits
 
 METRICS = ("uar", "macro_f1", "accuracy")
 INITS = ("scratch", "pretrained")

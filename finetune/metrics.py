@@ -1,14 +1,19 @@
 """SER metrics of fine-tuning: the scores come from :mod:`avpretext.common.metrics` (scikit-learn, one
-implementation for every stage, NaN on empty input); this module adds the confusion plot."""
+implementation for every stage, NaN on empty input); this module adds the split score of model outputs and the
+confusion plot."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from avpretext.common.metrics import ccc, classification_metrics, confusion_matrix, metrics_from_confusion
 
-__all__ = ["ccc", "classification_metrics", "confusion_matrix", "metrics_from_confusion", "plot_confusion"]
+if TYPE_CHECKING:
+    from finetune.data import Targets
+
+__all__ = ["ccc", "classification_metrics", "confusion_matrix", "metrics_from_confusion", "plot_confusion", "score"]
 
 
 def plot_confusion(confusion, class_names: list[str], path: str | Path, title: str = "") -> Path:
@@ -39,3 +44,14 @@ def plot_confusion(confusion, class_names: list[str], path: str | Path, title: s
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def score(outputs: np.ndarray, references: dict[str, np.ndarray], masks: dict[str, np.ndarray],
+          targets: "Targets") -> dict:
+    """Test/dev scores. Categorical: :func:`classification_metrics`; dimensional: CCC per dimension and mean
+    (``uar`` then holds the mean CCC so that model selection reads one key)."""
+    if targets.categorical:
+        return classification_metrics(references["emotion"], outputs.argmax(1), targets.class_names)
+    per_dim = {d: ccc(outputs[masks[d], i], references[d][masks[d]]) for i, d in enumerate(targets.dimensions)}
+    mean = float(np.mean(list(per_dim.values())))
+    return {"ccc": per_dim, "mean_ccc": mean, "uar": mean, "count": int(len(outputs))}

@@ -22,7 +22,7 @@ from avpretext.common.audio import AudioError, read_audio
 from avpretext.common.batches import collate
 from avpretext.common.io import write_atomic, write_json_atomic
 from data_prep.sources import MEDIA_EXTENSIONS
-from finetune.train import LABELS_FILE, MODEL_DIR, SERModel, load_model
+from finetune.model import LABELS_FILE, MODEL_DIR, SERModel, load_model
 
 
 def model_folders(path: str | Path) -> list[Path]:

@@ -42,8 +42,11 @@ def test_every_training_option_has_help(module):
     done = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
-    config = {"pretext.train": "TrainConfig", "finetune.train": "FinetuneConfig"}[module]
-    cls = getattr(__import__(module, fromlist=[config]), config)
+    from finetune.config import FinetuneConfig
+    from pretext.train import TrainConfig
+
+    cls = {"pretext.train": TrainConfig, "finetune.train": FinetuneConfig}[module]
+    config = cls.__name__
     missing = [f.name for f in dataclasses.fields(cls) if f.name not in field_comments(cls)]
     assert not missing, f"{config} fields without a comment (no --help text): {missing}"
     assert "peak AdamW learning rate" in done.stdout or "head (and scratch encoder) learning rate" in done.stdout

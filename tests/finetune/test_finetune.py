@@ -19,7 +19,9 @@ import torch
 from encoders import build_encoder, load_pretrained, save_pretrained
 from avpretext import synthetic
 from finetune.recipes import prepare_csv, prepare_ravdess, write_manifest
-from finetune.train import FinetuneConfig, load_model, run
+from finetune.config import FinetuneConfig
+from finetune.model import load_model
+from finetune.train import run
 from tests.conftest import RAVDESS, _require
 
 REPO = Path(__file__).resolve().parents[2]
@@ -95,7 +97,8 @@ def test_frozen_pretrained_encoder_is_unchanged_and_the_model_predicts(small, tm
 
 
 def test_encoder_learning_rate_is_zero_while_frozen_then_scaled():
-    from finetune.train import SERModel, _optimizer, _scheduler
+    from finetune.loop import _optimizer, _scheduler
+    from finetune.model import SERModel
 
     config = FinetuneConfig(epochs=4, lr=1e-3, encoder_lr_mult=0.1, warmup_epochs=0, freeze_epochs=2)
     model = SERModel(build_encoder("cnn", **TINY), 4)
@@ -161,7 +164,8 @@ def test_consecutive_splits_on_one_accelerator_leave_no_loader_workers_behind(sm
 
     from accelerate import Accelerator
 
-    from finetune.train import load_splits, train_split
+    from finetune.loop import train_split
+    from finetune.train import load_splits
 
     accelerator = Accelerator()
     config = _config(small, tmp_path, epochs=1, num_workers=1)

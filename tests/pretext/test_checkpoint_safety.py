@@ -116,7 +116,8 @@ def test_load_pretrained_refuses_a_crafted_file_by_name(planted, tmp_path):
 
 
 def test_finetune_init_refuses_a_crafted_encoder_by_name(tmp_path):
-    from finetune.train import FinetuneConfig, check_init
+    from finetune.config import FinetuneConfig
+    from finetune.train import check_init
 
     folder = _encoder_folder(tmp_path)
     marker = tmp_path / "pwned"
@@ -130,7 +131,7 @@ def test_finetune_init_refuses_a_crafted_encoder_by_name(tmp_path):
 def test_predict_refuses_a_crafted_model_file_by_name(planted, tmp_path, capsys):
     from finetune.data import Targets
     from finetune.predict import main as predict_main
-    from finetune.train import SERModel, save_model
+    from finetune.model import SERModel, save_model
 
     model_dir = save_model(SERModel(build_encoder("cnn", **TINY), 2), Targets(["calm", "angry"], []),
                            tmp_path / "model")

@@ -1,0 +1,51 @@
+"""The fine-tuning config: one dataclass whose fields are the options of ``finetune/train.py`` (each field's
+comment is its ``--help`` text) and whose values every grid cell of ``finetune.experiment`` stores."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+MODES = ("finetune", "probe")
+HEADS = ("linear", "mlp")
+
+
+@dataclass
+class FinetuneConfig:
+    manifest: str = ""  # a manifest CSV (finetune.prepare)
+    out: str = "runs/finetune"  # run folder: metrics.json, history, confusion plots, model/
+    init: str = "scratch"  # scratch | a pretext run folder (uses RUN/encoder) | an exported encoder folder
+    encoder: str = "cnn"  # architecture for scratch; must match a pretrained encoder's when given explicitly
+    encoder_options: dict = dataclasses.field(default_factory=dict)  # scratch architecture overrides
+    mode: str = "finetune"  # finetune | probe
+    head: str = "linear"  # linear | mlp
+    head_hidden: int = 256  # hidden width of the mlp head
+    dropout: float = 0.2  # dropout before the head
+    classes: str = ""  # comma-separated class order (default: the manifest's labels, sorted)
+    dimensions: str = ""  # e.g. arousal,valence: regression with a CCC loss instead of classes
+    protocol: str = "auto"  # auto | split | folds (see finetune.splits)
+    num_folds: int = 6  # speaker-independent folds when the protocol is folds
+    fold: str = "all"  # all, or split names/indices (e.g. 0 or fold0,fold3)
+    dev_speakers: int = 2  # training speakers held out per fold for model selection
+    split_seed: int = 0  # seeds the assignment of speakers to folds
+    label_fraction: float = 1.0  # stratified, nested subset of the training rows
+    seed: int = 0  # seeds the head, crops and sampling (one seed per grid cell)
+    epochs: int = 30  # at most this many epochs (early stopping may end sooner)
+    batch_size: int = 16  # per process
+    lr: float = 1e-3  # head (and scratch encoder) learning rate
+    # Pretrained encoder's learning rate = lr * this. 1.0, not the 0.1 common for large SSL encoders: on RAVDESS
+    # the toolkit's small encoders fine-tuned at 0.1x underfit in 12 epochs, 10 UAR points below 1.0x
+    # (docs/results.md, the gentle and slow_encoder ablations).
+    encoder_lr_mult: float = 1.0
+    freeze_epochs: int = 0  # pretrained encoder frozen for the first epochs (then fine-tuned)
+    weight_decay: float = 0.01  # AdamW weight decay
+    warmup_epochs: float = 1.0  # linear warm-up, then cosine decay to 0 at the last epoch
+    smooth: int = 3  # dev UAR averaged over the last `smooth` evaluations for model selection
+    patience: int = 8  # stop when the smoothed dev score has not improved for this many epochs
+    class_weights: bool = False  # weight the loss by inverse class frequency
+    max_seconds: float = 4.0  # training crops
+    eval_max_seconds: float = 10.0  # evaluation reads up to this much of each utterance (centred)
+    num_workers: int = 2  # audio-loading worker processes per training process
+    mixed_precision: str = "no"  # no | bf16 | fp16 (passed to Accelerate)
+    skip_bad_audio: bool = False  # drop unreadable files (named and counted in metrics.json) instead of stopping
+    save_model: bool = True  # write the selected model to OUT/model (for predict)
+    progress: bool = True  # print one line per epoch

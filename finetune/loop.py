@@ -1,0 +1,185 @@
+"""Training one split: train on ``split.train``, select the epoch on ``split.dev`` by a smoothed dev score, score
+``split.test`` once, write the split's folder."""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from avpretext.common.batches import check_can_progress, collate, SegmentDataset, train_drop_last
+from avpretext.common.io import write_atomic, write_json_atomic
+from avpretext.common.schedules import EpochSampler, warmup_cosine
+from finetune.config import FinetuneConfig
+from finetune.data import Targets, probe_durations, segment_table
+from finetune.losses import compute_loss
+from finetune.metrics import plot_confusion, score
+from finetune.model import MODEL_DIR, SERModel, resolve_init, save_model
+from finetune.probe_cache import probe_loaders
+from finetune.splits import Split, label_subset
+
+
+@torch.no_grad()
+def predict_loader(accelerator, model, loader) -> tuple[np.ndarray, dict, dict]:
+    """Model outputs and references over a loader, gathered across processes in dataset order."""
+    model.eval()
+    outputs, labels, masks = [], {}, {}
+    for batch in loader:
+        out = accelerator.gather_for_metrics(model(batch).float())
+        outputs.append(out.cpu())
+        for t in batch["labels"]:
+            labels.setdefault(t, []).append(accelerator.gather_for_metrics(batch["labels"][t]).cpu())
+            masks.setdefault(t, []).append(accelerator.gather_for_metrics(batch["masks"][t]).cpu())
+    join = lambda parts: {t: torch.cat(v).numpy() for t, v in parts.items()}  # noqa: E731
+    return torch.cat(outputs).numpy(), join(labels), join(masks)
+
+
+def _loaders(config, split_tables: dict, targets: Targets, processes: int = 1):
+    names = targets.names
+    train_set = SegmentDataset(split_tables["train"], names, config.max_seconds, True, config.seed,
+                               config.skip_bad_audio)
+    eval_sets = {part: SegmentDataset(split_tables[part], names, config.eval_max_seconds, False, config.seed,
+                                      config.skip_bad_audio) for part in ("dev", "test")}
+    common = {"collate_fn": collate, "num_workers": config.num_workers,
+              "persistent_workers": config.num_workers > 0}
+    sampler = EpochSampler(len(train_set), config.seed)
+    train_loader = torch.utils.data.DataLoader(train_set, batch_size=config.batch_size, sampler=sampler,
+                                               drop_last=train_drop_last(len(train_set), config.batch_size,
+                                                                         processes), **common)
+    eval_loaders = {part: torch.utils.data.DataLoader(ds, batch_size=config.batch_size, shuffle=False, **common)
+                    for part, ds in eval_sets.items()}
+    return train_loader, sampler, eval_loaders
+
+
+def _optimizer(config, model: SERModel, pretrained: bool):
+    encoder_lr = config.lr * (config.encoder_lr_mult if pretrained else 1.0)
+    groups = [{"params": list(model.head.parameters()), "lr": config.lr}]
+    if config.mode == "finetune":
+        groups.append({"params": list(model.encoder.parameters()), "lr": encoder_lr})
+    return torch.optim.AdamW(groups, weight_decay=config.weight_decay)
+
+
+def _scheduler(optimizer, config, steps_per_epoch: int, freeze_steps: int):
+    """Warm-up then cosine decay (per step); the encoder group (if any) is held at 0 while frozen."""
+    total = max(1, config.epochs * steps_per_epoch)
+    warmup = int(config.warmup_epochs * steps_per_epoch)
+
+    def head_factor(step: int) -> float:
+        return warmup_cosine(step, warmup, total)
+
+    def encoder_factor(step: int) -> float:
+        return 0.0 if step < freeze_steps else head_factor(step)
+
+    factors = [head_factor, encoder_factor][:len(optimizer.param_groups)]
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factors)
+
+
+def train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Path, accelerator) -> dict:
+    """Train on ``split.train``, select on ``split.dev``, score ``split.test``; write ``out``; return metrics.
+
+    The accelerator is shared by every split of a run and every cell of an experiment, and ``prepare`` keeps a
+    reference to each model, optimiser and loader it wraps: without ``free_memory`` each split would leave its
+    model and its loaders' persistent worker processes alive until the run ends (6 processes per cell).
+    """
+    try:
+        return _train_split(config, split, targets, out, accelerator)
+    finally:
+        accelerator.free_memory()  # drops prepare()'s references; gc then shuts the loaders' workers down
+
+
+def _train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Path, accelerator) -> dict:
+    from accelerate.utils import set_seed
+
+    set_seed(config.seed)
+    train_rows = split.train
+    if config.label_fraction < 1:
+        label_column = "label" if targets.categorical else "speaker"
+        train_rows = label_subset(train_rows, config.label_fraction, config.seed, label_column)
+    tables, skipped = {}, []
+    for part, rows in (("train", train_rows), ("dev", split.dev), ("test", split.test)):
+        probed, bad = probe_durations(rows, config.skip_bad_audio)
+        tables[part], skipped = segment_table(probed, targets), skipped + bad
+    encoder, pretrained, source = resolve_init(config)
+    model = SERModel(encoder, targets.num_outputs, config.head, config.head_hidden, config.dropout)
+    class_weight = None
+    if config.class_weights and targets.categorical:
+        counts = np.bincount(tables["train"]["emotion_label"], minlength=targets.num_outputs).astype(np.float64)
+        class_weight = torch.tensor(counts.sum() / np.maximum(counts, 1) / targets.num_outputs, dtype=torch.float32,
+                                    device=accelerator.device)
+
+    if config.mode == "probe":
+        model.encoder.requires_grad_(False)  # also keeps DDP from waiting for gradients that never come
+        train_loader, sampler, eval_loaders = probe_loaders(config, accelerator, model, tables, targets)
+    else:
+        train_loader, sampler, eval_loaders = _loaders(config, tables, targets, accelerator.num_processes)
+    freeze_epochs = config.freeze_epochs if (pretrained and config.mode == "finetune") else 0
+    # What each process's sharded loader yields (an epoch with none would train nothing, silently).
+    steps_per_epoch = check_can_progress(len(train_loader.dataset), config.batch_size, accelerator.num_processes,
+                                         train_loader.drop_last, f"{split.name}: the training set",
+                                         "check the manifest and --label-fraction (or the skipped files)")
+    optimizer = _optimizer(config, model, pretrained)
+    scheduler = _scheduler(optimizer, config, steps_per_epoch, freeze_epochs * steps_per_epoch)
+    model, optimizer, train_loader, scheduler = accelerator.prepare(model, optimizer, train_loader, scheduler)
+    eval_loaders = {part: accelerator.prepare(loader) for part, loader in eval_loaders.items()}
+
+    history, best = [], {"smoothed": -math.inf, "epoch": -1, "state": None}
+    started = time.perf_counter()
+    for epoch in range(config.epochs):
+        sampler.set_epoch(epoch)
+        model.train()
+        if epoch < freeze_epochs or config.mode == "probe":
+            accelerator.unwrap_model(model).encoder.eval()  # frozen: BatchNorm statistics stay as pretrained
+        loss_sum, batches = 0.0, 0
+        for batch in train_loader:
+            loss = compute_loss(model(batch), batch, targets, class_weight)
+            accelerator.backward(loss)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            loss_sum, batches = loss_sum + float(loss.detach()), batches + 1
+        if not batches:  # check_can_progress said otherwise: never report an untrained model as trained
+            raise RuntimeError(f"{split.name} epoch {epoch + 1}: the training loader yielded no batch")
+        dev = score(*predict_loader(accelerator, model, eval_loaders["dev"]), targets)
+        window = ([h["dev_uar"] for h in history] + [dev["uar"]])[-config.smooth:]
+        record = {"epoch": epoch + 1, "train_loss": loss_sum / max(batches, 1), "dev_uar": dev["uar"],
+                  "dev_smoothed": float(np.mean(window)), "lr": scheduler.get_last_lr()[0],
+                  "elapsed_s": round(time.perf_counter() - started, 2)}
+        history.append(record)
+        if record["dev_smoothed"] > best["smoothed"]:
+            state = accelerator.unwrap_model(model).state_dict()
+            best = {"smoothed": record["dev_smoothed"], "epoch": epoch + 1, "dev": dev,
+                    "state": {k: v.detach().clone() for k, v in state.items()}}
+        if config.progress:
+            accelerator.print(f"{split.name} epoch {epoch + 1}: loss {record['train_loss']:.3f} dev "
+                              f"{'UAR' if targets.categorical else 'CCC'} {dev['uar']:.3f} "
+                              f"(smoothed {record['dev_smoothed']:.3f})")
+        if epoch + 1 - best["epoch"] >= config.patience:
+            break
+    unwrapped = accelerator.unwrap_model(model)
+    unwrapped.load_state_dict(best["state"])
+    test = score(*predict_loader(accelerator, model, eval_loaders["test"]), targets)
+    result = {"split": split.name, "test": test, "best_epoch": best["epoch"], "epochs_run": len(history),
+              "dev": best["dev"], "dev_smoothed": best["smoothed"], "init": source, "pretrained": pretrained,
+              "mode": config.mode, "label_fraction": config.label_fraction, "seed": config.seed,
+              "train_items": len(tables["train"]), "dev_items": len(tables["dev"]),
+              "test_items": len(tables["test"]), "test_speakers": split.test_speakers,
+              "dev_speakers": sorted(split.dev["speaker"].unique()), "skipped_bad_audio": skipped,
+              "train_seconds": round(time.perf_counter() - started, 2)}
+    if accelerator.is_main_process:
+        _write_split(out, result, history, unwrapped, targets, config.save_model)
+    accelerator.wait_for_everyone()
+    return result
+
+
+def _write_split(out: Path, result: dict, history: list, model: SERModel, targets: Targets, keep_model: bool):
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "history.jsonl", lambda tmp: tmp.write_text("".join(json.dumps(h) + "\n" for h in history)))
+    if targets.categorical:
+        plot_confusion(result["test"]["confusion"], targets.class_names, out / "confusion.png",
+                       f"{result['split']}: UAR {result['test']['uar']:.3f}")
+    if keep_model:
+        save_model(model, targets, out / MODEL_DIR)
+    write_json_atomic(out / "metrics.json", result)

@@ -1,0 +1,116 @@
+"""The SER model (encoder + head), where its encoder comes from (``--init``), and its model folder on disk.
+
+A model folder holds ``encoder/`` (:func:`encoders.save_pretrained`), the head's safetensors and a JSON file of
+labels and head config; :func:`load_model` rebuilds it without unpickling anything. ``finetune/predict.py``
+needs only this module.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from avpretext.common.io import write_json_atomic
+from encoders import build_encoder, load_pretrained, read_encoder_config, save_pretrained
+from encoders.io import LoadError, load_module_state, read_json, save_tensors
+from finetune.config import HEADS, FinetuneConfig
+from finetune.data import Targets
+
+MODEL_DIR = "model"
+HEAD_FILE = "head.safetensors"
+LABELS_FILE = "labels.json"
+
+
+class Standardize(nn.Module):
+    """(x - mean) / std with stored statistics (identity until :meth:`fit`). A frozen encoder's embeddings
+    can have any scale; a linear probe trains much better on standardised ones."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+
+    def fit(self, embeddings: torch.Tensor) -> None:
+        self.mean.copy_(embeddings.mean(0))
+        self.std.copy_(embeddings.std(0).clamp(min=1e-5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+class SERModel(nn.Module):
+    """Encoder + head. ``forward(batch)`` -> (B, num_outputs) logits (or dimension values).
+
+    A batch holds either audio (``wavs`` (B, T), ``lengths`` (B,)) or, in probe mode, precomputed pooled
+    ``embeddings`` (B, D) that go straight to the head.
+    """
+
+    def __init__(self, encoder, num_outputs: int, head: str = "linear", hidden: int = 256, dropout: float = 0.2):
+        super().__init__()
+        if head not in HEADS:
+            raise ValueError(f"unknown head {head!r}; choose from {HEADS}")
+        self.encoder = encoder
+        dim = encoder.output_dim
+        self.head_config = {"head": head, "hidden": hidden, "dropout": dropout, "num_outputs": num_outputs}
+        if head == "linear":
+            self.head = nn.Sequential(Standardize(dim), nn.Dropout(dropout), nn.Linear(dim, num_outputs))
+        else:
+            self.head = nn.Sequential(Standardize(dim), nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(dropout),
+                                      nn.Linear(hidden, num_outputs))
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        if "embeddings" in batch:
+            return self.head(batch["embeddings"])
+        return self.head(self.encoder(batch["wavs"], batch["lengths"]).pooled)
+
+
+def resolve_init(config: FinetuneConfig):
+    """The starting encoder: (encoder, pretrained: bool, source description)."""
+    if config.init == "scratch":
+        return build_encoder(config.encoder, **config.encoder_options), False, "scratch"
+    folder = encoder_folder(config.init)
+    if not (folder / "config.json").exists():
+        raise ValueError(f"--init {config.init}: neither an exported encoder (config.json + model.safetensors) "
+                         "nor a pretext run folder holding one in encoder/")
+    encoder = load_pretrained(folder)
+    if config.encoder != encoder.name and config.encoder != FinetuneConfig.encoder:
+        raise ValueError(f"--encoder {config.encoder} but {folder} holds a {encoder.name} encoder")
+    return encoder, True, str(folder)
+
+
+def encoder_folder(path: str | Path) -> Path:
+    """An exported encoder folder, or the ``encoder/`` folder of a pretext run."""
+    path = Path(path)
+    return path / "encoder" if (path / "encoder" / "config.json").exists() else path
+
+
+def scratch_twin(path: str | Path) -> tuple[str, dict]:
+    """(name, options) that rebuild a saved encoder's architecture with fresh weights: the fair baseline."""
+    return read_encoder_config(encoder_folder(path))
+
+
+def save_model(model: SERModel, targets: Targets, directory: Path) -> Path:
+    """Encoder (``save_pretrained``) + head weights (safetensors) + labels/head config (JSON)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    save_pretrained(model.encoder, directory / "encoder")
+    save_tensors(model.head.state_dict(), directory / HEAD_FILE)
+    write_json_atomic(directory / LABELS_FILE, {"class_names": targets.class_names,
+                                                "dimensions": targets.dimensions, **model.head_config})
+    return directory
+
+
+def load_model(directory: str | Path) -> tuple[SERModel, Targets]:
+    """Rebuild a model written by :func:`save_model` (nothing is unpickled)."""
+    directory = Path(directory)
+    info = read_json(directory / LABELS_FILE)
+    encoder = load_pretrained(directory / "encoder")
+    try:
+        head = {key: info[key] for key in ("num_outputs", "head", "hidden", "dropout")}
+        targets = Targets(list(info["class_names"]), list(info["dimensions"]))
+        model = SERModel(encoder, **head)
+    except (KeyError, TypeError, ValueError) as err:
+        raise LoadError(directory / LABELS_FILE, f"not a usable model description ({type(err).__name__}: "
+                                                 f"{err})") from None
+    load_module_state(model.head, directory / HEAD_FILE)
+    return model.eval(), targets
