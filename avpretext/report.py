@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from avpretext.common.io import write_atomic
+from data_prep.label import task_specific_entries
 
 
 def _pyplot():
@@ -109,9 +110,10 @@ def build_report(label_dir: Path, pretrain_run: Path, experiment: Path, out: Pat
     for name, info in stats["tasks"].items():
         counts = ", ".join(f"{k} {v}" for k, v in info["class_counts"].items())
         lines.append(f"| {name} | {info['labelled']} ({info['coverage']:.0%}) | {counts} | {info.get('group', '')} |")
-    share = stats["tasks"].get("au", {}).get("frame_rule_share")
-    if share:
-        lines += ["", "AU rule share of face frames: " + ", ".join(f"{k} {v:.1%}" for k, v in share.items())]
+    for name, info in stats["tasks"].items():  # each task's own statistics, e.g. the AU rules' frame shares
+        for key, value in task_specific_entries(info).items():
+            if isinstance(value, dict) and value and all(isinstance(v, float) for v in value.values()):
+                lines += ["", f"{name} {key.replace('_', ' ')}: " + ", ".join(f"{k} {v:.1%}" for k, v in value.items())]
     lines += [*[f"\n> warning: {w}" for w in stats.get("warnings", [])], "",
               f"![pseudo-labels]({plot_label_counts(stats, out / 'pseudo_labels.png').name})", ""]
 

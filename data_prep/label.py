@@ -207,6 +207,12 @@ def _no_segments_warning(skipped: dict[str, str], config: LabelConfig) -> str:
 _COMMON_ENTRY_KEYS = ("labelled", "coverage", "class_counts", "group")
 
 
+def task_specific_entries(entry: dict) -> dict:
+    """The entries of one task's ``label_stats.json`` section beyond the ones every task has: its own facts and
+    statistics (``PretextTask.assign_labels``, ``.label_statistics``), for whoever prints them."""
+    return {key: value for key, value in entry.items() if key not in _COMMON_ENTRY_KEYS}
+
+
 def format_statistics(stats: dict) -> str:
     lines = [f"{stats['segments']} segments ({stats['speech_hours_in_segments']:.3f} h) from "
              f"{stats['media']} media; {len(stats['media_without_segments'])} media without segments"]
@@ -214,7 +220,7 @@ def format_statistics(stats: dict) -> str:
         extra = f", group {entry['group']}" if "group" in entry else ""
         lines.append(f"  {name}: labelled {entry['labelled']} ({entry['coverage']:.0%}){extra}: {entry['class_counts']}")
         # The task's own facts and statistics (PretextTask.assign_labels, .label_statistics), whatever they are.
-        lines += [f"    {key}: {value}" for key, value in entry.items() if key not in _COMMON_ENTRY_KEYS]
+        lines += [f"    {key}: {value}" for key, value in task_specific_entries(entry).items()]
     lines += [f"  WARNING {w}" for w in stats["warnings"]]
     reasons = skip_reason_counts(stats["media_without_segments"])
     lines += [f"  no segments x{n}: {r}" for r, n in reasons.items()]
