@@ -42,6 +42,9 @@ class FinetuneConfig:
     smooth: int = 3  # dev UAR averaged over the last `smooth` evaluations for model selection
     patience: int = 8  # stop when the smoothed dev score has not improved for this many epochs
     class_weights: bool = False  # weight the loss by inverse class frequency
+    # Mixup (Zhang et al. 2018; for SER Latif et al.): each training item mixed with another of its batch, weight
+    # lam ~ Beta(alpha, alpha), inputs and targets alike (waveforms; pooled embeddings in probe mode). 0: off.
+    mixup_alpha: float = 0.0
     max_seconds: float = 4.0  # training crops
     eval_max_seconds: float = 10.0  # evaluation reads up to this much of each utterance (centred)
     num_workers: int = 2  # audio-loading worker processes per training process

@@ -95,6 +95,9 @@ def setting_differences(saved: dict, config: FinetuneConfig) -> list[str]:
     ignored = set(dataclasses.asdict(config)) - set(current)
     keys = sorted((set(current) | set(saved)) - ignored)
     absent = "<absent>"
+    # A field missing from a recorded config is an option added since: the cell ran with its default.
+    defaults = compared_settings(FinetuneConfig())
+    saved = {k: saved.get(k, defaults.get(k, absent)) for k in keys}
     return [f"{k}: {json.dumps(saved.get(k, absent))} -> {json.dumps(current.get(k, absent))}"
             for k in keys if saved.get(k, absent) != current.get(k, absent)]
 

@@ -15,7 +15,7 @@ from avpretext.common.io import write_atomic, write_json_atomic
 from avpretext.common.schedules import EpochSampler, warmup_cosine
 from finetune.config import FinetuneConfig
 from finetune.data import Targets, probe_durations, segment_table
-from finetune.losses import compute_loss
+from finetune.losses import compute_loss, mix_batch, mixup_loss
 from finetune.metrics import plot_confusion, score
 from finetune.model import MODEL_DIR, SERModel, resolve_init, save_model
 from finetune.probe_cache import probe_loaders
@@ -133,8 +133,16 @@ def _train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Pa
         if epoch < freeze_epochs or config.mode == "probe":
             accelerator.unwrap_model(model).encoder.eval()  # frozen: BatchNorm statistics stay as pretrained
         loss_sum, batches = 0.0, 0
+        # Mixing weights and partners: seeded per (seed, epoch, process), so a rerun mixes the same pairs.
+        mix_rng = np.random.default_rng([config.seed, epoch, accelerator.process_index])
         for batch in train_loader:
-            loss = compute_loss(model(batch), batch, targets, class_weight)
+            if config.mixup_alpha > 0:
+                lam = float(mix_rng.beta(config.mixup_alpha, config.mixup_alpha))
+                size = len(batch["lengths"] if "lengths" in batch else batch["embeddings"])
+                perm = torch.from_numpy(mix_rng.permutation(size)).to(accelerator.device)
+                loss = mixup_loss(model(mix_batch(batch, lam, perm)), batch, lam, perm, targets, class_weight)
+            else:
+                loss = compute_loss(model(batch), batch, targets, class_weight)
             accelerator.backward(loss)
             optimizer.step()
             scheduler.step()

@@ -21,3 +21,38 @@ def compute_loss(outputs: torch.Tensor, batch: dict, targets: Targets, class_wei
         return nn.functional.cross_entropy(outputs, batch["labels"]["emotion"], weight=class_weight)
     return sum(ccc_loss(outputs[:, i], batch["labels"][d], batch["masks"][d])
                for i, d in enumerate(targets.dimensions)) / len(targets.dimensions)
+
+
+def mix_batch(batch: dict, lam: float, perm: torch.Tensor) -> dict:
+    """Mixup of the model input: ``lam * x + (1 - lam) * x[perm]``.
+
+    Args:
+        batch: audio (``wavs`` (B, T) zero-padded, ``lengths`` (B,)) or probe ``embeddings`` (B, D).
+        lam: the mixing weight of the batch's own items.
+        perm: (B,) partner of each item.
+
+    Returns:
+        A new batch; a mixed waveform is as long as the longer of its two (padding is silence, so the shorter one
+        simply ends). Labels are left alone: :func:`mixup_loss` mixes the targets.
+    """
+    mixed = dict(batch)
+    if "embeddings" in batch:
+        mixed["embeddings"] = lam * batch["embeddings"] + (1 - lam) * batch["embeddings"][perm]
+    else:
+        mixed["wavs"] = lam * batch["wavs"] + (1 - lam) * batch["wavs"][perm]
+        mixed["lengths"] = torch.maximum(batch["lengths"], batch["lengths"][perm])
+    return mixed
+
+
+def mixup_loss(outputs: torch.Tensor, batch: dict, lam: float, perm: torch.Tensor, targets: Targets,
+               class_weight) -> torch.Tensor:
+    """The loss against mixed targets. Classes: ``lam * CE(y) + (1 - lam) * CE(y[perm])``, which is the
+    cross-entropy against the soft target ``lam * onehot(y) + (1 - lam) * onehot(y[perm])``. Dimensions: CCC
+    against ``lam * t + (1 - lam) * t[perm]`` where both items are labelled."""
+    if targets.categorical:
+        partner = {**batch, "labels": {"emotion": batch["labels"]["emotion"][perm]}}
+        return (lam * compute_loss(outputs, batch, targets, class_weight)
+                + (1 - lam) * compute_loss(outputs, partner, targets, class_weight))
+    labels = {d: lam * batch["labels"][d] + (1 - lam) * batch["labels"][d][perm] for d in targets.dimensions}
+    masks = {d: batch["masks"][d] & batch["masks"][d][perm] for d in targets.dimensions}
+    return compute_loss(outputs, {**batch, "labels": labels, "masks": masks}, targets, class_weight)

@@ -77,6 +77,8 @@ def load_splits(config: FinetuneConfig) -> tuple[Targets, list[Split]]:
     """The manifest's targets and the protocol's splits (only ``config.fold``'s unless it is ``all``)."""
     if config.mode not in MODES:
         raise ValueError(f"unknown mode {config.mode!r}; choose from {MODES}")
+    if config.mixup_alpha < 0:
+        raise ValueError(f"--mixup-alpha {config.mixup_alpha}: must be >= 0 (0: off)")
     manifest = load_manifest(config.manifest)
     targets = resolve_targets(manifest, config.classes, config.dimensions, config.manifest)
     if targets.categorical:
