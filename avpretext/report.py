@@ -15,6 +15,7 @@ import pandas as pd
 
 from avpretext.common.io import write_atomic
 from data_prep.label import task_specific_entries
+from data_prep.segments import STATS_FILE
 
 
 def _pyplot():
@@ -96,7 +97,7 @@ def build_report(label_dir: Path, pretrain_run: Path, experiment: Path, out: Pat
                  timings: dict | None = None, notes: list[str] | None = None) -> Path:
     """Write ``out/report.md`` and its plots; returns the Markdown file."""
     out.mkdir(parents=True, exist_ok=True)
-    stats = json.loads((label_dir / "label_stats.json").read_text())
+    stats = json.loads((label_dir / STATS_FILE).read_text())
     lines = [f"# {title}", ""]
     if notes:
         lines += [*notes, ""]

@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 from avpretext.common.io import write_atomic, write_bytes_atomic, write_json_atomic
 from data_prep import build_label_config, label_corpus, load_segments
 from data_prep.extract import ExtractOptions, extract_corpus
-from data_prep.segments import CONFIG_FILE
+from data_prep.segments import CONFIG_FILE, SEGMENTS_FILE
 from finetune.experiment import (CELL_CONFIG, base_config, collect, finished_cells, run_grid,
                                  write_reports)
 from finetune.recipes import load_manifest, prepare_ravdess, write_manifest
@@ -127,7 +127,7 @@ def pretrain_fold(work: Path, variant: Variant, fold: str, test_speakers: list[s
     data.mkdir(parents=True, exist_ok=True)
     table = pd.concat(tables, ignore_index=True)
     write_bytes_atomic(data / CONFIG_FILE, (work / "faces_extract" / CONFIG_FILE).read_bytes())
-    write_atomic(data / "segments.parquet", lambda tmp: table.to_parquet(tmp))
+    write_atomic(data / SEGMENTS_FILE, lambda tmp: table.to_parquet(tmp))
     train(TrainConfig(data=str(data), tasks=variant.tasks, encoder="cnn", encoder_options=ENCODER_OPTIONS,
                       out=str(run), max_steps=steps, batch_size=16, lr=1e-3, warmup_steps=20, max_seconds=3.0,
                       eval_every=100, checkpoint_every=steps, log_every=20, num_workers=2, report_to="none",

@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 from avpretext.common.io import write_atomic, write_bytes_atomic, write_json_atomic
 from data_prep import build_label_config, label_corpus, load_segments
 from data_prep.extract import ExtractOptions, extract_corpus
-from data_prep.segments import CONFIG_FILE
+from data_prep.segments import CONFIG_FILE, SEGMENTS_FILE
 from experiments.ravdess_results import share_scratch_cells, timed
 from finetune.experiment import base_config, collect, finished_cells, paired_differences, run_grid
 from finetune.recipes import prepare_baved, prepare_ravdess, write_manifest
@@ -135,10 +135,10 @@ def pretrain(work: Path, rung: Rung, encoder: str, epochs: float, min_steps: int
         return run
     table = rung_table(load_segments(work / "pool_extract"), rung.hours)
     data = work / "pretrain_data" / rung.folder
-    if not (data / "segments.parquet").exists():
+    if not (data / SEGMENTS_FILE).exists():
         # The table marks the step done, so it is written last and atomically.
         write_bytes_atomic(data / CONFIG_FILE, (work / "pool_extract" / CONFIG_FILE).read_bytes())
-        write_atomic(data / "segments.parquet", lambda tmp: table.to_parquet(tmp))
+        write_atomic(data / SEGMENTS_FILE, lambda tmp: table.to_parquet(tmp))
     batch = 16
     steps = max(min_steps, int(round(epochs * len(table) / batch)))
     hours = float(table["duration"].sum() / 3600)

@@ -47,13 +47,13 @@ def metrics_from_confusion(confusion, class_names: list[str]) -> dict:
     if len(y_true):
         precision, recall, f1, _ = sk.precision_recall_fscore_support(
             y_true, y_pred, labels=labels, zero_division=0)
-        present = labels[support > 0]
-        macro = sk.precision_recall_fscore_support(y_true, y_pred, labels=present, average="macro",
-                                                   zero_division=0)
-        scores = {"accuracy": float(sk.accuracy_score(y_true, y_pred)),
-                  # = balanced_accuracy_score, without its warning when a prediction names an absent class
-                  "uar": float(macro[1]),
-                  "macro_f1": float(macro[2]), "macro_precision": float(macro[0]), "macro_recall": float(macro[1])}
+        # Macro averages over the classes present in the references (scikit-learn's average="macro" with
+        # labels=present, taken from the per-class scores instead of a second pass); the macro recall is the UAR
+        # (= balanced_accuracy_score, without its warning when a prediction names an absent class).
+        present = support > 0
+        scores = {"accuracy": float(sk.accuracy_score(y_true, y_pred)), "uar": float(recall[present].mean()),
+                  "macro_f1": float(f1[present].mean()), "macro_precision": float(precision[present].mean()),
+                  "macro_recall": float(recall[present].mean())}
     else:
         precision = recall = f1 = np.zeros(len(labels))
         scores = dict.fromkeys(("accuracy", "uar", "macro_f1", "macro_precision", "macro_recall"), float("nan"))
