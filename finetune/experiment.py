@@ -33,6 +33,7 @@ import pandas as pd
 
 
 from avpretext.common.audio import AudioError
+from avpretext.common.distributed import finish_processes
 from avpretext.common.io import check_output_folder, write_atomic, write_json_atomic
 from finetune.config import FinetuneConfig
 from finetune.loop import train_split
@@ -363,6 +364,7 @@ def main(argv=None) -> int:
         base = base_config(args.manifest, args.set)
         out = Path(args.out)
         table = run_grid(base, args.pretrained, out, args.modes, args.fractions, args.seeds, args.folds)
+        finish_processes()
     except (ValueError, AudioError, NotADirectoryError) as err:  # user/input errors: one line, exit 2
         print(f"finetune/experiment.py: error: {err}", file=sys.stderr)
         return 2

@@ -29,6 +29,7 @@ import numpy as np
 
 from avpretext.common.audio import audio_error, AudioError
 from avpretext.common.cli import parse_config
+from avpretext.common.distributed import finish_processes
 from avpretext.common.io import check_output_folder, write_json_atomic
 from finetune.config import MODES, FinetuneConfig
 from finetune.data import Targets, resolve_targets
@@ -132,6 +133,7 @@ def main(argv=None) -> int:
     config = parse_args(argv)
     try:
         summary = run(config)
+        finish_processes()
     except (ValueError, AudioError, NotADirectoryError) as err:  # user/input errors: one line, exit 2
         print(f"finetune/train.py: error: {err}", file=sys.stderr)
         return 2

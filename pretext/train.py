@@ -234,6 +234,9 @@ def train(config: TrainConfig) -> Path:
     export = out / "encoder"
     if accelerator.is_main_process:
         save_pretrained(accelerator.unwrap_model(model).encoder, export)
+    # Every process waits for the export before the process group is destroyed (end_training): a process that
+    # tore its gloo connections down while another was still busy could be aborted at exit.
+    accelerator.wait_for_everyone()
     accelerator.end_training()
     return export
 
