@@ -31,7 +31,16 @@ def build_parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("extract", help="decode media once: audio, energy and per-frame face signals")
     ex.add_argument("videos", help="folder (searched recursively) or CSV manifest with a 'path' column")
     ex.add_argument("--out", required=True, help="output folder (rerun to resume)")
-    ex.add_argument("--workers", type=int, default=1, help="worker processes on this machine (default 1)")
+    ex.add_argument("--workers", type=int, default=None,
+                    help="worker processes on this machine (default 1); with --executor ray, actors over the "
+                         "cluster (default: one per CPU of the cluster)")
+    ex.add_argument("--executor", choices=["processes", "ray"], default="processes",
+                    help="processes: --workers processes on this machine (default); ray: a Ray cluster, items "
+                         "handed out as workers free up, a dead worker's item retried (pip install "
+                         "'avpretext[ray]')")
+    ex.add_argument("--ray-address", default=None,
+                    help="with --executor ray: 'auto' or HOST:PORT of a running cluster (ray start --head); "
+                         "default: a local cluster on this machine for the run")
     ex.add_argument("--shard", type=_parse_shard, default=None,
                     help="I/N: process shard I of N (default: from accelerate launch/torchrun, else 0/1)")
     ex.add_argument("--decoder", choices=sorted(FRAME_DECODERS), default="pyav",
@@ -96,13 +105,15 @@ def _extract(args) -> int:
     from .aus_pyfeat import PyFeatUnavailable
     from .extract import ExtractOptions, extract_corpus
     from .face_model import FaceModelError
+    from .ray_runner import RayUnavailable
 
     options = ExtractOptions(max_fps=args.fps or None, max_side=args.max_side or None, decoder=args.decoder,
                              au_backend=args.au_backend, num_faces=args.num_faces, face_model=args.face_model)
     try:
         summary = extract_corpus(args.videos, args.out, options, workers=args.workers, shard=args.shard,
-                                 retry_failed=args.retry_failed, progress=not args.no_progress)
-    except (FaceModelError, PyFeatUnavailable, *INPUT_ERRORS) as err:
+                                 retry_failed=args.retry_failed, progress=not args.no_progress,
+                                 executor=args.executor, ray_address=args.ray_address)
+    except (FaceModelError, PyFeatUnavailable, RayUnavailable, *INPUT_ERRORS) as err:
         return _input_error_exit("extract", err)
     print(summary.report())
     return 1 if summary.failed else 0

@@ -202,17 +202,22 @@ class ExtractSummary:
 
 
 def extract_corpus(source: str | Path, out: str | Path, options: ExtractOptions = ExtractOptions(),
-                   workers: int = 1, shard: tuple[int, int] | None = None, retry_failed: bool = False,
-                   progress: bool = True) -> ExtractSummary:
+                   workers: int | None = 1, shard: tuple[int, int] | None = None, retry_failed: bool = False,
+                   progress: bool = True, executor: str = "processes", ray_address: str | None = None
+                   ) -> ExtractSummary:
     """Extract every media file of ``source`` into ``out`` (see :mod:`data_prep.store` for the layout).
 
     Args:
         source: folder of videos/audio, or CSV manifest with a ``path`` column.
         out: output folder; finished items there are skipped, so a killed run is resumed by rerunning.
         options: see :class:`ExtractOptions`.
-        workers: worker processes on this machine (each loads the face model once).
+        workers: worker processes on this machine (None: 1), or Ray actors (None: one per cluster CPU); each
+            loads the face model once.
         shard: ``(index, count)``; defaults to the rank/world size of ``accelerate launch`` or ``torchrun``.
         retry_failed: also redo items recorded as failed by an earlier run.
+        executor: ``processes`` (this machine) or ``ray`` (a Ray cluster: :mod:`data_prep.ray_runner`; ``out``
+            must be on storage every machine of the cluster sees).
+        ray_address: ``auto`` or ``HOST:PORT`` of a running Ray cluster; None starts a local one.
 
     Returns:
         Counts of done/skipped/failed items with reasons, hours of media and speech, face coverage.
@@ -227,6 +232,14 @@ def extract_corpus(source: str | Path, out: str | Path, options: ExtractOptions 
         available, reason = pyfeat_weights_available()
         if not available:
             raise PyFeatUnavailable(reason)
+    if executor == "ray":  # before anything is written: say how to install it
+        from .ray_runner import import_ray
+
+        import_ray()
+    elif executor != "processes":
+        raise ValueError(f"unknown executor {executor!r}; expected processes or ray")
+    elif ray_address is not None:
+        raise ValueError(f"--ray-address {ray_address}: needs --executor ray")
     _check_run_config(out, options)
     store.clean_stale_work_dirs(out)
     for folder in (out, out / store.FAILED_DIR):  # killed atomic writes of configs, summaries, failures
@@ -244,7 +257,7 @@ def extract_corpus(source: str | Path, out: str | Path, options: ExtractOptions 
     process = functools.partial(extract_item, out=str(out))
     init = functools.partial(init_worker, options)
     bar = _progress_bar(len(todo), progress, f"extract {shard_index}/{num_shards}" if num_shards > 1 else "extract")
-    for result in run_items(todo, process, init, workers=workers):
+    for result in run_items(todo, process, init, workers=workers, executor=executor, ray_address=ray_address):
         _account(summary, result, out)
         if result.ok:
             bar.set_postfix_str(f"{summary.video_hours * 3600 / max(time.perf_counter() - started, 1e-9):.1f} media-s/s")

@@ -31,18 +31,28 @@ class _InitFailed:
 
 def _worker_init(init_fn: Callable[[], Any]) -> None:
     global _STATE
+    _STATE = build_state(init_fn)
+
+
+def build_state(init_fn: Callable[[], Any]) -> Any:
+    """A worker's heavy state, or the start-up failure that every item it is given will report."""
     try:
-        _STATE = init_fn()
+        return init_fn()
     except Exception as err:  # raising here makes multiprocessing restart the worker forever
-        _STATE = _InitFailed(err)
+        return _InitFailed(err)
+
+
+def run_with_state(process_fn: Callable[[Any, Any], dict], state: Any, item) -> ItemResult:
+    """:func:`run_one` in a worker whose start-up may have failed (then the item fails with that reason)."""
+    if isinstance(state, _InitFailed):
+        err = state.error
+        return ItemResult(item.id, False, {"type": type(err).__name__}, f"worker start-up failed: {err}")
+    return run_one(process_fn, state, item)
 
 
 def _worker_run(args) -> ItemResult:
     process_fn, item = args
-    if isinstance(_STATE, _InitFailed):
-        err = _STATE.error
-        return ItemResult(item.id, False, {"type": type(err).__name__}, f"worker start-up failed: {err}")
-    return run_one(process_fn, _STATE, item)
+    return run_with_state(process_fn, _STATE, item)
 
 
 def run_one(process_fn: Callable[[Any, Any], dict], state: Any, item) -> ItemResult:
@@ -56,13 +66,27 @@ def run_one(process_fn: Callable[[Any, Any], dict], state: Any, item) -> ItemRes
                           reason if reason in detail else detail)
 
 
+EXECUTORS = ("processes", "ray")
+
+
 def run_items(items: Iterable, process_fn: Callable[[Any, Any], dict], init_fn: Callable[[], Any],
-              workers: int = 1) -> Iterator[ItemResult]:
+              workers: int | None = 1, executor: str = "processes", ray_address: str | None = None
+              ) -> Iterator[ItemResult]:
     """Yield an :class:`ItemResult` per item as items finish (any order when ``workers > 1``).
 
-    Workers are started with ``spawn`` (safe with threads inside mediapipe/torch and the same on every OS);
-    ``process_fn`` and ``init_fn`` must be module-level functions.
+    ``executor="processes"``: ``workers`` processes on this machine (None: 1), started with ``spawn`` (safe
+    with threads inside mediapipe/torch and the same on every OS); ``process_fn`` and ``init_fn`` must be
+    module-level functions. ``executor="ray"``: :func:`data_prep.ray_runner.run_items_ray` over the cluster at
+    ``ray_address`` (None: a local one), ``workers`` actors (None: one per CPU of the cluster).
     """
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; expected one of {', '.join(EXECUTORS)}")
+    if executor == "ray":
+        from .ray_runner import run_items_ray
+
+        yield from run_items_ray(items, process_fn, init_fn, workers=workers, address=ray_address)
+        return
+    workers = workers or 1
     items = list(items)
     if workers <= 1 or len(items) <= 1:
         state = init_fn()
