@@ -45,6 +45,14 @@ class FinetuneConfig:
     # Mixup (Zhang et al. 2018; for SER Latif et al.): each training item mixed with another of its batch, weight
     # lam ~ Beta(alpha, alpha), inputs and targets alike (waveforms; pooled embeddings in probe mode). 0: off.
     mixup_alpha: float = 0.0
+    # Auxiliary tasks (Latif et al. 2019; finetune.auxiliary): a speaker-id head (the split's training speakers)
+    # and a gender head (the manifest's gender column) on the shared encoder, their cross-entropy added to the
+    # emotion loss with these weights. 0: off. Fine-tuning mode only; the heads are not saved with the model.
+    speaker_weight: float = 0.0  # weight of the auxiliary speaker-id loss (training speakers; 0: off)
+    gender_weight: float = 0.0  # weight of the auxiliary gender loss (manifest gender column; 0: off)
+    # Train the speaker head through a gradient reversal layer: the encoder is pushed to remove speaker
+    # information (adversarial speaker removal) instead of to encode it. Needs speaker_weight > 0.
+    speaker_adversarial: bool = False
     max_seconds: float = 4.0  # training crops
     eval_max_seconds: float = 10.0  # evaluation reads up to this much of each utterance (centred)
     num_workers: int = 2  # audio-loading worker processes per training process

@@ -13,6 +13,7 @@ import torch
 from avpretext.common.batches import check_can_progress, collate, SegmentDataset, train_drop_last
 from avpretext.common.io import write_atomic, write_json_atomic
 from avpretext.common.schedules import EpochSampler, warmup_cosine
+from finetune.auxiliary import add_aux_columns, aux_loss, aux_weights
 from finetune.config import FinetuneConfig
 from finetune.data import Targets, probe_durations, segment_table
 from finetune.losses import compute_loss, mix_batch, mixup_loss
@@ -37,9 +38,9 @@ def predict_loader(accelerator, model, loader) -> tuple[np.ndarray, dict, dict]:
     return torch.cat(outputs).numpy(), join(labels), join(masks)
 
 
-def _loaders(config, split_tables: dict, targets: Targets, processes: int = 1):
+def _loaders(config, split_tables: dict, targets: Targets, processes: int = 1, aux_names=()):
     names = targets.names
-    train_set = SegmentDataset(split_tables["train"], names, config.max_seconds, True, config.seed,
+    train_set = SegmentDataset(split_tables["train"], [*names, *aux_names], config.max_seconds, True, config.seed,
                                config.skip_bad_audio)
     eval_sets = {part: SegmentDataset(split_tables[part], names, config.eval_max_seconds, False, config.seed,
                                       config.skip_bad_audio) for part in ("dev", "test")}
@@ -56,7 +57,7 @@ def _loaders(config, split_tables: dict, targets: Targets, processes: int = 1):
 
 def _optimizer(config, model: SERModel, pretrained: bool):
     encoder_lr = config.lr * (config.encoder_lr_mult if pretrained else 1.0)
-    groups = [{"params": list(model.head.parameters()), "lr": config.lr}]
+    groups = [{"params": [*model.head.parameters(), *model.aux.parameters()], "lr": config.lr}]
     if config.mode == "finetune":
         groups.append({"params": list(model.encoder.parameters()), "lr": encoder_lr})
     return torch.optim.AdamW(groups, weight_decay=config.weight_decay)
@@ -75,6 +76,17 @@ def _scheduler(optimizer, config, steps_per_epoch: int, freeze_steps: int):
 
     factors = [head_factor, encoder_factor][:len(optimizer.param_groups)]
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factors)
+
+
+def _training_loss(model, batch: dict, targets: Targets, class_weight, weights: dict, lam, perm) -> torch.Tensor:
+    """The emotion loss (mixed when ``lam`` is given: mixup) plus the weighted auxiliary losses (if any)."""
+    inputs = batch if lam is None else mix_batch(batch, lam, perm)
+    outputs, aux_outputs = model(inputs, aux=True) if weights else (model(inputs), {})
+    if lam is None:
+        loss = compute_loss(outputs, batch, targets, class_weight)
+    else:
+        loss = mixup_loss(outputs, batch, lam, perm, targets, class_weight)
+    return loss + aux_loss(aux_outputs, batch, weights, lam, perm) if weights else loss
 
 
 def train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Path, accelerator) -> dict:
@@ -98,12 +110,15 @@ def _train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Pa
     if config.label_fraction < 1:
         label_column = "label" if targets.categorical else "speaker"
         train_rows = label_subset(train_rows, config.label_fraction, config.seed, label_column)
-    tables, skipped = {}, []
+    tables, skipped, weights, aux_classes = {}, [], aux_weights(config), {}
     for part, rows in (("train", train_rows), ("dev", split.dev), ("test", split.test)):
         probed, bad = probe_durations(rows, config.skip_bad_audio)
         tables[part], skipped = segment_table(probed, targets), skipped + bad
+        if part == "train" and weights:  # speaker ids of this split's training speakers only
+            tables[part], aux_classes = add_aux_columns(tables[part], probed, weights)
     encoder, pretrained, source = resolve_init(config)
-    model = SERModel(encoder, targets.num_outputs, config.head, config.head_hidden, config.dropout)
+    model = SERModel(encoder, targets.num_outputs, config.head, config.head_hidden, config.dropout, aux_classes,
+                     ("speaker",) if config.speaker_adversarial else ())
     class_weight = None
     if config.class_weights and targets.categorical:
         counts = np.bincount(tables["train"]["emotion_label"], minlength=targets.num_outputs).astype(np.float64)
@@ -114,7 +129,8 @@ def _train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Pa
         model.encoder.requires_grad_(False)  # also keeps DDP from waiting for gradients that never come
         train_loader, sampler, eval_loaders = probe_loaders(config, accelerator, model, tables, targets)
     else:
-        train_loader, sampler, eval_loaders = _loaders(config, tables, targets, accelerator.num_processes)
+        train_loader, sampler, eval_loaders = _loaders(config, tables, targets, accelerator.num_processes,
+                                                       list(weights))
     freeze_epochs = config.freeze_epochs if (pretrained and config.mode == "finetune") else 0
     # What each process's sharded loader yields (an epoch with none would train nothing, silently).
     steps_per_epoch = check_can_progress(len(train_loader.dataset), config.batch_size, accelerator.num_processes,
@@ -136,13 +152,12 @@ def _train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Pa
         # Mixing weights and partners: seeded per (seed, epoch, process), so a rerun mixes the same pairs.
         mix_rng = np.random.default_rng([config.seed, epoch, accelerator.process_index])
         for batch in train_loader:
+            lam = perm = None
             if config.mixup_alpha > 0:
                 lam = float(mix_rng.beta(config.mixup_alpha, config.mixup_alpha))
                 size = len(batch["lengths"] if "lengths" in batch else batch["embeddings"])
                 perm = torch.from_numpy(mix_rng.permutation(size)).to(accelerator.device)
-                loss = mixup_loss(model(mix_batch(batch, lam, perm)), batch, lam, perm, targets, class_weight)
-            else:
-                loss = compute_loss(model(batch), batch, targets, class_weight)
+            loss = _training_loss(model, batch, targets, class_weight, weights, lam, perm)
             accelerator.backward(loss)
             optimizer.step()
             scheduler.step()

@@ -14,6 +14,7 @@ from torch import nn
 from avpretext.common.io import write_json_atomic
 from encoders import build_encoder, load_pretrained, read_encoder_config, save_pretrained
 from encoders.io import LoadError, load_module_state, read_json, save_tensors
+from finetune.auxiliary import build_aux_heads, reverse_gradient
 from finetune.config import HEADS, FinetuneConfig
 from finetune.data import Targets
 
@@ -46,7 +47,8 @@ class SERModel(nn.Module):
     ``embeddings`` (B, D) that go straight to the head.
     """
 
-    def __init__(self, encoder, num_outputs: int, head: str = "linear", hidden: int = 256, dropout: float = 0.2):
+    def __init__(self, encoder, num_outputs: int, head: str = "linear", hidden: int = 256, dropout: float = 0.2,
+                 aux_classes: dict[str, int] | None = None, adversarial: tuple[str, ...] = ()):
         super().__init__()
         if head not in HEADS:
             raise ValueError(f"unknown head {head!r}; choose from {HEADS}")
@@ -58,11 +60,19 @@ class SERModel(nn.Module):
         else:
             self.head = nn.Sequential(Standardize(dim), nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(dropout),
                                       nn.Linear(hidden, num_outputs))
+        # Training-only heads of finetune.auxiliary (never saved); those in ``adversarial`` see the embedding
+        # through a gradient reversal.
+        self.aux = build_aux_heads(dim, aux_classes or {}, dropout)
+        self.adversarial = tuple(adversarial)
 
-    def forward(self, batch: dict) -> torch.Tensor:
-        if "embeddings" in batch:
-            return self.head(batch["embeddings"])
-        return self.head(self.encoder(batch["wavs"], batch["lengths"]).pooled)
+    def forward(self, batch: dict, aux: bool = False):
+        """(B, num_outputs); with ``aux`` a pair of that and {task: (B, classes)} of the auxiliary heads."""
+        pooled = batch["embeddings"] if "embeddings" in batch else self.encoder(batch["wavs"], batch["lengths"]).pooled
+        outputs = self.head(pooled)
+        if not aux:
+            return outputs
+        return outputs, {name: head(reverse_gradient(pooled) if name in self.adversarial else pooled)
+                         for name, head in self.aux.items()}
 
 
 def resolve_init(config: FinetuneConfig):

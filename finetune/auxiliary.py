@@ -1,0 +1,115 @@
+"""Auxiliary speaker and gender tasks during fine-tuning (Latif et al., Interspeech 2019), and adversarial
+speaker removal through a gradient reversal layer (Ganin and Lempitsky, ICML 2015).
+
+Each auxiliary task is one more classification head on the shared encoder's pooled embedding, trained with a
+weighted cross-entropy next to the emotion loss; only training uses them (they are not saved with the model,
+and prediction never sees them). Speaker ids are the training speakers of the split (dev and test speakers
+have no id: speaker independence); gender comes from the manifest's ``gender`` column. With
+``speaker_adversarial`` the speaker head sees the embedding through a gradient reversal: the head still learns
+to tell the training speakers apart, while the encoder receives the negated gradient and is pushed to remove
+what the head uses, which is what a speaker-independent test rewards.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+AUX_TASKS = ("speaker", "gender")
+
+
+def aux_weights(config) -> dict[str, float]:
+    """{task: loss weight} of the auxiliary tasks switched on (weight > 0)."""
+    weights = {"speaker": config.speaker_weight, "gender": config.gender_weight}
+    return {name: float(w) for name, w in weights.items() if w > 0}
+
+
+def check_auxiliary(config, manifest: pd.DataFrame, source: str) -> None:
+    """ValueError naming the option (and ``source``, the manifest) when the auxiliary tasks cannot run."""
+    for name in AUX_TASKS:
+        if getattr(config, f"{name}_weight") < 0:
+            raise ValueError(f"--{name}-weight {getattr(config, f'{name}_weight')}: must be >= 0 (0: off)")
+    weights = aux_weights(config)
+    if config.speaker_adversarial and "speaker" not in weights:
+        raise ValueError("--speaker-adversarial needs --speaker-weight > 0 (the weight of the reversed loss)")
+    if weights and config.mode != "finetune":
+        raise ValueError(f"--speaker-weight/--gender-weight need --mode finetune: the {config.mode} mode's encoder "
+                         "is frozen, so an auxiliary head could not shape it")
+    if "gender" in weights:
+        genders = manifest["gender"].astype(str).str.strip() if "gender" in manifest else pd.Series([], dtype=str)
+        known = sorted(set(genders) - {"", "nan", "None"})
+        if len(known) < 2:
+            raise ValueError(f"{source}: --gender-weight needs a 'gender' column with at least two values "
+                             f"(found {known or 'none'})")
+
+
+def add_aux_columns(table: pd.DataFrame, rows: pd.DataFrame, names) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The training segment table with ``<task>_label``/``<task>_mask`` columns for each auxiliary task.
+
+    Args:
+        table: :func:`finetune.data.segment_table` of ``rows`` (same order).
+        rows: the training manifest rows (``speaker``; ``gender`` when that task is on).
+        names: the auxiliary tasks switched on.
+
+    Returns:
+        (table, {task: number of classes}); classes are the sorted values seen in ``rows``, and rows without a
+        gender are masked out of that task.
+    """
+    table, num_classes = table.copy(), {}
+    for name in names:
+        values = rows[name].astype(str).str.strip().to_numpy()
+        known = values != ""
+        if name == "gender":
+            known &= ~np.isin(values, ["nan", "None"])
+        classes = sorted(set(values[known]))
+        index = {value: i for i, value in enumerate(classes)}
+        table[f"{name}_label"] = np.array([index.get(v, 0) for v in values], dtype=np.int64)
+        table[f"{name}_mask"] = known
+        num_classes[name] = len(classes)
+    return table, num_classes
+
+
+class _ReverseGradient(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, scale: float):
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -ctx.scale * grad, None
+
+
+def reverse_gradient(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """Identity forward; the gradient is multiplied by ``-scale`` on the way back."""
+    return _ReverseGradient.apply(x, scale)
+
+
+def build_aux_heads(dim: int, num_classes: dict[str, int], dropout: float) -> nn.ModuleDict:
+    """One dropout + linear head per auxiliary task on the (D,) pooled embedding."""
+    return nn.ModuleDict({name: nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, n))
+                          for name, n in num_classes.items()})
+
+
+def aux_loss(aux_outputs: dict[str, torch.Tensor], batch: dict, weights: dict[str, float],
+             lam: float | None = None, perm: torch.Tensor | None = None) -> torch.Tensor:
+    """Sum over tasks of weight x cross-entropy on the items labelled for that task.
+
+    With mixup (``lam``, ``perm`` of :func:`finetune.losses.mix_batch`) the targets are mixed like the emotion's:
+    ``lam * CE(y) + (1 - lam) * CE(y[perm])`` over the items labelled on both sides.
+    """
+    total = None
+    for name, weight in weights.items():
+        logits, labels, mask = aux_outputs[name], batch["labels"][name], batch["masks"][name]
+        if lam is None:
+            loss = nn.functional.cross_entropy(logits[mask], labels[mask]) if mask.any() else logits.sum() * 0
+        else:
+            both = mask & mask[perm]
+            if both.any():
+                loss = (lam * nn.functional.cross_entropy(logits[both], labels[both])
+                        + (1 - lam) * nn.functional.cross_entropy(logits[both], labels[perm][both]))
+            else:
+                loss = logits.sum() * 0
+        total = weight * loss if total is None else total + weight * loss
+    return total

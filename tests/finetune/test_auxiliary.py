@@ -1,0 +1,112 @@
+"""Auxiliary speaker/gender tasks and adversarial speaker removal (Latif et al.; gradient reversal)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from avpretext import synthetic
+from encoders import build_encoder
+from finetune.auxiliary import add_aux_columns, aux_loss, reverse_gradient
+from finetune.config import FinetuneConfig
+from finetune.model import SERModel, load_model
+from finetune.recipes import prepare_csv, write_manifest
+from finetune.train import run
+
+TINY = {"channels": [8, 16, 32], "dim": 32, "n_mels": 40}
+
+
+def test_gradient_reversal_negates_and_scales_the_gradient_only():
+    x = torch.tensor([1.0, -2.0], requires_grad=True)
+    y = reverse_gradient(x, 0.5)
+    assert torch.equal(y, x)
+    (y * torch.tensor([3.0, 4.0])).sum().backward()
+    assert torch.allclose(x.grad, torch.tensor([-1.5, -2.0]))
+
+
+def test_speaker_ids_come_from_the_training_rows_and_unknown_genders_are_masked():
+    rows = pd.DataFrame({"speaker": ["07", "03", "07", "11"], "gender": ["female", "male", "", "female"]})
+    table, classes = add_aux_columns(pd.DataFrame({"audio_path": list("abcd")}), rows, ["speaker", "gender"])
+    assert classes == {"speaker": 3, "gender": 2}
+    assert table["speaker_label"].tolist() == [1, 0, 1, 2] and table["speaker_mask"].all()
+    assert table["gender_mask"].tolist() == [True, True, False, True]
+    assert table["gender_label"][table["gender_mask"]].tolist() == [0, 1, 0]
+
+
+def test_aux_loss_weights_each_task_and_mixes_targets_like_mixup():
+    logits = {"speaker": torch.randn(4, 3), "gender": torch.randn(4, 2)}
+    batch = {"labels": {"speaker": torch.tensor([0, 1, 2, 1]), "gender": torch.tensor([0, 1, 0, 0])},
+             "masks": {"speaker": torch.ones(4, dtype=torch.bool), "gender": torch.tensor([True, True, True, False])}}
+    ce = torch.nn.functional.cross_entropy
+    plain = aux_loss(logits, batch, {"speaker": 0.5, "gender": 2.0})
+    expected = 0.5 * ce(logits["speaker"], batch["labels"]["speaker"]) + 2.0 * ce(logits["gender"][:3],
+                                                                                  batch["labels"]["gender"][:3])
+    assert torch.allclose(plain, expected, atol=1e-6)
+    perm = torch.tensor([1, 0, 3, 2])
+    mixed = aux_loss(logits, batch, {"speaker": 1.0}, 0.7, perm)
+    soft = 0.7 * torch.nn.functional.one_hot(batch["labels"]["speaker"], 3) \
+        + 0.3 * torch.nn.functional.one_hot(batch["labels"]["speaker"][perm], 3)
+    assert torch.allclose(mixed, ce(logits["speaker"], soft.float()), atol=1e-6)
+
+
+def test_the_adversarial_head_pushes_the_encoder_the_opposite_way():
+    torch.manual_seed(0)
+    batch = {"wavs": torch.randn(2, 16000), "lengths": torch.tensor([16000, 16000])}
+    grads = []
+    for adversarial in ((), ("speaker",)):
+        torch.manual_seed(0)
+        model = SERModel(build_encoder("cnn", **TINY), 4, aux_classes={"speaker": 3}, adversarial=adversarial)
+        model.eval()  # no dropout: both passes compute the same function
+        _, aux = model(batch, aux=True)
+        aux["speaker"][:, 0].sum().backward()
+        grads.append(next(model.encoder.parameters()).grad.clone())
+    assert torch.allclose(grads[0], -grads[1], atol=1e-6) and grads[0].abs().sum() > 0
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory):
+    root = tmp_path_factory.mktemp("labelled")
+    rows = prepare_csv(synthetic.write_labeled_speech(root / "speech", speakers=6, per_class=4),
+                       gender_column="gender", split_column="split", fold_column="fold")
+    return write_manifest(rows, root / "m.csv")
+
+
+def _base(manifest, **overrides):
+    return dict(manifest=str(manifest), encoder="cnn", encoder_options=TINY, epochs=2, num_folds=3, fold="0",
+                lr=3e-3, max_seconds=2.0, batch_size=8, num_workers=0, progress=False, save_model=True) | overrides
+
+
+def test_a_run_with_auxiliary_tasks_trains_and_saves_a_model_without_them(manifest, tmp_path):
+    base = _base(manifest)
+    plain = run(FinetuneConfig(out=str(tmp_path / "plain"), **base))
+    aux = run(FinetuneConfig(out=str(tmp_path / "aux"), **base, speaker_weight=0.3, gender_weight=0.3,
+                             speaker_adversarial=True))
+    assert np.isfinite(aux["pooled"]["uar"]) and aux["pooled"]["count"] == plain["pooled"]["count"]
+    loss = lambda name: json.loads((tmp_path / name / "fold0" / "history.jsonl").read_text().splitlines()[0])  # noqa: E731
+    assert loss("aux")["train_loss"] != loss("plain")["train_loss"]  # the auxiliary losses are in the objective
+    model, targets = load_model(tmp_path / "aux" / "fold0" / "model")  # the model folder of a plain run
+    assert len(model.aux) == 0 and targets.class_names == aux["classes"]
+    assert sorted(p.name for p in (tmp_path / "aux" / "fold0" / "model").iterdir()) == \
+        sorted(p.name for p in (tmp_path / "plain" / "fold0" / "model").iterdir())
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({"speaker_weight": -1.0}, "--speaker-weight -1.0: must be >= 0"),
+    ({"speaker_adversarial": True}, "--speaker-adversarial needs --speaker-weight > 0"),
+    ({"gender_weight": 0.5, "mode": "probe"}, "need --mode finetune"),
+])
+def test_auxiliary_option_mistakes_are_refused_before_training(manifest, tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        run(FinetuneConfig(out=str(tmp_path / "out"), **_base(manifest, **overrides)))
+    assert not (tmp_path / "out").exists()
+
+
+def test_gender_weight_without_known_genders_names_the_manifest(manifest, tmp_path):
+    table = pd.read_csv(manifest, dtype=str, keep_default_na=False).assign(gender="")
+    table.to_csv(tmp_path / "nogender.csv", index=False)
+    with pytest.raises(ValueError, match=r"nogender.csv: --gender-weight needs a 'gender' column with at least "
+                                         r"two values \(found none\)"):
+        run(FinetuneConfig(out=str(tmp_path / "out"), **_base(tmp_path / "nogender.csv", gender_weight=0.5)))
