@@ -53,6 +53,11 @@ class FinetuneConfig:
     # Train the speaker head through a gradient reversal layer: the encoder is pushed to remove speaker
     # information (adversarial speaker removal) instead of to encode it. Needs speaker_weight > 0.
     speaker_adversarial: bool = False
+    # Dynamic chunking (Lin and Busso; finetune.chunking): each utterance (training crop, evaluated or predicted
+    # audio) split into overlapping chunks of this many seconds, encoded one by one and pooled. 0: off.
+    chunk_seconds: float = 0.0
+    chunk_overlap: float = 0.5  # fraction of a chunk shared with the next one, in [0, 1)
+    chunk_pooling: str = "mean"  # mean | attention: how chunk embeddings make the utterance's
     max_seconds: float = 4.0  # training crops
     eval_max_seconds: float = 10.0  # evaluation reads up to this much of each utterance (centred)
     num_workers: int = 2  # audio-loading worker processes per training process

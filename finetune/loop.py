@@ -14,6 +14,7 @@ from avpretext.common.batches import check_can_progress, collate, SegmentDataset
 from avpretext.common.io import write_atomic, write_json_atomic
 from avpretext.common.schedules import EpochSampler, warmup_cosine
 from finetune.auxiliary import add_aux_columns, aux_loss, aux_weights
+from finetune.chunking import chunk_settings
 from finetune.config import FinetuneConfig
 from finetune.data import Targets, probe_durations, segment_table
 from finetune.losses import compute_loss, mix_batch, mixup_loss
@@ -57,7 +58,8 @@ def _loaders(config, split_tables: dict, targets: Targets, processes: int = 1, a
 
 def _optimizer(config, model: SERModel, pretrained: bool):
     encoder_lr = config.lr * (config.encoder_lr_mult if pretrained else 1.0)
-    groups = [{"params": [*model.head.parameters(), *model.aux.parameters()], "lr": config.lr}]
+    head_parts = [model.head, model.aux] + ([model.chunk_pool] if model.chunk_pool is not None else [])
+    groups = [{"params": [p for part in head_parts for p in part.parameters()], "lr": config.lr}]
     if config.mode == "finetune":
         groups.append({"params": list(model.encoder.parameters()), "lr": encoder_lr})
     return torch.optim.AdamW(groups, weight_decay=config.weight_decay)
@@ -118,7 +120,7 @@ def _train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Pa
             tables[part], aux_classes = add_aux_columns(tables[part], probed, weights)
     encoder, pretrained, source = resolve_init(config)
     model = SERModel(encoder, targets.num_outputs, config.head, config.head_hidden, config.dropout, aux_classes,
-                     ("speaker",) if config.speaker_adversarial else ())
+                     ("speaker",) if config.speaker_adversarial else (), chunk_settings(config))
     class_weight = None
     if config.class_weights and targets.categorical:
         counts = np.bincount(tables["train"]["emotion_label"], minlength=targets.num_outputs).astype(np.float64)

@@ -13,8 +13,9 @@ from torch import nn
 
 from avpretext.common.io import write_json_atomic
 from encoders import build_encoder, load_pretrained, read_encoder_config, save_pretrained
-from encoders.io import LoadError, load_module_state, read_json, save_tensors
+from encoders.io import LoadError, read_json, read_safetensors, save_tensors
 from finetune.auxiliary import build_aux_heads, reverse_gradient
+from finetune.chunking import ChunkPooling, embed_chunked
 from finetune.config import HEADS, FinetuneConfig
 from finetune.data import Targets
 
@@ -48,13 +49,19 @@ class SERModel(nn.Module):
     """
 
     def __init__(self, encoder, num_outputs: int, head: str = "linear", hidden: int = 256, dropout: float = 0.2,
-                 aux_classes: dict[str, int] | None = None, adversarial: tuple[str, ...] = ()):
+                 aux_classes: dict[str, int] | None = None, adversarial: tuple[str, ...] = (),
+                 chunking: dict | None = None):
         super().__init__()
         if head not in HEADS:
             raise ValueError(f"unknown head {head!r}; choose from {HEADS}")
         self.encoder = encoder
         dim = encoder.output_dim
-        self.head_config = {"head": head, "hidden": hidden, "dropout": dropout, "num_outputs": num_outputs}
+        self.head_config = {"head": head, "hidden": hidden, "dropout": dropout, "num_outputs": num_outputs,
+                            "chunking": chunking}
+        # finetune.chunking: None encodes each utterance whole; the pooling's weights (attention) are saved
+        # with the head.
+        self.chunking = chunking
+        self.chunk_pool = ChunkPooling(dim, chunking["pooling"]) if chunking else None
         if head == "linear":
             self.head = nn.Sequential(Standardize(dim), nn.Dropout(dropout), nn.Linear(dim, num_outputs))
         else:
@@ -65,9 +72,17 @@ class SERModel(nn.Module):
         self.aux = build_aux_heads(dim, aux_classes or {}, dropout)
         self.adversarial = tuple(adversarial)
 
+    def embed(self, batch: dict) -> torch.Tensor:
+        """(B, D) utterance embeddings: the probe's precomputed ones, whole utterances, or pooled chunks."""
+        if "embeddings" in batch:
+            return batch["embeddings"]
+        if self.chunking:
+            return embed_chunked(self.encoder, self.chunk_pool, self.chunking, batch["wavs"], batch["lengths"])
+        return self.encoder(batch["wavs"], batch["lengths"]).pooled
+
     def forward(self, batch: dict, aux: bool = False):
         """(B, num_outputs); with ``aux`` a pair of that and {task: (B, classes)} of the auxiliary heads."""
-        pooled = batch["embeddings"] if "embeddings" in batch else self.encoder(batch["wavs"], batch["lengths"]).pooled
+        pooled = self.embed(batch)
         outputs = self.head(pooled)
         if not aux:
             return outputs
@@ -104,7 +119,7 @@ def save_model(model: SERModel, targets: Targets, directory: Path) -> Path:
     """Encoder (``save_pretrained``) + head weights (safetensors) + labels/head config (JSON)."""
     directory.mkdir(parents=True, exist_ok=True)
     save_pretrained(model.encoder, directory / "encoder")
-    save_tensors(model.head.state_dict(), directory / HEAD_FILE)
+    save_tensors(head_state(model), directory / HEAD_FILE)
     write_json_atomic(directory / LABELS_FILE, {"class_names": targets.class_names,
                                                 "dimensions": targets.dimensions, **model.head_config})
     return directory
@@ -118,9 +133,25 @@ def load_model(directory: str | Path) -> tuple[SERModel, Targets]:
     try:
         head = {key: info[key] for key in ("num_outputs", "head", "hidden", "dropout")}
         targets = Targets(list(info["class_names"]), list(info["dimensions"]))
-        model = SERModel(encoder, **head)
+        model = SERModel(encoder, **head, chunking=info.get("chunking"))  # folders before chunking: None
     except (KeyError, TypeError, ValueError) as err:
         raise LoadError(directory / LABELS_FILE, f"not a usable model description ({type(err).__name__}: "
                                                  f"{err})") from None
-    load_module_state(model.head, directory / HEAD_FILE)
+    state = read_safetensors(directory / HEAD_FILE, head_state(model), LoadError)
+    model.head.load_state_dict({k: v for k, v in state.items() if not k.startswith(CHUNK_POOL_PREFIX)})
+    if model.chunk_pool is not None:
+        model.chunk_pool.load_state_dict({k[len(CHUNK_POOL_PREFIX):]: v for k, v in state.items()
+                                          if k.startswith(CHUNK_POOL_PREFIX)})
     return model.eval(), targets
+
+
+CHUNK_POOL_PREFIX = "chunk_pool."
+
+
+def head_state(model: SERModel) -> dict:
+    """What ``head.safetensors`` holds: the head's tensors (unprefixed, as before chunking existed) and those
+    of an attention chunk pooling under ``chunk_pool.``."""
+    state = dict(model.head.state_dict())
+    if model.chunk_pool is not None:
+        state |= {CHUNK_POOL_PREFIX + k: v for k, v in model.chunk_pool.state_dict().items()}
+    return state

@@ -32,6 +32,7 @@ from avpretext.common.cli import parse_config
 from avpretext.common.distributed import finish_processes
 from avpretext.common.io import check_output_folder, write_json_atomic
 from finetune.auxiliary import check_auxiliary
+from finetune.chunking import check_chunking
 from finetune.config import MODES, FinetuneConfig
 from finetune.data import Targets, resolve_targets
 from finetune.loop import train_split
@@ -83,6 +84,7 @@ def load_splits(config: FinetuneConfig) -> tuple[Targets, list[Split]]:
         raise ValueError(f"--mixup-alpha {config.mixup_alpha}: must be >= 0 (0: off)")
     manifest = load_manifest(config.manifest)
     check_auxiliary(config, manifest, config.manifest)
+    check_chunking(config)
     targets = resolve_targets(manifest, config.classes, config.dimensions, config.manifest)
     if targets.categorical:
         manifest = manifest[manifest["label"].isin(targets.class_names)].reset_index(drop=True)
