@@ -224,20 +224,23 @@ def t_quantile(n: int) -> float:
     return float(stats.t.ppf(0.975, n - 1)) if n > 1 else float("nan")
 
 
-def paired_differences(cells: pd.DataFrame) -> pd.DataFrame:
-    """pretrained - scratch per (mode, fraction) over cells matched on fold and seed.
+def paired_differences(cells: pd.DataFrame, by: str = "init", treated: str = "pretrained",
+                       baseline: str = "scratch") -> pd.DataFrame:
+    """``treated - baseline`` (values of column ``by``; default pretrained - scratch) per (mode, fraction) and
+    any other grid column present (``init`` when comparing methods), over cells matched on fold and seed.
 
     ``*_ci_low/high``: 95% t-interval over the matched cells. Cells of one fold share their test speakers,
     so they are not independent; ``*_fold_ci_*`` first averages each fold's seeds and takes the interval
     over folds (fewer, independent units: wider and more honest when folds differ).
     """
-    keys = ["mode", "fraction", "fold", "seed"]
-    pre = cells[cells["init"] == "pretrained"].set_index(keys)[list(METRICS)]
-    scr = cells[cells["init"] == "scratch"].set_index(keys)[list(METRICS)]
+    groups = [k for k in ("mode", "init", "method", "fraction") if k in cells and k != by]
+    keys = groups + ["fold", "seed"]
+    pre = cells[cells[by] == treated].set_index(keys)[list(METRICS)]
+    scr = cells[cells[by] == baseline].set_index(keys)[list(METRICS)]
     diff = (pre - scr).dropna().reset_index()
     rows = []
-    for (mode, fraction), group in diff.groupby(["mode", "fraction"]):
-        row = {"mode": mode, "fraction": fraction, "pairs": len(group), "folds": group["fold"].nunique()}
+    for values, group in diff.groupby(groups):
+        row = dict(zip(groups, values)) | {"pairs": len(group), "folds": group["fold"].nunique()}
         per_fold = group.groupby("fold")[list(METRICS)].mean()
         for metric in METRICS:
             for prefix, values in ((metric, group[metric]), (f"{metric}_fold", per_fold[metric])):

@@ -1,0 +1,98 @@
+"""What the seed papers' fine-tuning methods buy on RAVDESS (issue 15): each method's pretrained-vs-scratch grid
+against the current recipe's, cell for cell.
+
+    .venv/bin/python -m experiments.recipe_methods --manifest M.csv --pretrained RUN --work WORK
+        [--methods current,mixup,auxiliary,adversarial,chunk_mean,chunk_attention] [--fractions 0.1,1.0]
+        [--seeds 0,1,2] [--set key=value ...]
+
+Every method is ``finetune/experiment.py``'s grid (fine-tuning mode; pretrained and scratch; every fold, seed and
+label fraction) with the current recipe's settings plus the method's own (``METHODS``), in ``WORK/<method>``;
+each grid is resumable, so rerunning the command continues where a kill left it. The report
+(``WORK/methods.md`` and ``methods.csv``) gives, per method, init and fraction, method - current in UAR points
+over cells matched on init, fraction, fold and seed, with 95% intervals over the cells and over the fold means.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from avpretext.common.io import write_atomic
+from finetune.experiment import base_config, collect, finished_cells, paired_differences, run_grid
+
+# The recipe of docs/scaling.md's fine-tuning grids, and each method's settings on top of it.
+RECIPE = ["epochs=20", "patience=8", "lr=0.001", "encoder_lr_mult=1.0", "max_seconds=3.0", "batch_size=16",
+          "dev_speakers=2", "num_workers=2", "num_folds=4"]
+METHODS = {
+    "current": [],
+    "mixup": ["mixup_alpha=0.4"],  # Latif et al.
+    "auxiliary": ["speaker_weight=0.3", "gender_weight=0.3"],  # Latif et al., multi-task
+    "adversarial": ["speaker_weight=0.3", "speaker_adversarial=true"],  # gradient reversal on speaker
+    "chunk_mean": ["chunk_seconds=1.0", "chunk_overlap=0.5", "chunk_pooling=mean"],  # Lin and Busso
+    "chunk_attention": ["chunk_seconds=1.0", "chunk_overlap=0.5", "chunk_pooling=attention"],
+}
+
+
+def run_method(manifest: str, pretrained: str, work: Path, method: str, fractions, seeds, extra=()) -> pd.DataFrame:
+    """The method's grid in ``work/method`` (resumable); its finished cells with a ``method`` column."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    base = base_config(manifest, [*RECIPE, *extra, *METHODS[method]])
+    out = work / method
+    run_grid(base, pretrained, out, ["finetune"], fractions, seeds)
+    return collect(out, finished_cells(out)).assign(method=method)
+
+
+def compare(cells: pd.DataFrame) -> pd.DataFrame:
+    """method - current per (method, init, fraction), UAR points, with intervals over cells and folds."""
+    rows = []
+    for method in [m for m in cells["method"].unique() if m != "current"]:
+        pair = cells[cells["method"].isin([method, "current"])]
+        diff = paired_differences(pair, by="method", treated=method, baseline="current")
+        rows += [{"method": method, "init": r["init"], "fraction": r["fraction"], "pairs": int(r["pairs"]),
+                  "diff": 100 * r["uar_diff"], "ci_low": 100 * r["uar_ci_low"], "ci_high": 100 * r["uar_ci_high"],
+                  "ci_fold_low": 100 * r["uar_fold_ci_low"], "ci_fold_high": 100 * r["uar_fold_ci_high"]}
+                 for _, r in diff.iterrows()]
+    return pd.DataFrame(rows, columns=["method", "init", "fraction", "pairs", "diff", "ci_low", "ci_high",
+                                       "ci_fold_low", "ci_fold_high"])
+
+
+def markdown(cells: pd.DataFrame, table: pd.DataFrame) -> str:
+    means = cells.groupby(["method", "init", "fraction"])["uar"].agg(["mean", "count"]).reset_index()
+    lines = ["| method | init | labels | cells | UAR |", "|---|---|---|---|---|"]
+    lines += [f"| {r['method']} | {r['init']} | {r['fraction']:.0%} | {int(r['count'])} | {100 * r['mean']:.1f} |"
+              for _, r in means.iterrows()]
+    lines += ["", "Method - current recipe, UAR points (95% CI over matched cells / over fold means):", "",
+              "| method | init | labels | pairs | diff | CI (cells) | CI (folds) |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['method']} | {r['init']} | {r['fraction']:.0%} | {r['pairs']} | {r['diff']:+.1f} | "
+              f"[{r['ci_low']:+.1f}, {r['ci_high']:+.1f}] | [{r['ci_fold_low']:+.1f}, {r['ci_fold_high']:+.1f}] |"
+              for _, r in table.iterrows()]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--manifest", required=True, help="a RAVDESS manifest (avpretext-prepare ravdess)")
+    parser.add_argument("--pretrained", required=True, help="a pretext run folder (or exported encoder)")
+    parser.add_argument("--work", type=Path, required=True, help="one grid folder per method, and the report")
+    parser.add_argument("--methods", default=",".join(METHODS), help="comma list of METHODS; current is added")
+    parser.add_argument("--fractions", default="0.1,1.0", help="label fractions")
+    parser.add_argument("--seeds", default="0,1,2", help="seeds of every cell")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a fine-tuning setting for every method (after the recipe, before the method's)")
+    args = parser.parse_args(argv)
+    methods = ["current"] + [m for m in args.methods.split(",") if m and m != "current"]
+    fractions = [float(f) for f in args.fractions.split(",")]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    cells = pd.concat([run_method(args.manifest, args.pretrained, args.work, m, fractions, seeds, args.set)
+                       for m in methods], ignore_index=True)
+    table = compare(cells)
+    write_atomic(args.work / "methods.csv", lambda tmp: table.to_csv(tmp, index=False, float_format="%.2f"))
+    report = markdown(cells, table)
+    write_atomic(args.work / "methods.md", lambda tmp: tmp.write_text(report))
+    print(report)
+
+
+if __name__ == "__main__":
+    main()
