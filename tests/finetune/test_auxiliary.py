@@ -8,12 +8,10 @@ import pandas as pd
 import pytest
 import torch
 
-from avpretext import synthetic
 from encoders import build_encoder
 from finetune.auxiliary import add_aux_columns, aux_loss, reverse_gradient
 from finetune.config import FinetuneConfig
 from finetune.model import SERModel, load_model
-from finetune.recipes import prepare_csv, write_manifest
 from finetune.train import run
 
 TINY = {"channels": [8, 16, 32], "dim": 32, "n_mels": 40}
@@ -64,14 +62,6 @@ def test_the_adversarial_head_pushes_the_encoder_the_opposite_way():
         aux["speaker"][:, 0].sum().backward()
         grads.append(next(model.encoder.parameters()).grad.clone())
     assert torch.allclose(grads[0], -grads[1], atol=1e-6) and grads[0].abs().sum() > 0
-
-
-@pytest.fixture(scope="module")
-def manifest(tmp_path_factory):
-    root = tmp_path_factory.mktemp("labelled")
-    rows = prepare_csv(synthetic.write_labeled_speech(root / "speech", speakers=6, per_class=4),
-                       gender_column="gender", split_column="split", fold_column="fold")
-    return write_manifest(rows, root / "m.csv")
 
 
 def _base(manifest, **overrides):

@@ -5,13 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from avpretext import synthetic
 from encoders import build_encoder
 from finetune.chunking import ChunkPooling, chunk_batch
 from finetune.config import FinetuneConfig
 from finetune.model import SERModel, load_model
 from finetune.predict import load_waveform
-from finetune.recipes import prepare_csv, write_manifest
 from finetune.train import run
 
 TINY = {"channels": [8, 16, 32], "dim": 32, "n_mels": 40}
@@ -50,14 +48,6 @@ def test_a_chunked_model_equals_the_mean_of_its_chunks_encoded_alone():
         pooled = model.embed({"wavs": wav, "lengths": torch.tensor([40000])})
         alone = [model.encoder(wav[:, s:s + 16000], torch.tensor([16000])).pooled for s in (0, 8000, 16000, 24000)]
     assert torch.allclose(pooled, torch.cat(alone).mean(0, keepdim=True), atol=1e-5)
-
-
-@pytest.fixture(scope="module")
-def manifest(tmp_path_factory):
-    root = tmp_path_factory.mktemp("labelled")
-    rows = prepare_csv(synthetic.write_labeled_speech(root / "speech", speakers=6, per_class=4),
-                       gender_column="gender", split_column="split", fold_column="fold")
-    return write_manifest(rows, root / "m.csv")
 
 
 def test_an_attention_chunked_run_saves_its_chunking_and_predicts_with_it(manifest, tmp_path):
