@@ -244,12 +244,38 @@ def merge_archived(summary: pd.DataFrame, archived_csv: Path) -> pd.DataFrame:
     return pd.concat([keep, summary], ignore_index=True)[SUMMARY_COLUMNS] if len(keep) else summary
 
 
+def interval_text(row) -> str:
+    """``+2.6 [+0.9, +4.3] / [+0.2, +5.0]``: the difference, its interval over cells, then over fold means."""
+    return (f"{row['diff']:+.1f} [{row['ci_low']:+.1f}, {row['ci_high']:+.1f}] / "
+            f"[{row['ci_fold_low']:+.1f}, {row['ci_fold_high']:+.1f}]")
+
+
+def summary_markdown(summary: pd.DataFrame) -> str:
+    """One table per corpus, encoder and mode: a row per pretraining size, a column per label fraction, each
+    cell ``diff [cells CI] / [folds CI]`` in UAR points (the layout of docs/scaling.md)."""
+    blocks = []
+    for (corpus, encoder, mode), part in summary.groupby(["corpus", "encoder", "mode"], sort=False):
+        fractions = sorted(part["fraction"].unique())
+        lines = [f"{corpus}, {encoder}, {mode}: pretrained - scratch, UAR points "
+                 "(mean [95% CI over matched cells] / [over fold means])", "",
+                 "| pretraining h | " + " | ".join(f"{f:.0%} labels" for f in fractions) + " |",
+                 "|---|" + "---|" * len(fractions)]
+        for hours, row in part.groupby("pretrain_hours"):
+            by_fraction = row.set_index("fraction")
+            lines.append(f"| {hours:g} | " + " | ".join(
+                interval_text(by_fraction.loc[f]) if f in by_fraction.index else "-" for f in fractions) + " |")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
+
+
 def report(work: Path, rungs: list[Rung], archive: Path) -> None:
     summary = merge_archived(summary_rows(work, rungs), archive / "summary.csv")
     archive.mkdir(parents=True, exist_ok=True)
-    summary.to_csv(archive / "summary.csv", index=False, float_format="%.2f")
+    write_atomic(archive / "summary.csv", lambda tmp: summary.to_csv(tmp, index=False, float_format="%.2f"))
     plot_curve(summary, archive / "scaling.png")
-    print(summary.to_string(index=False))
+    tables = summary_markdown(summary)
+    write_atomic(archive / "summary.md", lambda tmp: tmp.write_text(tables))
+    print(tables)
 
 
 def main() -> None:
