@@ -3,12 +3,12 @@ against the current recipe's, cell for cell.
 
     .venv/bin/python -m experiments.recipe_methods --manifest M.csv --pretrained RUN --work WORK
         [--methods current,mixup,auxiliary,adversarial,chunk_mean,chunk_attention] [--fractions 0.1,1.0]
-        [--seeds 0,1,2] [--set key=value ...]
+        [--seeds 0,1,2] [--set key=value ...] [--archive docs/results/methods]
 
 Every method is ``finetune/experiment.py``'s grid (fine-tuning mode; pretrained and scratch; every fold, seed and
 label fraction) with the current recipe's settings plus the method's own (``METHODS``), in ``WORK/<method>``;
 each grid is resumable, so rerunning the command continues where a kill left it. The report
-(``WORK/methods.md`` and ``methods.csv``) gives, per method, init and fraction, method - current in UAR points
+(``WORK/methods.md``, ``methods.csv``, and every cell in ``cells.csv``; copied to ``--archive`` if given) gives, per method, init and fraction, method - current in UAR points
 over cells matched on init, fraction, fold and seed, with 95% intervals over the cells and over the fold means.
 """
 from __future__ import annotations
@@ -81,6 +81,8 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", default="0,1,2", help="seeds of every cell")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a fine-tuning setting for every method (after the recipe, before the method's)")
+    parser.add_argument("--archive", type=Path, default=None,
+                        help="also write the cells and the comparison here (e.g. docs/results/methods)")
     args = parser.parse_args(argv)
     methods = ["current"] + [m for m in args.methods.split(",") if m and m != "current"]
     fractions = [float(f) for f in args.fractions.split(",")]
@@ -88,10 +90,17 @@ def main(argv=None) -> None:
     cells = pd.concat([run_method(args.manifest, args.pretrained, args.work, m, fractions, seeds, args.set)
                        for m in methods], ignore_index=True)
     table = compare(cells)
-    write_atomic(args.work / "methods.csv", lambda tmp: table.to_csv(tmp, index=False, float_format="%.2f"))
     report = markdown(cells, table)
-    write_atomic(args.work / "methods.md", lambda tmp: tmp.write_text(report))
+    for folder in [args.work] + ([args.archive] if args.archive else []):
+        write_results(folder, cells, table, report)
     print(report)
+
+
+def write_results(folder: Path, cells: pd.DataFrame, table: pd.DataFrame, report: str) -> None:
+    """``cells.csv`` (every finished cell of every method), ``methods.csv`` (the comparison) and ``methods.md``."""
+    write_atomic(folder / "cells.csv", lambda tmp: cells.to_csv(tmp, index=False, float_format="%.4f"))
+    write_atomic(folder / "methods.csv", lambda tmp: table.to_csv(tmp, index=False, float_format="%.2f"))
+    write_atomic(folder / "methods.md", lambda tmp: tmp.write_text(report))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ def test_methods_are_compared_with_the_current_recipe_on_matched_cells(tmp_path)
     manifest = write_manifest(rows, tmp_path / "m.csv")
     save_pretrained(build_encoder("cnn", **TINY), tmp_path / "pre")
     argv = ["--manifest", str(manifest), "--pretrained", str(tmp_path / "pre"), "--work", str(tmp_path / "work"),
-            "--methods", "adversarial", "--fractions", "1.0", "--seeds", "0"]
+            "--methods", "adversarial", "--fractions", "1.0", "--seeds", "0",
+            "--archive", str(tmp_path / "archive")]
     argv += [a for s in ("epochs=1", "num_folds=2", "dev_speakers=1", "num_workers=0", "max_seconds=1.0",
                          "eval_max_seconds=1.0", "batch_size=8", "save_model=false") for a in ("--set", s)]
     main(argv)
@@ -31,6 +32,9 @@ def test_methods_are_compared_with_the_current_recipe_on_matched_cells(tmp_path)
     got = table[table["method"] == "adversarial"].set_index("init")["diff"]
     assert (got - expected).abs().max() < 0.01  # the CSV rounds to 2 decimals
     assert "| adversarial | pretrained | 100% | 2 |" in (tmp_path / "work" / "methods.md").read_text()
+    archived = pd.read_csv(tmp_path / "archive" / "cells.csv")  # every cell of both methods, to commit
+    assert sorted(archived["method"].value_counts().items()) == [("adversarial", 4), ("current", 4)]
+    assert (tmp_path / "archive" / "methods.md").read_text() == (tmp_path / "work" / "methods.md").read_text()
     # The settings reached the cells: the adversarial grid's cells record their options.
     import json
     config = json.loads(next((tmp_path / "work" / "adversarial" / "cells").glob("*/config.json")).read_text())
