@@ -8,8 +8,9 @@ against the current recipe's, cell for cell.
 Every method is ``finetune/experiment.py``'s grid (fine-tuning mode; pretrained and scratch; every fold, seed and
 label fraction) with the current recipe's settings plus the method's own (``METHODS``), in ``WORK/<method>``;
 each grid is resumable, so rerunning the command continues where a kill left it. The report
-(``WORK/methods.md``, ``methods.csv``, and every cell in ``cells.csv``; copied to ``--archive`` if given) gives, per method, init and fraction, method - current in UAR points
-over cells matched on init, fraction, fold and seed, with 95% intervals over the cells and over the fold means.
+(``WORK/methods.md``, ``methods.csv``, and every cell in ``cells.csv``; copied to ``--archive`` if given)
+gives, per method, init and fraction, method - current in UAR points over cells matched on init, fraction, fold
+and seed, with 95% intervals over the cells and over the fold means.
 """
 from __future__ import annotations
 
