@@ -34,6 +34,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
@@ -262,10 +263,52 @@ def summary_markdown(summary: pd.DataFrame) -> str:
                  "|---|" + "---|" * len(fractions)]
         for hours, row in part.groupby("pretrain_hours"):
             by_fraction = row.set_index("fraction")
-            lines.append(f"| {hours:g} | " + " | ".join(
+            lines.append(f"| {hours:.1f} | " + " | ".join(
                 interval_text(by_fraction.loc[f]) if f in by_fraction.index else "-" for f in fractions) + " |")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"
+
+
+def curve_trend(summary: pd.DataFrame, target: float = 5.0) -> pd.DataFrame:
+    """Per corpus, encoder, mode and fraction with two or more rungs: the least-squares line of the difference
+    (UAR points) against log2(pretraining hours), as the gain per doubling of the data with its 95% t-interval
+    (three or more rungs), and the hours at which the line would reach ``target`` (only for a positive slope;
+    an extrapolation). The rungs share their scratch cells and are nested, so the points are not independent:
+    the interval is optimistic, a reading aid rather than a test."""
+    from scipy import stats
+
+    rows = []
+    for key, part in summary.groupby(["corpus", "encoder", "mode", "fraction"], sort=False):
+        if part["pretrain_hours"].nunique() < 2:
+            continue
+        x, y = np.log2(part["pretrain_hours"].to_numpy(float)), part["diff"].to_numpy(float)
+        fit = stats.linregress(x, y)
+        half = (stats.t.ppf(0.975, len(x) - 2) * fit.stderr) if len(x) > 2 else float("nan")
+        reach = 2 ** ((target - fit.intercept) / fit.slope) if fit.slope > 0 else float("nan")
+        rows.append(dict(zip(["corpus", "encoder", "mode", "fraction"], key), rungs=len(x),
+                         largest_hours=part["pretrain_hours"].max(),
+                         per_doubling=fit.slope, ci_low=fit.slope - half, ci_high=fit.slope + half,
+                         hours_to_target=reach))
+    return pd.DataFrame(rows, columns=["corpus", "encoder", "mode", "fraction", "rungs", "largest_hours",
+                                       "per_doubling", "ci_low", "ci_high", "hours_to_target"])
+
+
+def trend_markdown(trend: pd.DataFrame, target: float = 5.0) -> str:
+    lines = [f"Gain per doubling of the pretraining hours (least squares over the rungs; 95% interval with 3 or "
+             f"more rungs) and the hours at which that line would reach +{target:g}:", "",
+             "| corpus | encoder | mode | labels | rungs | per doubling | hours to reach the target |",
+             "|---|---|---|---|---|---|---|"]
+    for _, r in trend.iterrows():
+        ci = "" if np.isnan(r["ci_low"]) else f" [{r['ci_low']:+.1f}, {r['ci_high']:+.1f}]"
+        if np.isnan(r["hours_to_target"]):
+            reach = "never (slope <= 0)"
+        elif r["hours_to_target"] > 100 * r["largest_hours"]:  # beyond any honest extrapolation
+            reach = f"> {100 * r['largest_hours']:,.0f} (over 100x the data measured)"
+        else:
+            reach = f"{r['hours_to_target']:,.0f}"
+        lines.append(f"| {r['corpus']} | {r['encoder']} | {r['mode']} | {r['fraction']:.0%} | {r['rungs']} | "
+                     f"{r['per_doubling']:+.2f}{ci} | {reach} |")
+    return "\n".join(lines) + "\n"
 
 
 def report(work: Path, rungs: list[Rung], archive: Path) -> None:
@@ -273,7 +316,7 @@ def report(work: Path, rungs: list[Rung], archive: Path) -> None:
     archive.mkdir(parents=True, exist_ok=True)
     write_atomic(archive / "summary.csv", lambda tmp: summary.to_csv(tmp, index=False, float_format="%.2f"))
     plot_curve(summary, archive / "scaling.png")
-    tables = summary_markdown(summary)
+    tables = summary_markdown(summary) + "\n" + trend_markdown(curve_trend(summary))
     write_atomic(archive / "summary.md", lambda tmp: tmp.write_text(tables))
     print(tables)
 
