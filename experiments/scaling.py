@@ -23,8 +23,9 @@ Steps (each resumable: rerun the same command after a kill; step times go to WOR
    rung: the probe at 10/25/50/100% of the labels for every rung; fine-tuning at 10% and 25% for the smallest
    and largest rungs. Scratch cells do not depend on the rung: they are trained once per corpus and encoder
    and linked into every rung's folder.
-6. ``report``: ``docs``-ready Markdown, ``summary.csv`` (one row per corpus, encoder, mode, fraction and rung:
-   pretrained - scratch with 95% intervals over matched cells and over folds) and the curve's plot.
+6. ``report``: ``docs``-ready Markdown (``summary.md``: the tables, and the curve's gain per doubling of the
+   hours), ``summary.csv`` (one row per corpus, encoder, mode, fraction and rung: pretrained - scratch with 95%
+   intervals over matched cells and over folds), the curve's plot, and every cell in ``cells/``.
 """
 from __future__ import annotations
 
@@ -182,6 +183,28 @@ def run_cells(work: Path, corpus: str, encoder: str, mode: str, rung: Rung, frac
             cell.symlink_to(target.resolve(), target_is_directory=True)
 
 
+def archive_cells(work: Path, rungs: list[Rung], archive: Path) -> list[Path]:
+    """Every finished cell (fold, seed, fraction, init, UAR, ...) of this work folder, one CSV per corpus,
+    encoder and mode in ``archive/cells/`` with the rung's folder name and hours, so the summary can be
+    recomputed from what is committed; blocks this work folder has no cells for keep their archived file."""
+    written = []
+    for corpus in CORPORA:
+        for encoder in ENCODERS:
+            for mode in ("probe", "finetune"):
+                parts = []
+                for rung in rungs:
+                    folder = experiment_folder(work, corpus, encoder, mode, rung)
+                    if (folder / "cells").is_dir():
+                        parts.append(collect(folder, finished_cells(folder)).assign(
+                            rung=rung.folder, pretrain_hours=round(rung_hours(work, rung), 3)))
+                if parts:
+                    table = pd.concat(parts, ignore_index=True)
+                    path = archive / "cells" / f"{corpus}-{encoder}-{mode}.csv"
+                    write_atomic(path, lambda tmp: table.to_csv(tmp, index=False, float_format="%.4f"))
+                    written.append(path)
+    return written
+
+
 def summary_rows(work: Path, rungs: list[Rung]) -> pd.DataFrame:
     """The curve: pretrained - scratch per corpus, encoder, mode, fraction and rung (UAR points)."""
     rows = []
@@ -316,6 +339,7 @@ def report(work: Path, rungs: list[Rung], archive: Path) -> None:
     archive.mkdir(parents=True, exist_ok=True)
     write_atomic(archive / "summary.csv", lambda tmp: summary.to_csv(tmp, index=False, float_format="%.2f"))
     plot_curve(summary, archive / "scaling.png")
+    archive_cells(work, rungs, archive)
     tables = summary_markdown(summary) + "\n" + trend_markdown(curve_trend(summary))
     write_atomic(archive / "summary.md", lambda tmp: tmp.write_text(tables))
     print(tables)
