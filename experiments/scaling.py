@@ -232,6 +232,7 @@ def plot_curve(summary: pd.DataFrame, path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     panels = [(c, m) for c in CORPORA for m in ("probe", "finetune")]
     fig, axes = plt.subplots(len(CORPORA), 2, figsize=(11, 4 * len(CORPORA)), squeeze=False, sharex=True)
@@ -244,6 +245,9 @@ def plot_curve(summary: pd.DataFrame, path: Path) -> Path:
                         fmt="o-" if encoder == "cnn" else "s--", capsize=3, label=f"{encoder}, {fraction:.0%}")
         ax.axhline(0, color="black", lw=0.8)
         ax.set_xscale("log")
+        hours = sorted(summary["pretrain_hours"].unique())  # the rungs as plain ticks, not powers of ten
+        ax.set_xticks(hours, [f"{h:.1f}" for h in hours])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_title(f"{corpus}, {mode}")
         ax.set_xlabel("pretraining audio (h)")
         ax.set_ylabel("pretrained - scratch (UAR points)")
