@@ -183,45 +183,45 @@ def run_cells(work: Path, corpus: str, encoder: str, mode: str, rung: Rung, frac
             cell.symlink_to(target.resolve(), target_is_directory=True)
 
 
-def archive_cells(work: Path, rungs: list[Rung], archive: Path) -> list[Path]:
-    """Every finished cell (fold, seed, fraction, init, UAR, ...) of this work folder, one CSV per corpus,
-    encoder and mode in ``archive/cells/`` with the rung's folder name and hours, so the summary can be
-    recomputed from what is committed; blocks this work folder has no cells for keep their archived file."""
-    written = []
+def finished_blocks(work: Path, rungs: list[Rung]):
+    """Yield (corpus, encoder, mode, rung, finished cells) for every rung folder of this work folder that has
+    cells: read once, then summarised and archived."""
     for corpus in CORPORA:
         for encoder in ENCODERS:
             for mode in ("probe", "finetune"):
-                parts = []
                 for rung in rungs:
                     folder = experiment_folder(work, corpus, encoder, mode, rung)
                     if (folder / "cells").is_dir():
-                        parts.append(collect(folder, finished_cells(folder)).assign(
-                            rung=rung.folder, pretrain_hours=round(rung_hours(work, rung), 3)))
-                if parts:
-                    table = pd.concat(parts, ignore_index=True)
-                    path = archive / "cells" / f"{corpus}-{encoder}-{mode}.csv"
-                    write_atomic(path, lambda tmp: table.to_csv(tmp, index=False, float_format="%.4f"))
-                    written.append(path)
+                        yield corpus, encoder, mode, rung, collect(folder, finished_cells(folder))
+
+
+def archive_cells(work: Path, blocks, archive: Path) -> list[Path]:
+    """Every finished cell (fold, seed, fraction, init, UAR, ...) of ``finished_blocks``, one CSV per corpus,
+    encoder and mode in ``archive/cells/`` with the rung's folder name and hours, so the summary can be
+    recomputed from what is committed; blocks this work folder has no cells for keep their archived file."""
+    parts: dict[tuple, list[pd.DataFrame]] = {}
+    for corpus, encoder, mode, rung, cells in blocks:
+        parts.setdefault((corpus, encoder, mode), []).append(
+            cells.assign(rung=rung.folder, pretrain_hours=round(rung_hours(work, rung), 3)))
+    written = []
+    for (corpus, encoder, mode), tables in parts.items():
+        table = pd.concat(tables, ignore_index=True)
+        path = archive / "cells" / f"{corpus}-{encoder}-{mode}.csv"
+        write_atomic(path, lambda tmp: table.to_csv(tmp, index=False, float_format="%.4f"))
+        written.append(path)
     return written
 
 
-def summary_rows(work: Path, rungs: list[Rung]) -> pd.DataFrame:
+def summary_rows(work: Path, blocks) -> pd.DataFrame:
     """The curve: pretrained - scratch per corpus, encoder, mode, fraction and rung (UAR points)."""
     rows = []
-    for corpus in CORPORA:
-        for encoder in ENCODERS:
-            for mode in ("probe", "finetune"):
-                for rung in rungs:
-                    folder = experiment_folder(work, corpus, encoder, mode, rung)
-                    if not (folder / "cells").is_dir():
-                        continue
-                    paired = paired_differences(collect(folder, finished_cells(folder)))
-                    for _, r in paired.iterrows():
-                        rows.append({"corpus": corpus, "encoder": encoder, "mode": mode, "fraction": r["fraction"],
-                                     "pretrain_hours": round(rung_hours(work, rung), 3), "pairs": int(r["pairs"]),
-                                     "diff": 100 * r["uar_diff"], "ci_low": 100 * r["uar_ci_low"],
-                                     "ci_high": 100 * r["uar_ci_high"], "ci_fold_low": 100 * r["uar_fold_ci_low"],
-                                     "ci_fold_high": 100 * r["uar_fold_ci_high"]})
+    for corpus, encoder, mode, rung, cells in blocks:
+        for _, r in paired_differences(cells).iterrows():
+            rows.append({"corpus": corpus, "encoder": encoder, "mode": mode, "fraction": r["fraction"],
+                         "pretrain_hours": round(rung_hours(work, rung), 3), "pairs": int(r["pairs"]),
+                         "diff": 100 * r["uar_diff"], "ci_low": 100 * r["uar_ci_low"],
+                         "ci_high": 100 * r["uar_ci_high"], "ci_fold_low": 100 * r["uar_fold_ci_low"],
+                         "ci_fold_high": 100 * r["uar_fold_ci_high"]})
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
@@ -339,11 +339,12 @@ def trend_markdown(trend: pd.DataFrame, target: float = 5.0) -> str:
 
 
 def report(work: Path, rungs: list[Rung], archive: Path) -> None:
-    summary = merge_archived(summary_rows(work, rungs), archive / "summary.csv")
+    blocks = list(finished_blocks(work, rungs))  # every cell folder read once
+    summary = merge_archived(summary_rows(work, blocks), archive / "summary.csv")
     archive.mkdir(parents=True, exist_ok=True)
     write_atomic(archive / "summary.csv", lambda tmp: summary.to_csv(tmp, index=False, float_format="%.2f"))
     plot_curve(summary, archive / "scaling.png")
-    archive_cells(work, rungs, archive)
+    archive_cells(work, blocks, archive)
     tables = summary_markdown(summary) + "\n" + trend_markdown(curve_trend(summary))
     write_atomic(archive / "summary.md", lambda tmp: tmp.write_text(tables))
     print(tables)
