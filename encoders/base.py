@@ -50,6 +50,10 @@ class SpeechEncoder(nn.Module):
     name: ClassVar[str] = ""
     Config: ClassVar[type] = object
     sample_rate: ClassVar[int] = SAMPLE_RATE
+    # What the encoder's own front end turns the waveform into, for methods that work there (mixup on log-mel
+    # inputs): "waveform" (no separate front end) or "log_mel". ``forward`` is always
+    # ``encode_features(*input_features(wavs, lengths))``.
+    input_domain: ClassVar[str] = "waveform"
 
     def __init__(self, config):
         super().__init__()
@@ -61,6 +65,15 @@ class SpeechEncoder(nn.Module):
 
     def config_dict(self) -> dict:
         return {"name": self.name, **dataclasses.asdict(self.config)}
+
+    def input_features(self, wavs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The front end's output (B, ..., F) and its valid lengths (B,) in its own frames, padding holding
+        silence. A waveform encoder's front end is the waveform itself."""
+        return wavs, lengths
+
+    def encode_features(self, features: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
+        """The rest of the encoder, from :meth:`input_features`' output (or a mix of such outputs)."""
+        return self(features, lengths)
 
     def output(self, frames: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
         frames = frames * frame_mask(lengths, frames.shape[1]).unsqueeze(-1).to(frames.dtype)

@@ -10,6 +10,7 @@ and frequency with a stride-2 convolution; frequency is averaged out at the end 
 """
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
 
@@ -18,6 +19,8 @@ import torchaudio
 from torch import nn
 
 from .base import EncoderOutput, SpeechEncoder, conv_output_length, frame_mask
+
+LOG_FLOOR = 1e-6  # added to mel power before the log: silence maps to log(1e-6)
 
 
 @dataclass
@@ -78,13 +81,24 @@ class CNNEncoder(SpeechEncoder):
         self.dropout = nn.Dropout(config.dropout)
         self.proj = nn.Linear(chans[-1], config.dim)
 
+    input_domain = "log_mel"
+
     def forward(self, wavs: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
         # wavs: (B, T); lengths: (B,) samples
+        return self.encode_features(*self.input_features(wavs, lengths))
+
+    def input_features(self, wavs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 1, n_mels, F) log-mel spectrogram and (B,) frames. Frames past an item's end hold the log of
+        silence (the floor), so a mix of two items (mixup) is as if the shorter one were followed by silence."""
         frames = torch.clamp(torch.div(lengths - self.win, self.hop, rounding_mode="floor") + 1, min=0)
         if wavs.shape[1] < self.win:
             wavs = nn.functional.pad(wavs, (0, self.win - wavs.shape[1]))
-        # (B, 1, n_mels, F). No per-utterance normalisation: loudness is what the energy task is about.
-        x = torch.log(self.mel(wavs) + 1e-6).unsqueeze(1)
+        # No per-utterance normalisation: loudness is what the energy task is about.
+        x = torch.log(self.mel(wavs) + LOG_FLOOR).unsqueeze(1)
+        return torch.where(_time_mask(frames, x) > 0, x, torch.full_like(x, math.log(LOG_FLOOR))), frames
+
+    def encode_features(self, x: torch.Tensor, frames: torch.Tensor) -> EncoderOutput:
+        """x: (B, 1, n_mels, F) log-mel, frames: (B,) -> frame features every 2^stages hops."""
         x = x * _time_mask(frames, x)
         for stage in self.stages:
             x, frames = stage(x, frames)

@@ -2,7 +2,8 @@
 against the current recipe's, cell for cell.
 
     .venv/bin/python -m experiments.recipe_methods --manifest M.csv --pretrained RUN --work WORK
-        [--methods current,mixup,auxiliary,adversarial,chunk_mean,chunk_attention] [--fractions 0.1,1.0]
+        [--methods current,mixup,mixup_log_mel,auxiliary,adversarial,chunk_mean,chunk_attention]
+        [--fractions 0.1,1.0]
         [--seeds 0,1,2] [--set key=value ...] [--archive docs/results/methods]
 
 Every method is ``finetune/experiment.py``'s grid (fine-tuning mode; pretrained and scratch; every fold, seed and
@@ -10,7 +11,9 @@ label fraction) with the current recipe's settings plus the method's own (``METH
 each grid is resumable, so rerunning the command continues where a kill left it. The report
 (``WORK/methods.md``, ``methods.csv``, and every cell in ``cells.csv``; copied to ``--archive`` if given)
 gives, per method, init and fraction, method - current in UAR points over cells matched on init, fraction, fold
-and seed, with 95% intervals over the cells and over the fold means.
+and seed, with 95% intervals over the cells and over the fold means. With ``--archive``, the archive's cells of
+(method, init, fraction) blocks that WORK has none of are kept in the report (an earlier run's, whose work folder
+is gone); a block measured again replaces its archived cells whole.
 """
 from __future__ import annotations
 
@@ -20,14 +23,16 @@ from pathlib import Path
 import pandas as pd
 
 from avpretext.common.io import write_atomic
-from finetune.experiment import base_config, collect, finished_cells, paired_differences, run_grid
+from finetune.experiment import (base_config, collect, finished_cells, merge_unmeasured_blocks,
+                                 paired_differences, run_grid)
 
 # The recipe of docs/scaling.md's fine-tuning grids, and each method's settings on top of it.
 RECIPE = ["epochs=20", "patience=8", "lr=0.001", "encoder_lr_mult=1.0", "max_seconds=3.0", "batch_size=16",
           "dev_speakers=2", "num_workers=2", "num_folds=4"]
 METHODS = {
     "current": [],
-    "mixup": ["mixup_alpha=0.4"],  # Latif et al.
+    "mixup": ["mixup_alpha=0.4"],  # Latif et al., on waveforms
+    "mixup_log_mel": ["mixup_alpha=0.4", "mixup_input=log_mel"],  # the same, on the encoder's log-mel input
     "auxiliary": ["speaker_weight=0.3", "gender_weight=0.3"],  # Latif et al., multi-task
     "adversarial": ["speaker_weight=0.3", "speaker_adversarial=true"],  # gradient reversal on speaker
     "chunk_mean": ["chunk_seconds=1.0", "chunk_overlap=0.5", "chunk_pooling=mean"],  # Lin and Busso
@@ -90,6 +95,8 @@ def main(argv=None) -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     cells = pd.concat([run_method(args.manifest, args.pretrained, args.work, m, fractions, seeds, args.set)
                        for m in methods], ignore_index=True)
+    if args.archive:
+        cells = merge_unmeasured_blocks(cells, args.archive / "cells.csv", ["method", "init", "fraction"])
     table = compare(cells)
     report = markdown(cells, table)
     for folder in [args.work] + ([args.archive] if args.archive else []):

@@ -45,7 +45,8 @@ from data_prep import build_label_config, label_corpus, load_segments
 from data_prep.extract import ExtractOptions, extract_corpus
 from data_prep.segments import CONFIG_FILE, SEGMENTS_FILE
 from experiments.ravdess_results import share_scratch_cells, timed
-from finetune.experiment import base_config, collect, finished_cells, paired_differences, run_grid
+from finetune.experiment import (base_config, collect, finished_cells, merge_unmeasured_blocks,
+                                 paired_differences, run_grid)
 from finetune.recipes import prepare_baved, prepare_ravdess, write_manifest
 from pretext.train import TrainConfig, train
 
@@ -259,19 +260,6 @@ def plot_curve(summary: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def merge_archived(summary: pd.DataFrame, archived_csv: Path) -> pd.DataFrame:
-    """This run's rows, plus the archived rows of (corpus, encoder, mode) blocks this work folder has no cells
-    for (e.g. probe grids measured by an earlier run whose work folder is gone); a re-measured block replaces
-    its archived rows whole."""
-    if not archived_csv.exists():
-        return summary
-    archived = pd.read_csv(archived_csv)
-    block = ["corpus", "encoder", "mode"]
-    have = set(map(tuple, summary[block].drop_duplicates().to_numpy()))
-    keep = archived[[tuple(r) not in have for r in archived[block].to_numpy()]]
-    return pd.concat([keep, summary], ignore_index=True)[SUMMARY_COLUMNS] if len(keep) else summary
-
-
 def interval_text(row) -> str:
     """``+2.6 [+0.9, +4.3] / [+0.2, +5.0]``: the difference, its interval over cells, then over fold means."""
     return (f"{row['diff']:+.1f} [{row['ci_low']:+.1f}, {row['ci_high']:+.1f}] / "
@@ -340,7 +328,8 @@ def trend_markdown(trend: pd.DataFrame, target: float = 5.0) -> str:
 
 def report(work: Path, rungs: list[Rung], archive: Path) -> None:
     blocks = list(finished_blocks(work, rungs))  # every cell folder read once
-    summary = merge_archived(summary_rows(work, blocks), archive / "summary.csv")
+    summary = merge_unmeasured_blocks(summary_rows(work, blocks), archive / "summary.csv",
+                                      ["corpus", "encoder", "mode"])
     archive.mkdir(parents=True, exist_ok=True)
     write_atomic(archive / "summary.csv", lambda tmp: summary.to_csv(tmp, index=False, float_format="%.2f"))
     plot_curve(summary, archive / "scaling.png")

@@ -43,8 +43,12 @@ class FinetuneConfig:
     patience: int = 8  # stop when the smoothed dev score has not improved for this many epochs
     class_weights: bool = False  # weight the loss by inverse class frequency
     # Mixup (Zhang et al. 2018; for SER Latif et al.): each training item mixed with another of its batch, weight
-    # lam ~ Beta(alpha, alpha), inputs and targets alike (waveforms; pooled embeddings in probe mode). 0: off.
+    # lam ~ Beta(alpha, alpha), inputs and targets alike (waveforms or log-mel inputs, see mixup_input; pooled
+    # embeddings in probe mode). 0: off.
     mixup_alpha: float = 0.0
+    # What mixup mixes (fine-tuning mode): waveform, or log_mel: the encoder's own log-mel front end's output
+    # (encoders with input_domain log_mel, e.g. cnn), so two utterances mix as spectrograms.
+    mixup_input: str = "waveform"
     # Auxiliary tasks (Latif et al. 2019; finetune.auxiliary): a speaker-id head (the split's training speakers)
     # and a gender head (the manifest's gender column) on the shared encoder, their cross-entropy added to the
     # emotion loss with these weights. 0: off. Fine-tuning mode only; the heads are not saved with the model.

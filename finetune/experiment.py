@@ -38,7 +38,7 @@ from avpretext.common.io import check_output_folder, write_atomic, write_json_at
 from finetune.config import FinetuneConfig
 from finetune.loop import train_split
 from finetune.model import encoder_folder, scratch_twin
-from finetune.train import load_splits
+from finetune.train import check_init, load_splits
 
 METRICS = ("uar", "macro_f1", "accuracy")
 INITS = ("scratch", "pretrained")
@@ -150,6 +150,8 @@ def run_grid(base: FinetuneConfig, pretrained: str, out: Path, modes, fractions,
     by_name = {s.name: s for s in splits}
     check_pretrained(pretrained, {*by_name, *(c.fold for c in finished_cells(out))})
     check_finished_cells(base, pretrained, out)
+    # options the encoder cannot take (log-mel mixup on a waveform encoder) refused before any cell
+    check_init(dataclasses.replace(base, init=pretrained.format(fold=next(iter(by_name)))))
     out.mkdir(parents=True, exist_ok=True)
     accelerator = Accelerator(mixed_precision=base.mixed_precision)
     cells = grid(modes, fractions, list(by_name), seeds)
@@ -207,6 +209,18 @@ def collect(out: Path, cells: list[Cell]) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     write_atomic(out / "cells.csv", lambda tmp: table.to_csv(tmp, index=False))
     return table
+
+
+def merge_unmeasured_blocks(measured: pd.DataFrame, archived_csv: Path, block: list[str]) -> pd.DataFrame:
+    """``measured`` plus the rows of ``archived_csv`` (an archive of an earlier run, whose work folder may be
+    gone) in blocks (rows sharing the ``block`` columns) that ``measured`` has none of; a block measured again
+    replaces its archived rows whole, so one block never mixes two runs."""
+    if not Path(archived_csv).exists():
+        return measured
+    archived = pd.read_csv(archived_csv)
+    have = set(map(tuple, measured[block].drop_duplicates().to_numpy()))
+    keep = archived[[tuple(r) not in have for r in archived[block].to_numpy()]]
+    return pd.concat([keep, measured], ignore_index=True)[list(measured.columns)] if len(keep) else measured
 
 
 def summary_table(cells: pd.DataFrame) -> pd.DataFrame:

@@ -17,7 +17,7 @@ from finetune.auxiliary import add_aux_columns, aux_loss, aux_weights
 from finetune.chunking import chunk_settings
 from finetune.config import FinetuneConfig
 from finetune.data import Targets, probe_durations, segment_table
-from finetune.losses import compute_loss, mix_batch, mixup_loss
+from finetune.losses import check_mixup, compute_loss, mix_batch, mixup_loss
 from finetune.metrics import plot_confusion, score
 from finetune.model import MODEL_DIR, SERModel, resolve_init, save_model
 from finetune.probe_cache import probe_loaders
@@ -80,10 +80,16 @@ def _scheduler(optimizer, config, steps_per_epoch: int, freeze_steps: int):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factors)
 
 
-def _training_loss(model, batch: dict, targets: Targets, class_weight, weights: dict, lam, perm) -> torch.Tensor:
-    """The emotion loss (mixed when ``lam`` is given: mixup) plus the weighted auxiliary losses (if any)."""
-    inputs = batch if lam is None else mix_batch(batch, lam, perm)
-    outputs, aux_outputs = model(inputs, aux=True) if weights else (model(inputs), {})
+def _training_loss(model, batch: dict, targets: Targets, class_weight, weights: dict, lam, perm,
+                   mix_input: str = "waveform") -> torch.Tensor:
+    """The emotion loss (mixed when ``lam`` is given: mixup of ``mix_input``) plus the weighted auxiliary
+    losses (if any)."""
+    inputs, mix = batch, None
+    if lam is not None and mix_input == "log_mel":
+        mix = (lam, perm)  # mixed inside the model, after its log-mel front end
+    elif lam is not None:
+        inputs = mix_batch(batch, lam, perm)
+    outputs, aux_outputs = model(inputs, aux=True, mix=mix) if weights else (model(inputs, mix=mix), {})
     if lam is None:
         loss = compute_loss(outputs, batch, targets, class_weight)
     else:
@@ -119,6 +125,7 @@ def _train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Pa
         if part == "train" and weights:  # speaker ids of this split's training speakers only
             tables[part], aux_classes = add_aux_columns(tables[part], probed, weights)
     encoder, pretrained, source = resolve_init(config)
+    check_mixup(config, encoder)  # run() and the grid check it before any work; a library call here
     model = SERModel(encoder, targets.num_outputs, config.head, config.head_hidden, config.dropout, aux_classes,
                      ("speaker",) if config.speaker_adversarial else (), chunk_settings(config))
     class_weight = None
@@ -159,7 +166,7 @@ def _train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Pa
                 lam = float(mix_rng.beta(config.mixup_alpha, config.mixup_alpha))
                 size = len(batch["lengths"] if "lengths" in batch else batch["embeddings"])
                 perm = torch.from_numpy(mix_rng.permutation(size)).to(accelerator.device)
-            loss = _training_loss(model, batch, targets, class_weight, weights, lam, perm)
+            loss = _training_loss(model, batch, targets, class_weight, weights, lam, perm, config.mixup_input)
             accelerator.backward(loss)
             optimizer.step()
             scheduler.step()

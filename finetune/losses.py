@@ -23,6 +23,37 @@ def compute_loss(outputs: torch.Tensor, batch: dict, targets: Targets, class_wei
                for i, d in enumerate(targets.dimensions)) / len(targets.dimensions)
 
 
+MIXUP_INPUTS = ("waveform", "log_mel")
+
+
+def check_mixup(config, encoder=None) -> None:
+    """ValueError naming the option when the mixup settings cannot work (with ``encoder``: for that encoder)."""
+    if config.mixup_alpha < 0:
+        raise ValueError(f"--mixup-alpha {config.mixup_alpha}: must be >= 0 (0: off)")
+    if config.mixup_input not in MIXUP_INPUTS:
+        raise ValueError(f"--mixup-input {config.mixup_input!r}: choose from {', '.join(MIXUP_INPUTS)}")
+    if config.mixup_input == "waveform" or not config.mixup_alpha:
+        return
+    if config.mode != "finetune":
+        raise ValueError("--mixup-input log_mel needs --mode finetune (the probe mixes its cached embeddings)")
+    if config.chunk_seconds:
+        raise ValueError("--mixup-input log_mel cannot be combined with --chunk-seconds (two utterances' chunks do "
+                         "not line up); mix waveforms instead")
+    if encoder is not None and encoder.input_domain != "log_mel":
+        raise ValueError(f"--mixup-input log_mel: the {encoder.name} encoder has no log-mel front end (its input "
+                         f"is the {encoder.input_domain}); use --mixup-input waveform")
+
+
+def mix_padded(x: torch.Tensor, lengths: torch.Tensor, lam: float, perm: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``lam * x + (1 - lam) * x[perm]`` over the batch (dim 0) and the longer length of each pair.
+
+    x: (B, ...) padded inputs whose padding is silence (zeros of a waveform, the floor of a log-mel), so the
+    shorter of two items simply ends; lengths: (B,).
+    """
+    return lam * x + (1 - lam) * x[perm], torch.maximum(lengths, lengths[perm])
+
+
 def mix_batch(batch: dict, lam: float, perm: torch.Tensor) -> dict:
     """Mixup of the model input: ``lam * x + (1 - lam) * x[perm]``.
 
@@ -32,15 +63,15 @@ def mix_batch(batch: dict, lam: float, perm: torch.Tensor) -> dict:
         perm: (B,) partner of each item.
 
     Returns:
-        A new batch; a mixed waveform is as long as the longer of its two (padding is silence, so the shorter one
-        simply ends). Labels are left alone: :func:`mixup_loss` mixes the targets.
+        A new batch; a mixed waveform is as long as the longer of its two (:func:`mix_padded`). Labels are left
+        alone: :func:`mixup_loss` mixes the targets. (Log-mel inputs are mixed inside the model:
+        :meth:`finetune.model.SERModel.embed`.)
     """
     mixed = dict(batch)
     if "embeddings" in batch:
         mixed["embeddings"] = lam * batch["embeddings"] + (1 - lam) * batch["embeddings"][perm]
     else:
-        mixed["wavs"] = lam * batch["wavs"] + (1 - lam) * batch["wavs"][perm]
-        mixed["lengths"] = torch.maximum(batch["lengths"], batch["lengths"][perm])
+        mixed["wavs"], mixed["lengths"] = mix_padded(batch["wavs"], batch["lengths"], lam, perm)
     return mixed
 
 

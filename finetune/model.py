@@ -18,6 +18,7 @@ from finetune.auxiliary import build_aux_heads, reverse_gradient
 from finetune.chunking import ChunkPooling, embed_chunked
 from finetune.config import HEADS, FinetuneConfig
 from finetune.data import Targets
+from finetune.losses import mix_padded
 
 MODEL_DIR = "model"
 HEAD_FILE = "head.safetensors"
@@ -72,17 +73,25 @@ class SERModel(nn.Module):
         self.aux = build_aux_heads(dim, aux_classes or {}, dropout)
         self.adversarial = tuple(adversarial)
 
-    def embed(self, batch: dict) -> torch.Tensor:
-        """(B, D) utterance embeddings: the probe's precomputed ones, whole utterances, or pooled chunks."""
+    def embed(self, batch: dict, mix: tuple | None = None) -> torch.Tensor:
+        """(B, D) utterance embeddings: the probe's precomputed ones, whole utterances, or pooled chunks.
+
+        ``mix``: (lam, perm) mixes the items' log-mel inputs inside the encoder (mixup on log-mel inputs,
+        :func:`finetune.losses.mix_padded`); waveforms and embeddings are mixed before the model instead.
+        """
         if "embeddings" in batch:
             return batch["embeddings"]
         if self.chunking:
             return embed_chunked(self.encoder, self.chunk_pool, self.chunking, batch["wavs"], batch["lengths"])
+        if mix is not None:
+            features, lengths = self.encoder.input_features(batch["wavs"], batch["lengths"])
+            return self.encoder.encode_features(*mix_padded(features, lengths, *mix)).pooled
         return self.encoder(batch["wavs"], batch["lengths"]).pooled
 
-    def forward(self, batch: dict, aux: bool = False):
-        """(B, num_outputs); with ``aux`` a pair of that and {task: (B, classes)} of the auxiliary heads."""
-        pooled = self.embed(batch)
+    def forward(self, batch: dict, aux: bool = False, mix: tuple | None = None):
+        """(B, num_outputs); with ``aux`` a pair of that and {task: (B, classes)} of the auxiliary heads.
+        ``mix``: see :meth:`embed`."""
+        pooled = self.embed(batch, mix)
         outputs = self.head(pooled)
         if not aux:
             return outputs

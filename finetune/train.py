@@ -36,6 +36,7 @@ from finetune.chunking import check_chunking
 from finetune.config import MODES, FinetuneConfig
 from finetune.data import Targets, resolve_targets
 from finetune.loop import train_split
+from finetune.losses import check_mixup
 from finetune.metrics import metrics_from_confusion, plot_confusion
 from finetune.model import resolve_init
 from finetune.recipes import load_manifest
@@ -80,8 +81,7 @@ def load_splits(config: FinetuneConfig) -> tuple[Targets, list[Split]]:
     """The manifest's targets and the protocol's splits (only ``config.fold``'s unless it is ``all``)."""
     if config.mode not in MODES:
         raise ValueError(f"unknown mode {config.mode!r}; choose from {MODES}")
-    if config.mixup_alpha < 0:
-        raise ValueError(f"--mixup-alpha {config.mixup_alpha}: must be >= 0 (0: off)")
+    check_mixup(config)
     manifest = load_manifest(config.manifest)
     check_auxiliary(config, manifest, config.manifest)
     check_chunking(config)
@@ -103,9 +103,10 @@ def check_init(config: FinetuneConfig) -> None:
     """ValueError when ``--init``/``--encoder``/``--encoder-options`` cannot give an encoder: checked once
     before anything is written (each split builds its own encoder later)."""
     try:
-        resolve_init(config)
+        encoder, _, _ = resolve_init(config)
     except (TypeError, OSError) as err:  # a mistyped option, an encoder folder with missing files
         raise ValueError(f"--init {config.init}: {type(err).__name__}: {err}") from None
+    check_mixup(config, encoder)
 
 
 def run(config: FinetuneConfig) -> dict:

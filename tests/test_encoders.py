@@ -51,6 +51,25 @@ def test_padding_never_changes_a_result(encoder):
             assert torch.all(batch.frames[i, f:] == 0)
 
 
+def test_front_end_and_body_make_the_whole_encoder(encoder):
+    """``forward`` is ``encode_features(*input_features(...))`` (what log-mel mixup relies on), and a log-mel front
+    end fills the frames past an item's end with the log of silence, so the short item of a mix simply ends."""
+    wavs, lengths = _batch([8000, 16000])
+    with torch.no_grad():
+        features, feature_lengths = encoder.input_features(wavs, lengths)
+        whole = encoder(wavs, lengths)
+        torch.testing.assert_close(encoder.encode_features(features, feature_lengths).pooled, whole.pooled)
+        if encoder.input_domain == "log_mel":
+            alone, alone_lengths = encoder.input_features(wavs[:1, :8000], lengths[:1])
+            f = int(alone_lengths[0])
+            assert int(feature_lengths[0]) == f and features.shape[-1] > f
+            torch.testing.assert_close(features[0, ..., :f], alone[0, ..., :f])
+            silence, _ = encoder.input_features(torch.zeros(1, 8000), torch.tensor([8000]))
+            assert torch.all(features[0, ..., f:] == silence.max())  # the floor: log(0 + floor)
+        else:
+            assert encoder.input_domain == "waveform" and features is wavs
+
+
 def test_save_load_round_trip(encoder, tmp_path):
     save_pretrained(encoder, tmp_path / "enc")
     again = load_pretrained(tmp_path / "enc").eval()

@@ -3,7 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.scaling import SUMMARY_COLUMNS, curve_trend, merge_archived, summary_markdown, trend_markdown
+from experiments.scaling import SUMMARY_COLUMNS, curve_trend, summary_markdown, trend_markdown
+from finetune.experiment import merge_unmeasured_blocks
 
 
 def rows(corpus, encoder, mode, diffs):
@@ -18,7 +19,7 @@ def test_a_remeasured_block_replaces_its_archived_rows_and_others_are_kept(tmp_p
                           rows("ravdess", "cnn", "finetune", {(0.1, 0.5): -9.0})])
     archived.to_csv(tmp_path / "summary.csv", index=False)
     fresh = rows("ravdess", "cnn", "finetune", {(0.1, 0.5): -0.2, (0.1, 6.1): -1.1})
-    merged = merge_archived(fresh, tmp_path / "summary.csv")
+    merged = merge_unmeasured_blocks(fresh, tmp_path / "summary.csv", ["corpus", "encoder", "mode"])
     assert sorted(merged["diff"]) == [-1.1, -0.2, 4.4]  # the archived finetune row is gone, the probe row kept
 
 

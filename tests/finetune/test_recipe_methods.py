@@ -21,19 +21,32 @@ def test_methods_are_compared_with_the_current_recipe_on_matched_cells(tmp_path)
             "--archive", str(tmp_path / "archive")]
     argv += [a for s in ("epochs=1", "num_folds=2", "dev_speakers=1", "num_workers=0", "max_seconds=1.0",
                          "eval_max_seconds=1.0", "batch_size=8", "save_model=false") for a in ("--set", s)]
+    # The archive of an earlier run: a block this run does not measure (mixup at 10%, against its current cells)
+    # is kept; a block it measures again (adversarial at 100%) is replaced whole.
+    earlier = [{"mode": "finetune", "init": init, "fraction": 0.1, "fold": fold, "seed": 0, "uar": uar,
+                "macro_f1": uar, "accuracy": uar, "best_epoch": 1, "train_seconds": 1.0, "method": method}
+               for init in ("scratch", "pretrained") for fold in ("fold0", "fold1")
+               for method, uar in (("current", 0.30), ("mixup", 0.35))]
+    earlier += [{**earlier[0], "fraction": 1.0, "method": "adversarial", "uar": 0.99}]
+    (tmp_path / "archive").mkdir()
+    pd.DataFrame(earlier).to_csv(tmp_path / "archive" / "cells.csv", index=False)
     main(argv)
     table = pd.read_csv(tmp_path / "work" / "methods.csv")
-    assert sorted(zip(table["method"], table["init"])) == [("adversarial", "pretrained"), ("adversarial", "scratch")]
+    assert sorted(zip(table["method"], table["init"], table["fraction"])) == [
+        ("adversarial", "pretrained", 1.0), ("adversarial", "scratch", 1.0), ("mixup", "pretrained", 0.1),
+        ("mixup", "scratch", 0.1)]
     assert (table["pairs"] == 2).all()  # 2 folds x 1 seed, matched
+    assert (table[table["method"] == "mixup"]["diff"].round(2) == 5.0).all()  # the archived block's comparison
     cells = {m: pd.read_csv(tmp_path / "work" / m / "cells.csv") for m in ("current", "adversarial")}
     key = ["init", "fraction", "fold", "seed"]
     merged = cells["adversarial"].merge(cells["current"], on=key, suffixes=("", "_current"))
     expected = 100 * (merged["uar"] - merged["uar_current"]).groupby(merged["init"]).mean()
-    got = table[table["method"] == "adversarial"].set_index("init")["diff"]
+    got = table[(table["method"] == "adversarial")].set_index("init")["diff"]
     assert (got - expected).abs().max() < 0.01  # the CSV rounds to 2 decimals
     assert "| adversarial | pretrained | 100% | 2 |" in (tmp_path / "work" / "methods.md").read_text()
     archived = pd.read_csv(tmp_path / "archive" / "cells.csv")  # every cell of both methods, to commit
-    assert sorted(archived["method"].value_counts().items()) == [("adversarial", 4), ("current", 4)]
+    assert sorted(archived["method"].value_counts().items()) == [("adversarial", 4), ("current", 8), ("mixup", 4)]
+    assert 0.99 not in set(archived["uar"])  # the re-measured block's archived cell is gone
     assert (tmp_path / "archive" / "methods.md").read_text() == (tmp_path / "work" / "methods.md").read_text()
     # The settings reached the cells: the adversarial grid's cells record their options.
     import json
