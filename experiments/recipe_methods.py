@@ -5,6 +5,7 @@ against the current recipe's, cell for cell.
         [--methods current,mixup,mixup_log_mel,auxiliary,adversarial,chunk_mean,chunk_attention]
         [--fractions 0.1,1.0]
         [--seeds 0,1,2] [--set key=value ...] [--archive docs/results/methods]
+    .venv/bin/python -m experiments.recipe_methods --report docs/results/methods/cells.csv   # print, run nothing
 
 Every method is ``finetune/experiment.py``'s grid (fine-tuning mode; pretrained and scratch; every fold, seed and
 label fraction) with the current recipe's settings plus the method's own (``METHODS``), in ``WORK/<method>``;
@@ -79,9 +80,9 @@ def markdown(cells: pd.DataFrame, table: pd.DataFrame) -> str:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--manifest", required=True, help="a RAVDESS manifest (avpretext-prepare ravdess)")
-    parser.add_argument("--pretrained", required=True, help="a pretext run folder (or exported encoder)")
-    parser.add_argument("--work", type=Path, required=True, help="one grid folder per method, and the report")
+    parser.add_argument("--manifest", help="a RAVDESS manifest (avpretext-prepare ravdess)")
+    parser.add_argument("--pretrained", help="a pretext run folder (or exported encoder)")
+    parser.add_argument("--work", type=Path, help="one grid folder per method, and the report")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma list of METHODS; current is added")
     parser.add_argument("--fractions", default="0.1,1.0", help="label fractions")
     parser.add_argument("--seeds", default="0,1,2", help="seeds of every cell")
@@ -89,7 +90,16 @@ def main(argv=None) -> None:
                         help="a fine-tuning setting for every method (after the recipe, before the method's)")
     parser.add_argument("--archive", type=Path, default=None,
                         help="also write the cells and the comparison here (e.g. docs/results/methods)")
+    parser.add_argument("--report", type=Path, default=None, metavar="CELLS_CSV",
+                        help="only print the comparison of a cells.csv written by an earlier run (nothing runs)")
     args = parser.parse_args(argv)
+    if args.report:
+        cells = pd.read_csv(args.report)
+        print(markdown(cells, compare(cells)))
+        return
+    missing = [f"--{name}" for name in ("manifest", "pretrained", "work") if getattr(args, name) is None]
+    if missing:
+        parser.error(f"{', '.join(missing)} required (unless --report)")
     methods = ["current"] + [m for m in args.methods.split(",") if m and m != "current"]
     fractions = [float(f) for f in args.fractions.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]

@@ -11,7 +11,7 @@ from finetune.recipes import prepare_csv, write_manifest
 TINY = {"channels": [8, 16, 32], "dim": 32, "n_mels": 40}
 
 
-def test_methods_are_compared_with_the_current_recipe_on_matched_cells(tmp_path):
+def test_methods_are_compared_with_the_current_recipe_on_matched_cells(tmp_path, capsys):
     rows = prepare_csv(synthetic.write_labeled_speech(tmp_path / "speech", speakers=6, per_class=3),
                        gender_column="gender", split_column="split", fold_column="fold")
     manifest = write_manifest(rows, tmp_path / "m.csv")
@@ -52,3 +52,8 @@ def test_methods_are_compared_with_the_current_recipe_on_matched_cells(tmp_path)
     import json
     config = json.loads(next((tmp_path / "work" / "adversarial" / "cells").glob("*/config.json")).read_text())
     assert config["speaker_adversarial"] is True and config["speaker_weight"] == 0.3 and config["epochs"] == 1
+    # --report re-renders an archive's comparison without running anything (no manifest, encoder or work folder)
+    capsys.readouterr()
+    main(["--report", str(tmp_path / "archive" / "cells.csv")])
+    printed = capsys.readouterr().out
+    assert "| adversarial | pretrained | 100% | 2 |" in printed and "| mixup | scratch | 10% | 2 | +5.0 |" in printed
