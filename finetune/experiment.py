@@ -34,6 +34,7 @@ import pandas as pd
 
 from avpretext.common.audio import AudioError
 from avpretext.common.distributed import finish_processes
+from avpretext.common.environment import record_environment
 from avpretext.common.io import check_output_folder, write_atomic, write_json_atomic
 from finetune.config import FinetuneConfig
 from finetune.loop import train_split
@@ -167,6 +168,7 @@ def run_grid(base: FinetuneConfig, pretrained: str, out: Path, modes, fractions,
         if accelerator.is_main_process:  # before the metrics that mark the cell finished
             folder.mkdir(parents=True, exist_ok=True)
             write_json_atomic(folder / CELL_CONFIG, dataclasses.asdict(config))
+            record_environment(folder)
         result = train_split(config, by_name[cell.fold], targets, folder, accelerator)
         log(f"[{i + 1}/{len(cells)}] {cell.name}: test UAR {result['test']['uar']:.3f} "
             f"({time.perf_counter() - t0:.0f} s, {time.perf_counter() - started:.0f} s so far)")

@@ -30,6 +30,7 @@ import numpy as np
 from avpretext.common.audio import audio_error, AudioError
 from avpretext.common.cli import parse_config
 from avpretext.common.distributed import finish_processes
+from avpretext.common.environment import record_environment
 from avpretext.common.io import check_output_folder, write_json_atomic
 from finetune.auxiliary import check_auxiliary
 from finetune.chunking import check_chunking
@@ -120,6 +121,7 @@ def run(config: FinetuneConfig) -> dict:
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(out / "config.json", dataclasses.asdict(config))
+        record_environment(out)
     results = [train_split(config, split, targets, out / split.name, accelerator) for split in splits]
     summary = summarize(results, targets) | {"classes": targets.class_names, "dimensions": targets.dimensions}
     if accelerator.is_main_process:

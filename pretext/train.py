@@ -25,6 +25,7 @@ from torch import nn
 from avpretext.common.audio import AudioError
 from avpretext.common.batches import check_can_progress, collate, SegmentDataset, split_by_media, train_drop_last
 from avpretext.common.cli import parse_config
+from avpretext.common.environment import record_environment
 from avpretext.common.io import check_output_folder, write_bytes_atomic, write_json_atomic
 from avpretext.common.schedules import EpochSampler, build_scheduler, epoch_seed
 from encoders import build_encoder, save_pretrained
@@ -395,6 +396,7 @@ def _check_or_save_config(config: TrainConfig, out: Path, accelerator) -> None:
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(path, current)
+        record_environment(out)  # one line per start: a run resumed on another machine shows both
     accelerator.wait_for_everyone()
 
 

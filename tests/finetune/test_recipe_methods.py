@@ -52,6 +52,9 @@ def test_methods_are_compared_with_the_current_recipe_on_matched_cells(tmp_path,
     import json
     config = json.loads(next((tmp_path / "work" / "adversarial" / "cells").glob("*/config.json")).read_text())
     assert config["speaker_adversarial"] is True and config["speaker_weight"] == 0.3 and config["epochs"] == 1
+    # ... and where each cell ran (fine-tuning repeats on one machine, not across machines)
+    cells_run = list((tmp_path / "work" / "adversarial" / "cells").glob("*/config.json"))
+    assert all((c.parent / "environment.jsonl").read_text().count("\n") == 1 for c in cells_run)
     # --report re-renders an archive's comparison without running anything (no manifest, encoder or work folder)
     capsys.readouterr()
     main(["--report", str(tmp_path / "archive" / "cells.csv")])

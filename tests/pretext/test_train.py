@@ -49,6 +49,9 @@ def test_tiny_run_logs_metrics_checkpoints_and_exports(segments, tmp_path):
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step_2", "step_4"]
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["encoder_options"] == TINY
+    where = [json.loads(line) for line in (tmp_path / "run" / "environment.jsonl").read_text().splitlines()]
+    import torch
+    assert len(where) == 1 and where[0]["torch"] == torch.__version__ and where[0]["cpu"]
 
 
 def test_refuses_to_resume_with_other_architecture_or_tasks(segments, tmp_path):
