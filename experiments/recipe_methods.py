@@ -6,6 +6,8 @@ against the current recipe's, cell for cell.
         [--fractions 0.1,1.0]
         [--seeds 0,1,2] [--set key=value ...] [--archive docs/results/methods]
     .venv/bin/python -m experiments.recipe_methods --report docs/results/methods/cells.csv   # print, run nothing
+    .venv/bin/python -m experiments.recipe_methods --report docs/results/methods/cells.csv \
+        --replicate docs/results/methods/earlier_machine/cells.csv   # the same cells measured twice: how far apart
 
 Every method is ``finetune/experiment.py``'s grid (fine-tuning mode; pretrained and scratch; every fold, seed and
 label fraction) with the current recipe's settings plus the method's own (``METHODS``), in ``WORK/<method>``;
@@ -65,6 +67,34 @@ def compare(cells: pd.DataFrame) -> pd.DataFrame:
                                        "ci_fold_low", "ci_fold_high"])
 
 
+def replicate_table(cells: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
+    """``cells - other`` (the same grid measured twice, e.g. on two machines) per (method, init, fraction), UAR
+    points over cells matched on fold and seed: the mean shift with its 95% interval, and the standard deviation
+    and range of the per-cell differences (how far one cell moves between the runs)."""
+    both = pd.concat([cells.assign(run="this"), other.assign(run="other")], ignore_index=True)
+    keys = ["method", "init", "fraction", "fold", "seed"]
+    wide = both.pivot_table(index=keys, columns="run", values="uar").dropna()
+    per_cell = (100 * (wide["this"] - wide["other"])).rename("d").reset_index()
+    shift = paired_differences(both, by="run", treated="this", baseline="other")
+    rows = []
+    for _, r in shift.iterrows():
+        d = per_cell[(per_cell["method"] == r["method"]) & (per_cell["init"] == r["init"])
+                     & (per_cell["fraction"] == r["fraction"])]["d"]
+        rows.append({"method": r["method"], "init": r["init"], "fraction": r["fraction"], "pairs": int(r["pairs"]),
+                     "shift": 100 * r["uar_diff"], "ci_low": 100 * r["uar_ci_low"], "ci_high": 100 * r["uar_ci_high"],
+                     "cell_sd": float(d.std(ddof=1)), "cell_min": float(d.min()), "cell_max": float(d.max())})
+    return pd.DataFrame(rows)
+
+
+def replicate_markdown(table: pd.DataFrame) -> str:
+    lines = ["This run - the other, UAR points over matched cells (mean with 95% CI; per-cell SD and range):", "",
+             "| method | init | labels | pairs | shift | CI | cell SD | cell range |", "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['method']} | {r['init']} | {r['fraction']:.0%} | {r['pairs']} | {r['shift']:+.1f} | "
+              f"[{r['ci_low']:+.1f}, {r['ci_high']:+.1f}] | {r['cell_sd']:.1f} | "
+              f"{r['cell_min']:+.1f} to {r['cell_max']:+.1f} |" for _, r in table.iterrows()]
+    return "\n".join(lines) + "\n"
+
+
 def markdown(cells: pd.DataFrame, table: pd.DataFrame) -> str:
     means = cells.groupby(["method", "init", "fraction"])["uar"].agg(["mean", "count"]).reset_index()
     lines = ["| method | init | labels | cells | UAR |", "|---|---|---|---|---|"]
@@ -92,10 +122,16 @@ def main(argv=None) -> None:
                         help="also write the cells and the comparison here (e.g. docs/results/methods)")
     parser.add_argument("--report", type=Path, default=None, metavar="CELLS_CSV",
                         help="only print the comparison of a cells.csv written by an earlier run (nothing runs)")
+    parser.add_argument("--replicate", type=Path, default=None, metavar="OTHER_CSV",
+                        help="with --report: also compare its cells with the same cells of another run's cells.csv")
     args = parser.parse_args(argv)
+    if args.replicate and not args.report:
+        parser.error("--replicate needs --report")
     if args.report:
         cells = pd.read_csv(args.report)
         print(markdown(cells, compare(cells)))
+        if args.replicate:
+            print(replicate_markdown(replicate_table(cells, pd.read_csv(args.replicate))))
         return
     missing = [f"--{name}" for name in ("manifest", "pretrained", "work") if getattr(args, name) is None]
     if missing:

@@ -60,3 +60,21 @@ def test_methods_are_compared_with_the_current_recipe_on_matched_cells(tmp_path,
     main(["--report", str(tmp_path / "archive" / "cells.csv")])
     printed = capsys.readouterr().out
     assert "| adversarial | pretrained | 100% | 2 |" in printed and "| mixup | scratch | 10% | 2 | +5.0 |" in printed
+
+
+def test_replicate_compares_the_same_cells_of_two_runs(tmp_path, capsys):
+    """--report A --replicate B: per block, A - B over matched cells (mean, interval, per-cell SD and range);
+    cells only one run has are left out of the pairs."""
+    def cells(shift):
+        return pd.DataFrame([{"mode": "finetune", "init": "scratch", "fraction": 0.1, "fold": f"fold{f}", "seed": s,
+                              "uar": 0.30 + 0.01 * f + shift(f, s), "macro_f1": 0.3, "accuracy": 0.3,
+                              "best_epoch": 1, "train_seconds": 1.0, "method": "current"}
+                             for f in range(2) for s in range(2)])
+    this = cells(lambda f, s: 0.02 * (s + 1))  # +2 and +4 points per seed
+    other = pd.concat([cells(lambda f, s: 0.0), cells(lambda f, s: 0.0).assign(seed=9)])  # seed 9: unmatched
+    this.to_csv(tmp_path / "this.csv", index=False)
+    other.to_csv(tmp_path / "other.csv", index=False)
+    main(["--report", str(tmp_path / "this.csv"), "--replicate", str(tmp_path / "other.csv")])
+    printed = capsys.readouterr().out
+    assert "| current | scratch | 10% | 4 | +3.0 |" in printed
+    assert "| 1.2 | +2.0 to +4.0 |" in printed  # SD of (2, 4, 2, 4) = 1.15
