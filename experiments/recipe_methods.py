@@ -72,18 +72,14 @@ def replicate_table(cells: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
     points over cells matched on fold and seed: the mean shift with its 95% interval, and the standard deviation
     and range of the per-cell differences (how far one cell moves between the runs)."""
     both = pd.concat([cells.assign(run="this"), other.assign(run="other")], ignore_index=True)
-    keys = ["method", "init", "fraction", "fold", "seed"]
-    wide = both.pivot_table(index=keys, columns="run", values="uar").dropna()
-    per_cell = (100 * (wide["this"] - wide["other"])).rename("d").reset_index()
+    block = ["method", "init", "fraction"]
+    wide = both.pivot_table(index=block + ["fold", "seed"], columns="run", values="uar").dropna()
+    spread = (100 * (wide["this"] - wide["other"])).groupby(level=block).agg(
+        cell_sd=lambda d: d.std(ddof=1), cell_min="min", cell_max="max").reset_index()
     shift = paired_differences(both, by="run", treated="this", baseline="other")
-    rows = []
-    for _, r in shift.iterrows():
-        d = per_cell[(per_cell["method"] == r["method"]) & (per_cell["init"] == r["init"])
-                     & (per_cell["fraction"] == r["fraction"])]["d"]
-        rows.append({"method": r["method"], "init": r["init"], "fraction": r["fraction"], "pairs": int(r["pairs"]),
-                     "shift": 100 * r["uar_diff"], "ci_low": 100 * r["uar_ci_low"], "ci_high": 100 * r["uar_ci_high"],
-                     "cell_sd": float(d.std(ddof=1)), "cell_min": float(d.min()), "cell_max": float(d.max())})
-    return pd.DataFrame(rows)
+    shift = shift.assign(pairs=shift["pairs"].astype(int), shift=100 * shift["uar_diff"],
+                         ci_low=100 * shift["uar_ci_low"], ci_high=100 * shift["uar_ci_high"])
+    return shift[block + ["pairs", "shift", "ci_low", "ci_high"]].merge(spread, on=block)
 
 
 def replicate_markdown(table: pd.DataFrame) -> str:

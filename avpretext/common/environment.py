@@ -7,6 +7,7 @@ one JSON line per start (a run resumed elsewhere shows both), in ``environment.j
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import platform
 import socket
@@ -51,8 +52,6 @@ def cpu_model() -> str:
 def record_environment(folder: str | Path) -> Path:
     """Append this process's :func:`environment_info` as one JSON line to ``folder/environment.jsonl``
     (rewritten atomically: earlier lines are kept whole)."""
-    import json
-
     path = Path(folder) / ENVIRONMENT_FILE
     earlier = path.read_bytes() if path.exists() else b""
     write_bytes_atomic(path, earlier + (json.dumps(environment_info()) + "\n").encode("utf-8"))

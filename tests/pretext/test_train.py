@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from encoders import load_pretrained
 from pretext.train import TrainConfig, train
@@ -50,7 +51,6 @@ def test_tiny_run_logs_metrics_checkpoints_and_exports(segments, tmp_path):
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["encoder_options"] == TINY
     where = [json.loads(line) for line in (tmp_path / "run" / "environment.jsonl").read_text().splitlines()]
-    import torch
     assert len(where) == 1 and where[0]["torch"] == torch.__version__ and where[0]["cpu"]
 
 
