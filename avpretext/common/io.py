@@ -15,25 +15,31 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from . import processes
+
 
 def temp_name(prefix: str) -> str:
-    """``<prefix>.<host>.<pid>.<random>``: whose it is, so :func:`is_stale_temp` can tell debris from live work."""
-    return f"{prefix}.{socket.gethostname()}.{os.getpid()}.{secrets.token_hex(4)}"
+    """``<prefix>.<host>.<pid>-<start time>.<random>``: whose it is, so :func:`is_stale_temp` can tell debris
+    from live work (the start time, where the system tells it, keeps a later process with the same pid from
+    passing for the writer: :mod:`avpretext.common.processes`)."""
+    return f"{prefix}.{socket.gethostname()}.{processes.own_identity()}.{secrets.token_hex(4)}"
 
 
 def is_stale_temp(name: str, prefix: str | None = None) -> bool:
     """True when ``name`` is a :func:`temp_name` (of ``prefix``, if given) of a dead process of this host.
 
     Parsed from the right, so host names with dots work; names of other hosts (a shared filesystem) and of
-    live processes are never stale.
+    live processes are never stale. A zombie writer (killed, not reaped yet) is dead, and so is one whose pid
+    now belongs to a process started at another time.
     """
     parts = name.rsplit(".", 2)
-    if len(parts) != 3 or not parts[1].isdigit() or not parts[2]:
+    identity = processes.parse_identity(parts[1]) if len(parts) == 3 and parts[2] else None
+    if identity is None:
         return False
     head, host = parts[0], "." + socket.gethostname()
     if not head.endswith(host) or (prefix is not None and head[:-len(host)] != prefix):
         return False
-    return not _pid_alive(int(parts[1]))
+    return not processes.is_alive(*identity)
 
 
 def clean_stale_temp_files(folder: str | Path, names: Iterable[str] | None = None) -> int:
@@ -98,16 +104,6 @@ def _json_default(obj):
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serializable: {type(obj)}")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def check_output_folder(path: str | Path) -> Path:

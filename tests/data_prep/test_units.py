@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import socket
 import subprocess
 import sys
 import zipfile
@@ -11,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from avpretext.common import processes
 from data_prep import store
 from data_prep.audio_features import StreamingEnergy, frame_energy_db
 from data_prep.face_model import (FaceModelError, MODEL_SHA256, default_cache_path, download_face_model,
@@ -63,12 +66,49 @@ def test_npy_stream_writer_round_trip(tmp_path):
     assert np.load(tmp_path / "empty.npy").shape == (0,)
 
 
+def _with_writer(work, identity: str):
+    """``work`` renamed as if the process ``identity`` (``pid`` or ``pid-start``) had created it."""
+    name, host = work.name, socket.gethostname()
+    head, _, rest = name.partition(f".{host}.")
+    renamed = work.parent / f"{head}.{host}.{identity}.{rest.rsplit('.', 1)[1]}"
+    work.rename(renamed)
+    return renamed
+
+
 def test_stale_work_dirs_of_dead_processes_are_removed(tmp_path):
     work = store.make_work_dir(tmp_path, "item")
     assert store.clean_stale_work_dirs(tmp_path) == 0  # our own process is alive
-    dead = work.parent / work.name.replace(f".{__import__('os').getpid()}.", ".999999999.")
-    work.rename(dead)
+    dead = _with_writer(work, "999999999")
     assert store.clean_stale_work_dirs(tmp_path) == 1 and not dead.exists()
+
+
+@pytest.mark.skipif(not processes.has_proc(), reason="zombies and start times are read from /proc (Linux)")
+def test_a_zombie_writer_is_dead():
+    """A killed process that nobody reaped still answers ``os.kill(pid, 0)``; its work is debris all the same."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        started = processes.start_time(child.pid)
+        assert processes.is_alive(child.pid, started)
+        child.kill()
+        while processes._stat_fields(child.pid)[0] != "Z":  # dies at once; not reaped until wait()
+            os.sched_yield()
+        os.kill(child.pid, 0)  # what the old check asked: no error for a zombie
+        assert not processes.is_alive(child.pid) and not processes.is_alive(child.pid, started)
+        assert store.is_stale_temp(f"item.{socket.gethostname()}.{child.pid}-{started}.abcd")
+    finally:
+        child.kill()
+        child.wait()
+
+
+@pytest.mark.skipif(not processes.has_proc(), reason="start times are read from /proc (Linux)")
+def test_a_reused_pid_is_not_mistaken_for_the_writer(tmp_path):
+    own_pid, own_start = processes.parse_identity(processes.own_identity())
+    assert own_pid == os.getpid() and own_start is not None
+    live = store.make_work_dir(tmp_path, "live")
+    reused = _with_writer(store.make_work_dir(tmp_path, "reused"), f"{own_pid}-{own_start + 1}")
+    legacy = _with_writer(store.make_work_dir(tmp_path, "legacy"), f"{own_pid}")  # pid only: no start known
+    assert store.clean_stale_work_dirs(tmp_path) == 1
+    assert live.exists() and legacy.exists() and not reused.exists()
 
 
 def test_streaming_energy_equals_whole_signal():
