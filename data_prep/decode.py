@@ -219,6 +219,84 @@ def _is_variable_rate(intervals) -> bool:
 
 FRAME_DECODERS = {"pyav": iter_frames_pyav, "decord": iter_frames_decord}
 
+# Still images above this size are refused before decoding: a 100-megapixel RGB image takes 300 MB once
+# decoded, and a face needs a few hundred pixels (frames are downscaled to ``max_side`` anyway).
+MAX_IMAGE_PIXELS = 100_000_000
+# EXIF orientation tag value -> counter-clockwise degrees that make the picture upright (mirrored ones: 0).
+_EXIF_ROTATION = {3: 180, 6: 270, 8: 90}
+_HIGH_DEPTH_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
+def iter_frames_image(path: str, info: VideoInfo, max_fps: float | None = None, max_side: int | None = 640
+                      ) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield the one frame ``(0.0, rgb)`` of a still image: upright (EXIF orientation applied), 8-bit RGB
+    (H, W, 3) uint8, downscaled so its longer side is at most ``max_side``. ``max_fps`` is ignored.
+
+    Greyscale, palette, alpha and CMYK images are converted to RGB; grey images of more than 8 bits (16-bit
+    TIFF or PNG) are scaled to 8 bits over their own range (each with a warning in ``info``).
+
+    Raises:
+        DecodeError: not an image, truncated or corrupt data, or more than :data:`MAX_IMAGE_PIXELS` pixels.
+    """
+    import warnings
+
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    with warnings.catch_warnings():  # our own size limit below replaces Pillow's decompression-bomb warning
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(path)
+        except UnidentifiedImageError:
+            raise DecodeError("not a readable image (unknown format or corrupt header)") from None
+        except Image.DecompressionBombError as err:
+            raise DecodeError(f"image too large ({err})") from None
+        except (OSError, ValueError) as err:
+            raise DecodeError(f"cannot open as an image ({type(err).__name__}: {err})") from err
+        with image:
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise DecodeError(f"image of {width} x {height} pixels ({width * height / 1e6:.0f} megapixels) is "
+                                  f"over the {MAX_IMAGE_PIXELS / 1e6:.0f}-megapixel limit; downscale it first")
+            if getattr(image, "n_frames", 1) > 1:
+                info.warnings.append(f"image holds {image.n_frames} frames or pages: only the first is analysed")
+            if image.format == "JPEG" and max_side:
+                image.draft("RGB", (max_side, max_side))  # JPEG decodes at 1/2, 1/4 or 1/8 scale: cheap
+            try:
+                image.load()
+                orientation = image.getexif().get(0x0112, 1)
+                upright = ImageOps.exif_transpose(image)
+            except (OSError, ValueError, SyntaxError) as err:
+                raise DecodeError(f"truncated or corrupt image data ({type(err).__name__}: {err})") from err
+    if orientation != 1:
+        info.rotation = _EXIF_ROTATION.get(orientation, 0)
+        if not info.rotation:
+            info.warnings.append(f"EXIF orientation {orientation} (mirrored) applied")
+    rgb = _to_rgb8(upright, info)
+    w, h = scaled_size(rgb.shape[1], rgb.shape[0], max_side)
+    if (w, h) != (rgb.shape[1], rgb.shape[0]):
+        import cv2
+
+        rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+    info.height, info.width = rgb.shape[:2]
+    info.frames_decoded = info.frames_analysed = 1
+    yield 0.0, np.ascontiguousarray(rgb)
+
+
+def _to_rgb8(image, info: VideoInfo) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of a loaded PIL image of any mode, noting conversions in ``info.warnings``."""
+    if image.mode in _HIGH_DEPTH_MODES:
+        values = np.asarray(image, dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+        grey = np.zeros(values.shape, np.uint8) if hi <= lo else \
+            np.round(np.clip((np.nan_to_num(values, nan=lo) - lo) / (hi - lo), 0, 1) * 255).astype(np.uint8)
+        info.warnings.append(f"greyscale image of more than 8 bits (mode {image.mode}): scaled to 8 bits over its "
+                             f"range {lo:g}..{hi:g}")
+        return np.repeat(grey[..., None], 3, axis=-1)
+    if image.mode in ("L", "LA", "1"):
+        info.warnings.append(f"greyscale image (mode {image.mode}): analysed as grey RGB")
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
 
 def iter_audio_chunks(path: str, info: AudioInfo, chunk_s: float = 10.0) -> Iterator[np.ndarray]:
     """Yield the first audio track as 16 kHz mono float32 chunks (about ``chunk_s`` seconds each).

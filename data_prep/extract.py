@@ -20,11 +20,11 @@ from . import store
 from .aus import AU_NAMES
 from .audio_features import ENERGY_RATE, StreamingEnergy, speech_activity
 from .decode import (FRAME_DECODERS, SAMPLE_RATE, AudioInfo, DecodeError, VideoInfo, iter_audio_chunks,
-                     probe_streams)
+                     iter_frames_image, probe_streams)
 from .face_model import open_face_landmarker, resolve_face_model, sha256_of
 from .face_signals import SMALL_FACE_PX, analyse_frames, write_derived_arrays
 from .runner import ItemResult, distributed_shard, run_items
-from .sources import MediaItem, discover_media, is_audio_only, not_a_file_reason, select_shard
+from .sources import MediaItem, discover_media, is_audio_only, is_image, not_a_file_reason, select_shard
 
 FORMAT_VERSION = 1
 SILENCE_PEAK_DB = -60.0  # a track whose loud level (95th percentile frame) stays below this is silent
@@ -80,8 +80,10 @@ def extract_item(state: WorkerState, item: MediaItem, out: str | Path) -> dict:
         raise DecodeError(f"{item.path}: empty file")
     started = time.perf_counter()
     timings = {"decode": 0.0, "face": 0.0, "audio": 0.0, "write": 0.0}
+    still = is_image(item.path)
     try:
-        has_video, has_audio = probe_streams(item.path)
+        # A still image is one frame and no sound: decoding it (iter_frames_image) is the probe.
+        has_video, has_audio = (True, False) if still else probe_streams(item.path)
     except DecodeError as err:
         raise DecodeError(f"{item.path}: {err}") from err
     if is_audio_only(item.path):
@@ -92,10 +94,10 @@ def extract_item(state: WorkerState, item: MediaItem, out: str | Path) -> dict:
     try:
         meta = {"id": item.id, "path": item.path, "relpath": item.relpath, "speaker": item.speaker,
                 "format_version": FORMAT_VERSION, "options": opts.output_fields(), "warnings": [],
-                "has_video": has_video, "has_audio": has_audio}
+                "has_video": has_video, "has_audio": has_audio, "still_image": still}
         if has_audio:
             meta.update(_extract_audio(item.path, work, timings, meta["warnings"]))
-        else:
+        elif not still:  # a photograph has no sound by nature: nothing to warn about
             meta["warnings"].append("no audio track: no speech segments can come from this file")
         if has_video:
             meta.update(_extract_face(state, item.path, work, timings, meta["warnings"]))
@@ -145,9 +147,11 @@ def _extract_face(state: WorkerState, path: str, work: Path, timings: dict, warn
     """Write ``face/*.npy`` for the analysed frames. Returns meta fields."""
     opts = state.options
     info = VideoInfo()
-    frames = FRAME_DECODERS[opts.decoder](path, info, max_fps=opts.max_fps, max_side=opts.max_side)
-    with open_face_landmarker(state.model_bytes, num_faces=opts.num_faces) as landmarker:
-        counts = analyse_frames(frames, landmarker, work / store.FACE_DIR, timings)
+    still = is_image(path)
+    decode = iter_frames_image if still else FRAME_DECODERS[opts.decoder]
+    frames = decode(path, info, max_fps=opts.max_fps, max_side=opts.max_side)
+    with open_face_landmarker(state.model_bytes, num_faces=opts.num_faces, still_image=still) as landmarker:
+        counts = analyse_frames(frames, landmarker, work / store.FACE_DIR, timings, still_image=still)
     t0 = time.perf_counter()
     write_derived_arrays(work / store.FACE_DIR, info.width, info.height)
     timings["face"] += time.perf_counter() - t0

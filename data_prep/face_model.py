@@ -109,12 +109,14 @@ def _missing_message(cached: Path, why: str) -> str:
     )
 
 
-def open_face_landmarker(model_bytes: bytes, num_faces: int = 4):
-    """A FaceLandmarker in VIDEO mode with blendshapes and transformation matrices.
+def open_face_landmarker(model_bytes: bytes, num_faces: int = 4, still_image: bool = False):
+    """A FaceLandmarker in VIDEO mode (IMAGE mode for a still photograph, ``still_image``) with blendshapes and
+    transformation matrices.
 
     VIDEO mode tracks the face between frames (faster than detecting on every frame) and needs strictly
     increasing timestamps, so each video gets a fresh landmarker: that also keeps one video's result
-    independent of which videos the same worker processed before (parallel == serial).
+    independent of which videos the same worker processed before (parallel == serial). IMAGE mode detects
+    the face on its own frame (``landmarker.detect``), with no tracking prior.
     Use it as a context manager (mediapipe 1.2.2 prints an error at exit otherwise).
     """
     from mediapipe.tasks.python import BaseOptions
@@ -122,7 +124,7 @@ def open_face_landmarker(model_bytes: bytes, num_faces: int = 4):
 
     options = FaceLandmarkerOptions(
         base_options=BaseOptions(model_asset_buffer=model_bytes),
-        running_mode=RunningMode.VIDEO,
+        running_mode=RunningMode.IMAGE if still_image else RunningMode.VIDEO,
         num_faces=num_faces,
         output_face_blendshapes=True,
         output_facial_transformation_matrixes=True,

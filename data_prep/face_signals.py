@@ -84,12 +84,13 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def analyse_frames(frames: Iterable[tuple[float, np.ndarray]], landmarker, out_dir: Path,
-                   timings: dict[str, float]) -> dict:
+                   timings: dict[str, float], still_image: bool = False) -> dict:
     """Run the landmarker on each frame and stream the chosen face's signals to ``out_dir/*.npy``.
 
     Args:
         frames: ``(time_s, rgb (H, W, 3) uint8)`` in increasing time.
-        landmarker: a mediapipe FaceLandmarker in VIDEO mode (fresh for this video).
+        landmarker: a mediapipe FaceLandmarker in VIDEO mode (fresh for this video), or in IMAGE mode when
+            ``still_image`` (each frame detected on its own: a photograph has no time).
         out_dir: folder for the arrays of :data:`FACE_ARRAYS`.
         timings: accumulates seconds spent in ``decode``, ``face`` (model and result conversion) and
             ``write``.
@@ -117,7 +118,10 @@ def analyse_frames(frames: Iterable[tuple[float, np.ndarray]], landmarker, out_d
             # PyAV pads rows of some widths (e.g. 360 px); mediapipe reads the buffer as packed rows.
             rgb = np.ascontiguousarray(rgb)
             image = mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)
-            result = landmarker.detect_for_video(image, int(round(t * 1000)))
+            if still_image:
+                result = landmarker.detect(image)
+            else:
+                result = landmarker.detect_for_video(image, int(round(t * 1000)))
             t2 = time.perf_counter()
             timings["decode"] += t1 - t0
             timings["face"] += t2 - t1

@@ -143,7 +143,8 @@ def detect_speech(media: MediaSignals, config: LabelConfig) -> None:
 def _segments(media: MediaSignals, config: LabelConfig, skipped: dict[str, str]) -> list[tuple[float, float]]:
     detect_speech(media, config)
     if media.audio_path is None or len(media.energy) == 0:
-        skipped[media.id] = "no audio track"
+        # Speech segments need sound; a photograph's face signals serve `data_prep audit` and fit-face-emotion.
+        skipped[media.id] = "no audio: still image" if media.meta.get("still_image") else "no audio track"
         return []
     segments = segment_speech(media.speech, media.energy_rate, config.segmentation)
     if not segments:

@@ -29,6 +29,10 @@ VIDEO_EXTENSIONS = frozenset(
 # Audio-only inputs (podcast-like corpora): extracted like videos, with face signals absent.
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".opus"})
 MEDIA_EXTENSIONS = VIDEO_EXTENSIONS | AUDIO_EXTENSIONS
+# Still photographs (a folder of faces is a corpus too): one-frame items with face signals and no audio.
+# Kept apart from MEDIA_EXTENSIONS, which names files that may carry speech (what prediction reads).
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp"})
+EXTRACTABLE_EXTENSIONS = MEDIA_EXTENSIONS | IMAGE_EXTENSIONS
 # Written by ``data_prep extract`` at the top of its output folder; marks a folder discovery must skip.
 EXTRACTION_MARKER = "extract_config.json"
 
@@ -67,7 +71,7 @@ def discover_media(source: str | Path, exclude: tuple[str | Path, ...] = ()) -> 
     """List the media files of a corpus, sorted by id.
 
     Args:
-        source: a folder (searched recursively for video and audio extensions) or a CSV manifest with a
+        source: a folder (searched recursively for video, audio and image extensions) or a CSV manifest with a
             ``path`` column; relative manifest paths are taken relative to the manifest's folder.
         exclude: folders not to search (the run's output folder); folders holding an
             :data:`EXTRACTION_MARKER` are never searched either.
@@ -103,7 +107,7 @@ def _walk_media(root: Path, exclude: tuple[str | Path, ...]) -> list[Path]:
             kept.append(name)
         dirs[:] = kept
         # A folder with a media name is listed (it fails with its reason) and still searched.
-        found += [Path(folder) / n for n in (*kept, *files) if Path(n).suffix.lower() in MEDIA_EXTENSIONS]
+        found += [Path(folder) / n for n in (*kept, *files) if Path(n).suffix.lower() in EXTRACTABLE_EXTENSIONS]
     return found
 
 
@@ -158,3 +162,8 @@ def select_shard(items: list[MediaItem], shard_index: int, num_shards: int) -> l
 
 def is_audio_only(path: str | Path) -> bool:
     return Path(path).suffix.lower() in AUDIO_EXTENSIONS
+
+
+def is_image(path: str | Path) -> bool:
+    """A still photograph, read as one frame (by its extension, as audio-only files are)."""
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
