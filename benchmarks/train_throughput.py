@@ -37,7 +37,7 @@ def build_segments(work: Path, shared: Path, repeat: int) -> Path:
     from data_prep import build_label_config, label_corpus
     from avpretext import synthetic
     from data_prep.extract import ExtractOptions, extract_corpus
-    from data_prep.segments import CONFIG_FILE
+    from data_prep.segments import CONFIG_FILE, load_segments
 
     out = work / "extract"
     if not (out / "segments.parquet").exists():
@@ -47,7 +47,7 @@ def build_segments(work: Path, shared: Path, repeat: int) -> Path:
         label_corpus(out, build_label_config(), progress=False)
     repeated = work / f"segments_x{repeat}"
     repeated.mkdir(exist_ok=True)
-    table = pd.read_parquet(out / "segments.parquet")
+    table = load_segments(out)  # audio paths made absolute: the copy lives in another folder
     pd.concat([table] * repeat, ignore_index=True).to_parquet(repeated / "segments.parquet")
     shutil.copy(out / CONFIG_FILE, repeated / CONFIG_FILE)
     return repeated

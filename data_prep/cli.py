@@ -1,9 +1,9 @@
 """``data_prep extract``, ``data_prep label`` and ``data_prep audit``: thin command-line wrappers over the library functions.
 
-Exit codes: 0 when no item failed in this run; 1 when ``extract`` had items fail in this run (each listed
-with its reason; the others are done); 2 for a usage or input error found before any work
-(bad option, missing input, ``--out`` that is a file, options that differ from the output folder's, bad label
-config), reported in one line.
+Exit codes: 0 when every item of the run is done; 1 when ``extract`` leaves items failed (in this run, or in an
+earlier one and not retried; each listed with its reason; the others are done); 2 for a usage or input error
+found before any work (bad option, missing input, a folder without media files, ``--out`` that is a file, options
+that differ from the output folder's, bad label config), reported in one line.
 """
 from __future__ import annotations
 
@@ -18,9 +18,13 @@ def _parse_shard(text: str) -> tuple[int, int]:
     try:
         index, count = (int(x) for x in text.split("/"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--shard {text!r}: expected I/N, e.g. 0/4") from None
+        raise argparse.ArgumentTypeError(f"{text}: expected I/N, e.g. 0/4") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{text}: N (the number of shards) must be at least 1")
     if not 0 <= index < count:
-        raise argparse.ArgumentTypeError(f"--shard {text!r}: need 0 <= I < N")
+        # Shards count from 0, like ranks: 0/N to N-1/N.
+        raise argparse.ArgumentTypeError(f"{text}: I must be in 0..{count - 1} (shards count from 0: "
+                                         f"0/{count} to {count - 1}/{count})")
     return index, count
 
 
@@ -42,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with --executor ray: 'auto' or HOST:PORT of a running cluster (ray start --head); "
                          "default: a local cluster on this machine for the run")
     ex.add_argument("--shard", type=_parse_shard, default=None,
-                    help="I/N: process shard I of N (default: from accelerate launch/torchrun, else 0/1)")
+                    help="I/N: process shard I of N, counted from 0 (0/N to N-1/N; default: from accelerate "
+                         "launch/torchrun, else 0/1)")
     ex.add_argument("--decoder", choices=sorted(FRAME_DECODERS), default="pyav",
                     help="video frame decoder (default pyav: faster and flat memory here; decord rotates by metadata)")
     ex.add_argument("--fps", type=float, default=30.0, help="analysed frames per second (max; default 30)")
@@ -116,7 +121,7 @@ def _extract(args) -> int:
     except (FaceModelError, PyFeatUnavailable, RayUnavailable, *INPUT_ERRORS) as err:
         return _input_error_exit("extract", err)
     print(summary.report())
-    return 1 if summary.failed else 0
+    return 1 if summary.failed or summary.failed_earlier else 0
 
 
 def _label(args) -> int:

@@ -204,9 +204,30 @@ TRUNCATION_TOLERANCE_S = 0.5  # decoded streams this much shorter than their hea
 
 
 def _declared_duration(container, stream) -> float | None:
+    """How long ``stream`` says it is: its ``DURATION`` tag (Matroska/WebM keep one per stream), else its own
+    duration (mp4), else the container's duration only when the file holds that one stream.
+
+    The container's duration is its longest stream's, and for Matroska the stream's ``duration`` is that too:
+    an audio track that really ends before the video (a clip looped with its slightly shorter audio: 492.8 s
+    of audio beside 495 s of video) would otherwise look truncated."""
+    tagged = _duration_tag(stream.metadata)
+    if tagged is not None:
+        return tagged
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
-    return container.duration / 1e6 if container.duration else None
+    if len(container.streams) == 1 and container.duration:
+        return container.duration / 1e6
+    return None
+
+
+def _duration_tag(metadata: dict) -> float | None:
+    """Seconds of a Matroska ``DURATION`` tag (``HH:MM:SS.fffffffff``; mkvmerge writes ``DURATION-eng``)."""
+    text = next((v for k, v in metadata.items() if k.upper().split("-")[0] == "DURATION"), None)
+    try:
+        hours, minutes, seconds = str(text).split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except (ValueError, AttributeError):
+        return None
 
 
 def _is_variable_rate(intervals) -> bool:

@@ -24,10 +24,12 @@ from .decode import (FRAME_DECODERS, SAMPLE_RATE, AudioInfo, DecodeError, VideoI
 from .face_model import open_face_landmarker, resolve_face_model, sha256_of
 from .face_signals import SMALL_FACE_PX, analyse_frames, write_derived_arrays
 from .runner import ItemResult, distributed_shard, run_items
-from .sources import MediaItem, discover_media, is_audio_only, is_image, not_a_file_reason, select_shard
+from .sources import (AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, MediaItem, discover_media,
+                      is_audio_only, is_image, not_a_file_reason, select_shard)
 
 FORMAT_VERSION = 1
 SILENCE_PEAK_DB = -60.0  # a track whose loud level (95th percentile frame) stays below this is silent
+NAMED_ITEMS = 3  # items named per warning or earlier failure in the summary; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -183,26 +185,46 @@ def _extract_face(state: WorkerState, path: str, work: Path, timings: dict, warn
 
 @dataclass
 class ExtractSummary:
+    """What one run did. ``failed``: items that failed in this run (id -> reason); ``failed_earlier``: items
+    recorded as failed by an earlier run and not retried (no ``--retry-failed``); ``skipped``: items already
+    done; ``warnings``: each warning's kind -> the ids of the items that got it in this run."""
+
     done: int = 0
     skipped: int = 0
     failed: dict[str, str] = dataclasses.field(default_factory=dict)
+    failed_earlier: dict[str, str] = dataclasses.field(default_factory=dict)
     video_hours: float = 0.0
     speech_hours: float = 0.0
     face_frames: int = 0
     frames: int = 0
-    warnings: dict[str, int] = dataclasses.field(default_factory=dict)
+    warnings: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     wall_s: float = 0.0
 
     def report(self) -> str:
         coverage = self.face_frames / self.frames if self.frames else 0.0
+        counts = f"done {self.done}, skipped (already done) {self.skipped}, failed {len(self.failed)}"
+        if self.failed_earlier:
+            counts += (f", failed in an earlier run {len(self.failed_earlier)} (not retried; --retry-failed "
+                       "redoes them)")
         lines = [
-            f"done {self.done}, skipped (already done) {self.skipped}, failed {len(self.failed)}",
+            counts,
             f"media {self.video_hours:.3f} h, speech {self.speech_hours:.3f} h, face coverage {coverage:.1%} "
             f"of {self.frames} analysed frames, wall {self.wall_s:.1f} s",
         ]
-        lines += [f"  warning x{n}: {w}" for w, n in sorted(self.warnings.items())]
+        lines += [f"  warning x{len(ids)}: {w} ({name_some(ids)})" for w, ids in sorted(self.warnings.items())]
         lines += [f"  FAILED {item_id}: {reason}" for item_id, reason in sorted(self.failed.items())]
+        earlier = sorted(self.failed_earlier.items())
+        lines += [f"  FAILED in an earlier run {item_id}: {reason}" for item_id, reason in earlier[:NAMED_ITEMS]]
+        if len(earlier) > NAMED_ITEMS:
+            lines.append(f"  FAILED in an earlier run: and {len(earlier) - NAMED_ITEMS} more (reasons in failed/)")
         return "\n".join(lines)
+
+
+def name_some(ids: list[str], limit: int = NAMED_ITEMS) -> str:
+    """``a, b, c and 4 more``: the first ``limit`` ids (sorted), then how many others."""
+    ids = sorted(ids)
+    named = ", ".join(ids[:limit])
+    return f"{named} and {len(ids) - limit} more" if len(ids) > limit else named
 
 
 def extract_corpus(source: str | Path, out: str | Path, options: ExtractOptions = ExtractOptions(),
@@ -244,18 +266,22 @@ def extract_corpus(source: str | Path, out: str | Path, options: ExtractOptions 
         raise ValueError(f"unknown executor {executor!r}; expected processes or ray")
     elif ray_address is not None:
         raise ValueError(f"--ray-address {ray_address}: needs --executor ray")
+    items = discover_media(source, exclude=(out,))
+    if not items:  # before anything is written, like every other input error
+        raise ValueError(no_media_reason(source))
+    shard_index, num_shards = shard or distributed_shard()
+    items = select_shard(items, shard_index, num_shards)
     _check_run_config(out, options)
     store.clean_stale_work_dirs(out)
     for folder in (out, out / store.FAILED_DIR):  # killed atomic writes of configs, summaries, failures
         store.clean_stale_temp_files(folder)
-    items = discover_media(source, exclude=(out,))
-    shard_index, num_shards = shard or distributed_shard()
-    items = select_shard(items, shard_index, num_shards)
     summary = ExtractSummary()
     todo = []
     for item in items:
-        if store.is_done(out, item.id) or (store.has_failed(out, item.id) and not retry_failed):
+        if store.is_done(out, item.id):
             summary.skipped += 1
+        elif store.has_failed(out, item.id) and not retry_failed:
+            summary.failed_earlier[item.id] = _recorded_reason(out, item.id)
         else:
             todo.append(item)
     process = functools.partial(extract_item, out=str(out))
@@ -269,6 +295,9 @@ def extract_corpus(source: str | Path, out: str | Path, options: ExtractOptions 
             bar.write(f"failed {result.item_id}: {result.error}", file=sys.stderr)
         bar.update(1)
     bar.close()
+    # Workers that died during the run (a Ray actor killed and replaced) left their work folders; their
+    # items were redone by others.
+    store.clean_stale_work_dirs(out)
     summary.wall_s = time.perf_counter() - started
     store.write_json_atomic(out / f"summary_shard{shard_index}of{num_shards}.json", dataclasses.asdict(summary))
     return summary
@@ -288,7 +317,26 @@ def _account(summary: ExtractSummary, result: ItemResult, out: Path) -> None:
     summary.face_frames += meta.get("face_frames", 0)
     for warning in meta["warnings"]:
         key = warning.split(":")[0]
-        summary.warnings[key] = summary.warnings.get(key, 0) + 1
+        summary.warnings.setdefault(key, []).append(result.item_id)
+
+
+def _recorded_reason(out: Path, item_id: str) -> str:
+    try:
+        return str(store.read_json(store.failure_path(out, item_id)).get("reason", "no reason recorded"))
+    except (OSError, ValueError) as err:
+        return f"failure record unreadable ({type(err).__name__})"
+
+
+def no_media_reason(source: str | Path) -> str:
+    """Why a corpus gave no item: what was looked for, where."""
+    if Path(source).is_dir():
+        def names(extensions) -> str:
+            return " ".join(sorted(extensions))
+
+        return (f"{source}: no media file found (searched the folder and its subfolders for video "
+                f"{names(VIDEO_EXTENSIONS)}, audio {names(AUDIO_EXTENSIONS)} and image {names(IMAGE_EXTENSIONS)} "
+                "files; extraction outputs inside it are skipped)")
+    return f"{source}: the manifest lists no file (one row per media file, in a 'path' column)"
 
 
 def _resolve_model(options: ExtractOptions) -> ExtractOptions:

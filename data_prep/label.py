@@ -17,7 +17,8 @@ from pretext.tasks import get_task
 from . import store
 from .audio_features import mask_to_runs, speech_activity
 from .label_config import LabelConfig, SegmentationConfig, build_label_config
-from .segments import CONFIG_FILE, SEGMENTS_FILE, STATS_FILE, load_segments  # noqa: F401 (public here too)
+from .segments import (CONFIG_FILE, SEGMENTS_FILE, STATS_FILE, load_segments,  # noqa: F401 (public here too)
+                       relative_audio_paths, resolve_audio_paths)
 from .signals import MediaSignals, list_done_items, load_media
 
 # Warn when one class takes more than this share of a task's labels: the task would teach nothing.
@@ -84,7 +85,8 @@ def label_corpus(extract_dir: str | Path, config: LabelConfig | None = None, des
             (default: ``extract_dir``).
 
     Returns:
-        The segment table, its statistics, and the table's path.
+        The segment table (audio paths absolute, as :func:`load_segments` gives them), its statistics, and the
+        table's path.
     """
     config = config or build_label_config()
     extract_dir = Path(extract_dir)
@@ -100,7 +102,7 @@ def label_corpus(extract_dir: str | Path, config: LabelConfig | None = None, des
     table, facts = derive_labels(medias, segments_of, config, progress)
     stats = label_statistics(table, config, facts, medias, skipped)
     path = _write_outputs(dest, table, stats, config)
-    return LabelResult(table, stats, path)
+    return LabelResult(resolve_audio_paths(table, Path.cwd()), stats, path)
 
 
 def derive_labels(medias: list[MediaSignals], segments_of: dict[str, list[tuple[float, float]]],
@@ -183,7 +185,7 @@ def label_statistics(table: pd.DataFrame, config: LabelConfig, facts: dict, medi
         stats["tasks"][name] = entry
         if mask.sum() == 0:
             stats["warnings"].append(f"{name}: no segment has a label")
-        elif max(counts.values()) > DOMINANT_CLASS_SHARE * mask.sum():
+        elif counts and max(counts.values()) > DOMINANT_CLASS_SHARE * mask.sum():  # (regression tasks: no classes)
             stats["warnings"].append(f"{name}: nearly constant label {counts}")
     return stats
 
@@ -230,11 +232,15 @@ def format_statistics(stats: dict) -> str:
 
 
 def _write_outputs(dest: Path, table: pd.DataFrame, stats: dict, config: LabelConfig) -> Path:
+    """Publish the folder with the table last: until it is there, readers refuse the folder as unfinished
+    (:func:`data_prep.segments.check_label_folder`), so a run killed part-way is never taken as complete."""
     dest.mkdir(parents=True, exist_ok=True)
     # A run killed mid-write left its temporary file; only these names: DEST may be any user folder.
     store.clean_stale_temp_files(dest, (SEGMENTS_FILE, STATS_FILE, CONFIG_FILE))
     path = dest / SEGMENTS_FILE
-    store.write_atomic(path, lambda tmp: table.to_parquet(tmp, index=False))
+    path.unlink(missing_ok=True)  # the previous run's table must not pass for this run's
     store.write_json_atomic(dest / STATS_FILE, stats)
     store.write_json_atomic(dest / CONFIG_FILE, config.to_dict())
+    stored = relative_audio_paths(table, dest)  # readable from any working folder (resolved on load)
+    store.write_atomic(path, lambda tmp: stored.to_parquet(tmp, index=False))
     return path

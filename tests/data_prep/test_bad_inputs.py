@@ -9,7 +9,7 @@ from data_prep import store
 from data_prep.face_signals import load_face_arrays
 from data_prep.sources import discover_media
 
-from .helpers import run_extract
+from .helpers import item_ids, run_extract
 
 
 # A phone camera slowing down in low light: 1 s at 30 fps, then 1 s at 15 fps (22.5 fps on average).
@@ -77,6 +77,9 @@ def test_failed_items_are_skipped_on_rerun_unless_retried(bad_run, bad_corpus, f
     _, out, _ = bad_run
     again = run_extract(bad_corpus, out, face_model)
     assert again.done == 0 and not again.failed
+    assert sorted(again.failed_earlier) == sorted(store.read_json(p)["id"] for p in (out / store.FAILED_DIR).iterdir())
+    assert again.skipped == len(item_ids(out)) and len(again.failed_earlier) == 3  # not "skipped (already done)"
+    assert "failed 0, failed in an earlier run 3 (not retried; --retry-failed redoes them)" in again.report()
     retried = run_extract(bad_corpus, out, face_model, retry_failed=True)
     assert len(retried.failed) == 3 and retried.done == 0
 

@@ -38,8 +38,10 @@ def test_command_line_errors_are_clear(tmp_path, face_model):
     bad_config.write_text("[face]\nregoin = 'mouth'\n")
     label = _run("label", tmp_path, "--config", bad_config)
     assert label.returncode == 2 and "unknown keys in [face]: ['regoin']" in label.stderr
-    shard = _run("extract", tmp_path, "--out", tmp_path / "o", "--shard", "3/2")
-    assert shard.returncode == 2 and "need 0 <= I < N" in shard.stderr
+    for given, allowed in (("3/2", "0..1"), ("2/2", "0..1"), ("1/1", "0..0")):  # shards count from 0
+        shard = _run("extract", tmp_path, "--out", tmp_path / "o", "--shard", given)
+        assert shard.returncode == 2 and f"{given}: I must be in {allowed} (shards count from 0" in shard.stderr
+    assert not (tmp_path / "o").exists()
 
 
 def test_decord_decoder_matches_pyav_frames(synthetic_corpus, face_model, tmp_path):
