@@ -2,8 +2,10 @@
 
 A convolutional feature extractor on the raw waveform (20 ms frames) followed by a Transformer encoder with
 a convolutional positional embedding. The default is a small configuration trained from scratch; a user who
-already has a compatible checkpoint file on disk can initialise from it (``init_checkpoint``): it is read
-with ``torch.load(weights_only=True)`` or safetensors, never unpickled, and nothing is ever downloaded.
+already has a compatible checkpoint file on disk can initialise from it (``init_checkpoint``, a safetensors
+file of a torchaudio ``Wav2Vec2Model`` state dict): nothing is unpickled and nothing is ever downloaded. A
+missing, pickled (``torch.save``), corrupt or mismatching file is refused by :class:`encoders.io.LoadError`
+naming it, when the encoder is built (before a run writes anything).
 
 The extractor uses per-frame layer norm (``extractor_mode="layer_norm"``): wav2vec2-base's group norm over
 time would mix padding into every frame, so a padded batch would not match its items run one by one.
@@ -18,6 +20,7 @@ import torch
 from torch import nn
 
 from .base import EncoderOutput, SpeechEncoder
+from .io import LoadError, read_safetensors
 
 
 @dataclass
@@ -32,7 +35,8 @@ class TransformerConfig:
     pos_conv_groups: int = 16
     dropout: float = 0.1
     layer_drop: float = 0.0  # 0: every layer always runs (layer drop would differ between ranks)
-    init_checkpoint: str | None = None  # path of a compatible torchaudio Wav2Vec2Model state dict
+    # A safetensors file of a compatible torchaudio Wav2Vec2Model state dict (pickled .pt files are refused).
+    init_checkpoint: str | None = None
 
 
 class TransformerEncoder(SpeechEncoder):
@@ -52,7 +56,7 @@ class TransformerEncoder(SpeechEncoder):
             encoder_ff_interm_dropout=config.dropout, encoder_dropout=config.dropout,
             encoder_layer_norm_first=True, encoder_layer_drop=config.layer_drop, aux_num_out=None)
         if config.init_checkpoint:
-            self.model.load_state_dict(_read_state_dict(config.init_checkpoint))
+            self.model.load_state_dict(read_init_checkpoint(config.init_checkpoint, self.model.state_dict()))
         self.min_samples = _receptive_field(config.conv_layers)
 
     def forward(self, wavs: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
@@ -71,11 +75,29 @@ def _receptive_field(conv_layers) -> int:
     return size
 
 
-def _read_state_dict(path: str) -> dict:
-    """A state dict from a user's file, without unpickling arbitrary objects."""
-    if str(path).endswith(".safetensors"):
-        from safetensors.torch import load_file
+# The first bytes of the two formats torch.save writes: a zip archive (the default) or a bare pickle.
+PICKLE_MAGIC = (b"PK\x03\x04", b"\x80")
 
-        return load_file(path)
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    return state.get("state_dict", state) if isinstance(state, dict) else state
+
+def read_init_checkpoint(path: str, expected: dict) -> dict:
+    """{name: tensor} from a user's ``init_checkpoint``, without unpickling anything.
+
+    Raises:
+        LoadError (a ValueError, one line naming the file): missing, a pickle, not a readable safetensors
+            file, or tensors missing from, not in, or of another shape than ``expected`` (the model's state).
+    """
+    def refuse(file, reason):
+        return LoadError(file, f"init_checkpoint of the transformer encoder: {reason}")
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except FileNotFoundError:
+        raise refuse(path, "file not found") from None
+    except OSError as err:
+        raise refuse(path, f"cannot read it ({err.strerror or err})") from None
+    if head.startswith(PICKLE_MAGIC):
+        # torch.load(weights_only=True) would still run an unpickler on a file of unknown origin.
+        raise refuse(path, "a pickled PyTorch file (torch.save); avpretext reads weights only from safetensors "
+                           "files, never unpickles: convert the state dict once with safetensors.torch.save_file")
+    return read_safetensors(path, expected, refuse)

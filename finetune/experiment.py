@@ -240,6 +240,14 @@ def t_quantile(n: int) -> float:
     return float(stats.t.ppf(0.975, n - 1)) if n > 1 else float("nan")
 
 
+def interval_text(low: float, high: float, n: int) -> str:
+    """``[+1.2, +3.4]`` (points) for a 95% interval over ``n`` units; one unit has no spread, so no interval:
+    the report says so instead of printing ``[+nan, +nan]``."""
+    if n < 2 or not np.isfinite([low, high]).all():
+        return f"none (n={n})"
+    return f"[{100 * low:+.1f}, {100 * high:+.1f}]"
+
+
 def paired_differences(cells: pd.DataFrame, by: str = "init", treated: str = "pretrained",
                        baseline: str = "scratch") -> pd.DataFrame:
     """``treated - baseline`` (values of column ``by``; default pretrained - scratch) per (mode, fraction) and
@@ -283,8 +291,8 @@ def markdown(summary: pd.DataFrame, paired: pd.DataFrame) -> str:
     for _, r in paired.iterrows():
         lines.append(
             f"| {r['mode']} | {r['fraction']:.0%} | {int(r['pairs'])} | {100 * r['uar_diff']:+.1f} | "
-            f"[{100 * r['uar_ci_low']:+.1f}, {100 * r['uar_ci_high']:+.1f}] | "
-            f"[{100 * r['uar_fold_ci_low']:+.1f}, {100 * r['uar_fold_ci_high']:+.1f}] | "
+            f"{interval_text(r['uar_ci_low'], r['uar_ci_high'], int(r['pairs']))} | "
+            f"{interval_text(r['uar_fold_ci_low'], r['uar_fold_ci_high'], int(r['folds']))} | "
             f"{100 * r['macro_f1_diff']:+.1f} | {100 * r['accuracy_diff']:+.1f} |")
     return "\n".join(lines) + "\n"
 

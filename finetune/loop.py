@@ -199,7 +199,8 @@ def _train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Pa
               "train_items": len(tables["train"]), "dev_items": len(tables["dev"]),
               "test_items": len(tables["test"]), "test_speakers": split.test_speakers,
               "dev_speakers": sorted(split.dev["speaker"].unique()), "skipped_bad_audio": skipped,
-              "train_seconds": round(time.perf_counter() - started, 2)}
+              "train_seconds": round(time.perf_counter() - started, 2),
+              "shortest_train_utterance_s": round(float((tables["train"]["end"] - tables["train"]["start"]).min()), 3)}
     if accelerator.is_main_process:
         _write_split(out, result, history, unwrapped, targets, config.save_model)
     accelerator.wait_for_everyone()
@@ -213,5 +214,5 @@ def _write_split(out: Path, result: dict, history: list, model: SERModel, target
         plot_confusion(result["test"]["confusion"], targets.class_names, out / "confusion.png",
                        f"{result['split']}: UAR {result['test']['uar']:.3f}")
     if keep_model:
-        save_model(model, targets, out / MODEL_DIR)
+        save_model(model, targets, out / MODEL_DIR, result["shortest_train_utterance_s"])
     write_json_atomic(out / "metrics.json", result)

@@ -23,6 +23,9 @@ from finetune.losses import mix_padded
 MODEL_DIR = "model"
 HEAD_FILE = "head.safetensors"
 LABELS_FILE = "labels.json"
+# labels.json: seconds of the shortest utterance the model was trained on (finetune.predict refuses far shorter
+# audio).
+SHORTEST_TRAINING_KEY = "shortest_training_seconds"
 
 
 class Standardize(nn.Module):
@@ -124,13 +127,15 @@ def scratch_twin(path: str | Path) -> tuple[str, dict]:
     return read_encoder_config(encoder_folder(path))
 
 
-def save_model(model: SERModel, targets: Targets, directory: Path) -> Path:
+def save_model(model: SERModel, targets: Targets, directory: Path, shortest_training_seconds: float | None = None
+               ) -> Path:
     """Encoder (``save_pretrained``) + head weights (safetensors) + labels/head config (JSON)."""
     directory.mkdir(parents=True, exist_ok=True)
     save_pretrained(model.encoder, directory / "encoder")
     save_tensors(head_state(model), directory / HEAD_FILE)
+    shortest = {} if shortest_training_seconds is None else {SHORTEST_TRAINING_KEY: shortest_training_seconds}
     write_json_atomic(directory / LABELS_FILE, {"class_names": targets.class_names,
-                                                "dimensions": targets.dimensions, **model.head_config})
+                                                "dimensions": targets.dimensions, **model.head_config, **shortest})
     return directory
 
 

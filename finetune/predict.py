@@ -5,11 +5,11 @@
 MODEL is a model folder written by ``finetune/train.py`` (``OUT/<split>/model``) or a whole fine-tuning run
 ``OUT``: then the models of all its splits are averaged (an ensemble over speaker folds). INPUT is an audio or
 video file, a folder (searched recursively for media), or a CSV manifest with a ``path`` column. Files that
-cannot be decoded are reported with their reason and skipped; the rest are predicted.
+cannot be decoded are reported with their reason and skipped, and so are files under half the length of the
+shortest utterance the model was trained on (see :func:`minimum_seconds`); the rest are predicted.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -20,9 +20,11 @@ import torch
 
 from avpretext.common.audio import AudioError, read_audio
 from avpretext.common.batches import collate
-from avpretext.common.io import write_atomic, write_json_atomic
+from avpretext.common.cli import CommandParser, command_name
+from avpretext.common.io import check_output_file, write_atomic, write_json_atomic
 from data_prep.sources import MEDIA_EXTENSIONS
-from finetune.model import LABELS_FILE, MODEL_DIR, SERModel, load_model
+from encoders.io import read_json
+from finetune.model import LABELS_FILE, MODEL_DIR, SHORTEST_TRAINING_KEY, SERModel, load_model
 
 
 def model_folders(path: str | Path) -> list[Path]:
@@ -72,10 +74,29 @@ def load_waveform(path: Path, max_seconds: float | None = None) -> torch.Tensor:
         return torch.from_numpy(np.concatenate(chunks)[:stop].astype(np.float32))
 
 
+# Masked-mean pooling lets a model score somewhat shorter audio than it was trained on (a 2.5 s clip for a
+# model of 3-5 s utterances is fine); far below that its output is extrapolation.
+SHORTEST_FRACTION = 0.5
+
+
+def minimum_seconds(model_path: str | Path) -> float:
+    """The shortest audio the model(s) at ``model_path`` predict: ``SHORTEST_FRACTION`` of the shortest
+    utterance they were trained on (``labels.json``; an ensemble takes its most permissive model), 0 for
+    folders that predate the record.
+
+    Shorter files are refused (skipped and listed) rather than scored with a warning: a row of the
+    predictions table looks as valid as any other once the table is used, while a fragment far shorter than
+    anything the model learned from (0.09 s of a truncated file) gives an arbitrary but confident label.
+    """
+    recorded = [read_json(folder / LABELS_FILE).get(SHORTEST_TRAINING_KEY) for folder in model_folders(model_path)]
+    known = [float(s) for s in recorded if isinstance(s, (int, float))]
+    return SHORTEST_FRACTION * min(known) if known and len(known) == len(recorded) else 0.0
+
+
 @torch.no_grad()
 def predict(models: list[SERModel], class_names: list[str], files: list[Path], batch_size: int = 8,
-            max_seconds: float | None = 30.0) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
-    """Class probabilities (averaged over ``models``) per file.
+            max_seconds: float | None = 30.0, min_seconds: float = 0.0) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """Class probabilities (averaged over ``models``) per file; files shorter than ``min_seconds`` are skipped.
 
     Returns:
         (table with ``path``, ``prediction`` and one probability column per class, [(path, reason) skipped]).
@@ -85,10 +106,17 @@ def predict(models: list[SERModel], class_names: list[str], files: list[Path], b
         batch_files, items = [], []
         for path in files[start:start + batch_size]:
             try:
-                items.append((load_waveform(path, max_seconds), {}, {}))
-                batch_files.append(path)
+                wav = load_waveform(path, max_seconds)
             except AudioError as err:
                 skipped.append((str(path), err.reason))
+                continue
+            if len(wav) < min_seconds * 16000:
+                skipped.append((str(path), f"only {len(wav) / 16000:.2f} s of audio, under the minimum of "
+                                           f"{min_seconds:.2f} s (--min-seconds; by default half the model's "
+                                           "shortest training utterance; 0 predicts every file)"))
+                continue
+            items.append((wav, {}, {}))
+            batch_files.append(path)
         if not items:
             continue
         batch = collate(items)
@@ -113,18 +141,26 @@ def load_models(path: str | Path) -> tuple[list[SERModel], list[str]]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    prog = command_name("finetune/predict.py", "avpretext-predict")
+    parser = CommandParser(prog=prog, description=__doc__.split("\n")[0])
     parser.add_argument("model", help="a model folder (OUT/<split>/model) or a fine-tuning run OUT")
     parser.add_argument("inputs", nargs="+", help="audio/video files, folders or CSV manifests")
     parser.add_argument("--out", default="", help="predictions .csv or .json (default: print CSV)")
     parser.add_argument("--batch-size", type=int, default=8, help="utterances per forward pass (default 8)")
     parser.add_argument("--max-seconds", type=float, default=30.0, help="read at most this much of each file")
+    parser.add_argument("--min-seconds", type=float, default=None,
+                        help="skip (and list) files shorter than this (default: half the shortest utterance the "
+                             "model was trained on, from its labels.json; 0 predicts every file)")
     args = parser.parse_args(argv)
     try:
+        if args.out:  # before any inference: the write at the end must not fail after all the work
+            check_output_file(args.out)
         models, class_names = load_models(args.model)
-        table, skipped = predict(models, class_names, input_files(args.inputs), args.batch_size, args.max_seconds)
-    except ValueError as err:
-        print(f"finetune/predict.py: error: {err}", file=sys.stderr)
+        min_seconds = minimum_seconds(args.model) if args.min_seconds is None else args.min_seconds
+        table, skipped = predict(models, class_names, input_files(args.inputs), args.batch_size, args.max_seconds,
+                                 min_seconds)
+    except (ValueError, IsADirectoryError, NotADirectoryError) as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
     for path, reason in skipped:
         print(f"skipped {path}: {reason}", file=sys.stderr)

@@ -60,6 +60,27 @@ def deal_speakers(speakers: pd.DataFrame, num_groups: int, seed: int) -> list[li
     return [sorted(g) for g in groups]
 
 
+def check_fold_count(num_speakers: int, num_folds: int, dev_speakers: int) -> None:
+    """ValueError, naming the option to change and the value that works, unless ``num_speakers`` dealt into
+    ``num_folds`` folds leave every fold's training part ``dev_speakers`` dev speakers and one to train on."""
+    def fits(folds: int) -> bool:  # the largest fold tests ceil(n / k) speakers
+        return 2 <= folds <= num_speakers and num_speakers - -(-num_speakers // folds) > dev_speakers
+
+    if fits(num_folds):
+        return
+    largest = next((k for k in range(num_speakers, 1, -1) if fits(k)), None)
+    problem = (f"{num_speakers} speakers cannot fill {num_folds} folds" if num_folds > num_speakers else
+               f"{num_folds} folds of {num_speakers} speakers leave a fold too few training speakers to hold "
+               f"out {dev_speakers} dev speakers" if num_folds >= 2 else f"--num-folds {num_folds}: cross-validation needs at least 2 folds")
+    if largest is not None:
+        raise ValueError(f"{problem}: set --num-folds (num_folds) to at most {largest}, or give the manifest more "
+                         "speakers")
+    # One speaker per fold leaves the most (n - 1) to train on: n - 2 dev speakers at most.
+    fix = (f"lower --dev-speakers (dev_speakers) to {num_speakers - 2} with --num-folds {num_speakers}"
+           if num_speakers >= 3 else "speaker-independent folds need at least 3 speakers")
+    raise ValueError(f"{problem}: {fix}")
+
+
 def _speaker_table(rows: pd.DataFrame) -> pd.DataFrame:
     return rows.groupby("speaker", as_index=False)["gender"].first()
 
@@ -69,7 +90,8 @@ def _take_dev(train: pd.DataFrame, dev_speakers: int, seed: int) -> tuple[pd.Dat
     dev is as gender-balanced as the count allows."""
     speakers = _speaker_table(train).sort_values("speaker")
     if dev_speakers < 1 or dev_speakers >= len(speakers):
-        raise ValueError(f"cannot take {dev_speakers} dev speakers from {len(speakers)} training speakers")
+        raise ValueError(f"cannot take {dev_speakers} dev speakers from {len(speakers)} training speakers: set "
+                         f"--dev-speakers (dev_speakers) between 1 and {len(speakers) - 1}")
     rng = np.random.default_rng(seed)
     shuffled = [list(rows["speaker"].iloc[rng.permutation(len(rows))])
                 for _, rows in speakers.groupby("gender", sort=True)]
@@ -100,6 +122,7 @@ def make_splits(manifest: pd.DataFrame, protocol: str = "auto", num_folds: int =
         test_groups = [sorted(manifest.loc[manifest["fold"] == f, "speaker"].unique()) for f in fold_ids]
         names = [f"fold{f}" for f in fold_ids]
     else:
+        check_fold_count(manifest["speaker"].nunique(), num_folds, dev_speakers)
         test_groups = deal_speakers(_speaker_table(manifest), num_folds, split_seed)
         names = [f"fold{i}" for i in range(num_folds)]
     splits = []

@@ -89,9 +89,35 @@ def test_unknown_encoder_and_option_are_clear_errors():
 
 
 def test_transformer_initialises_from_a_local_checkpoint_without_unpickling(tmp_path):
+    from safetensors.torch import save_file
+
     torch.manual_seed(3)
     source = build_encoder("transformer", **SMALL["transformer"])
-    torch.save(source.model.state_dict(), tmp_path / "w2v.pt")
-    copy = build_encoder("transformer", **SMALL["transformer"], init_checkpoint=str(tmp_path / "w2v.pt"))
+    save_file(source.model.state_dict(), tmp_path / "w2v.safetensors")
+    copy = build_encoder("transformer", **SMALL["transformer"], init_checkpoint=str(tmp_path / "w2v.safetensors"))
     for (name, a), (_, b) in zip(source.model.state_dict().items(), copy.model.state_dict().items()):
         torch.testing.assert_close(a, b, msg=name)
+
+
+def test_a_bad_transformer_init_checkpoint_is_refused_by_name_without_unpickling(tmp_path):
+    """torch.load's own errors (a traceback suggesting weights_only=False) never reach the user."""
+    from safetensors.torch import save_file
+
+    from encoders import LoadError
+
+    source = build_encoder("transformer", **SMALL["transformer"])
+    torch.save(source.model.state_dict(), tmp_path / "w2v.pt")
+    (tmp_path / "corrupt.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    wrong = dict(source.model.state_dict())
+    wrong.pop(next(iter(wrong)))
+    save_file(wrong, tmp_path / "partial.safetensors")
+    cases = {"missing.safetensors": "file not found", "w2v.pt": "a pickled PyTorch file",
+             "corrupt.safetensors": "not a readable safetensors file", "partial.safetensors": "missing tensor",
+             ".": "cannot read it"}
+    for name, reason in cases.items():
+        path = tmp_path / name
+        with pytest.raises(LoadError) as caught:
+            build_encoder("transformer", **SMALL["transformer"], init_checkpoint=str(path))
+        message = str(caught.value)
+        assert message.startswith(f"{path}: init_checkpoint of the transformer encoder: ") and reason in message
+        assert "\n" not in message and "weights_only" not in message, message

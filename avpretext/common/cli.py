@@ -1,5 +1,10 @@
-"""A command line from a config dataclass: one ``--flag`` per field, typed by its default.
+"""The command lines of every avpretext command: one parser class, and a parser built from a config dataclass.
 
+:class:`CommandParser` is the ``argparse.ArgumentParser`` of every command: a usage error is one line
+(``prog: error: ...; see prog --help``, exit 2), as for every other input error (README: Exit codes), and
+``--help`` shows each option's default unless the option is required or its help already states it.
+
+:func:`parse_config` gives one ``--flag`` per field of a config dataclass, typed by its default:
 ``pretext/train.py`` and ``finetune/train.py`` both expose their config this way, so a field added to a
 config is a flag at once, and the run folder's ``config.json`` lists exactly the flags.
 """
@@ -11,24 +16,61 @@ import dataclasses
 import inspect
 import io
 import json
+import sys
 import textwrap
 import tokenize
+from pathlib import Path
 
 
-def parse_config(cls, argv=None, description: str = "", required: tuple[str, ...] = ()):
+def command_name(script: str, console_script: str = "") -> str:
+    """The name to show in usage and error lines: ``console_script`` (e.g. ``avpretext-prepare``) when the
+    process was started as that console script, else ``script`` (e.g. ``finetune/prepare.py``), which is what
+    ``python -m`` and ``python path/to/script.py`` run alike."""
+    if console_script and Path(sys.argv[0] if sys.argv else "").name == console_script:
+        return console_script
+    return script
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends ``(default: X)`` only where it informs: not to required options or options without a
+    default (``(default: )``, ``(default: None)``), nor to help that already states its default."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.required or action.default in (None, "", [], {}, argparse.SUPPRESS) or "default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
+class CommandParser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` whose usage errors are one line on stderr, exit 2 (argparse prints the
+    whole usage block first, which buries the reason); subcommand parsers inherit the class."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
+def parse_config(cls, argv=None, description: str = "", required: tuple[str, ...] = (), prog: str | None = None,
+                 notes: dict[str, str] | None = None):
     """Parse ``argv`` into an instance of the dataclass ``cls``.
 
     bool fields become ``--name/--no-name``; dict fields take a JSON object; other fields take their
-    default's type. Fields named in ``required`` must be given.
+    default's type. Fields named in ``required`` must be given. ``prog``: the command's name in usage and
+    error lines. ``notes``: {field: text} appended to a field's help, for what its comment cannot know
+    (e.g. the names a registry holds at run time).
     """
     defaults = cls()
-    parser = argparse.ArgumentParser(description=description,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = CommandParser(prog=prog, description=description)
     helps = field_comments(cls)
     for f in dataclasses.fields(cls):
         flag = "--" + f.name.replace("_", "-")
         value = getattr(defaults, f.name)
-        text = helps.get(f.name, "").replace("%", "%%")  # argparse formats help with %
+        text = " ".join(filter(None, (helps.get(f.name, ""), (notes or {}).get(f.name, ""))))
+        text = text.replace("%", "%%")  # argparse formats help with %
         if isinstance(value, bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value, help=text)
         elif isinstance(value, dict):

@@ -113,3 +113,16 @@ def check_output_folder(path: str | Path) -> Path:
     if path.exists() and not path.is_dir():
         raise NotADirectoryError(f"{path}: the output folder is an existing file")
     return path
+
+
+def check_output_file(path: str | Path) -> Path:
+    """``path`` as a Path; refuses an existing folder, or a path under an existing file, before any work is
+    done (the write at the end would fail, after the work)."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: the output file is an existing folder; give a file name, "
+                                f"e.g. {path / 'predictions.csv'}")
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise NotADirectoryError(f"{path}: {parent} is an existing file, not a folder")
+    return path
