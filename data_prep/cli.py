@@ -8,8 +8,9 @@ that differ from the output folder's, bad label config), reported in one line.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+
+from avpretext.common.cli import CommandParser
 
 from .decode import FRAME_DECODERS
 
@@ -29,7 +30,7 @@ def _parse_shard(text: str) -> tuple[int, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="data_prep", description="Video corpus -> pretext pseudo-labels.")
+    parser = CommandParser(prog="data_prep", description="Video corpus -> pretext pseudo-labels.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     ex = sub.add_parser("extract", help="decode media once: audio, energy and per-frame face signals")
@@ -64,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("dir", nargs="?", help="an output folder of `data_prep extract`")
     lab.add_argument("--config", default=None, help="TOML or JSON label config (overrides the defaults)")
     lab.add_argument("--out", default=None, help="where to write segments.parquet (default: DIR)")
-    lab.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and exit")
+    lab.add_argument("--print-config", action="store_true", help="print the resolved config (defaults, or --config's) as TOML, "
+                     "each field explained in a comment, and exit")
     lab.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     aud = sub.add_parser("audit", help="score each task's pseudo-labels against reference labels (emotion, arousal)")
@@ -126,12 +128,12 @@ def _extract(args) -> int:
 
 def _label(args) -> int:
     from .label import format_statistics, label_corpus
-    from .label_config import load_label_config
+    from .label_config import config_toml, load_label_config
 
     try:
         config = load_label_config(args.config)
         if args.print_config:
-            print(json.dumps(config.to_dict(), indent=2))
+            print(config_toml(config), end="")
             return 0
         if not args.dir:
             raise ValueError("DIR is required")

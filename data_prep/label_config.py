@@ -2,7 +2,8 @@
 
 Every threshold, region and rule is data here, with its default and the reason for it beside the field.
 A config file (TOML or JSON) overrides any subset; unknown sections and keys are errors, never ignored.
-``data_prep label --print-config`` prints the full resolved default to start from.
+``data_prep label --print-config`` prints the full resolved config to start from, as TOML with each field's
+explanation (the comment beside the field in its dataclass) above it (:func:`config_toml`).
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pretext.tasks import DEFAULT_TASKS, get_task
+from avpretext.common.cli import field_comments
+from pretext.tasks import DEFAULT_TASKS, TASKS, get_task
 
 
 SEGMENTATION_MODES = ("auto", "windows", "clip")
@@ -29,7 +31,7 @@ class SegmentationConfig:
     # 3-10 s windows, like the segments of common talking-head corpora; long regions are split into equal
     # windows, and regions shorter than min_s are dropped.
     min_s: float = 3.0
-    max_s: float = 10.0
+    max_s: float = 10.0  # the longest window, and in auto mode the longest clip kept whole
     # auto: a pre-cut clip needs this much speech to be a segment (word-level cuts are about 1.2 s).
     min_clip_s: float = 1.0
     # Pauses up to this long stay inside one speech region (between phrases of one turn).
@@ -50,7 +52,7 @@ class SpeechConfig:
     threshold_below_peak_db: float = 35.0
     # ...if also above this absolute level (digital near-silence is never speech).
     floor_db: float = -55.0
-    min_speech_s: float = 0.1
+    min_speech_s: float = 0.1  # shorter bursts of sound are not speech (clicks, knocks)
     # Bridges the short pauses between words.
     max_gap_s: float = 0.3
 
@@ -127,3 +129,61 @@ def _section(cls, values: dict, where: str, replaced_whole: tuple[str, ...] = ()
         else:
             merged[key] = value
     return cls(**merged)
+
+
+def config_toml(config: LabelConfig) -> str:
+    """``config`` as a TOML file that ``--config`` reads back to the same config, each field preceded by its
+    explanation as comments. Tables of tables (the AU rule table) become ``[task.field.name]`` sections."""
+    lines = ["# data_prep label config: every field with its explanation. Save as a .toml file, edit, and pass",
+             "# it with --config; keys left out keep their defaults.", ""]
+    lines += _comment(f"Pretext tasks to label, in order: built-in ({', '.join(TASKS)}) or plug-ins given as "
+                      "module:Class or path/to/file.py:Class.")
+    lines += [f"tasks = {_toml_value(list(config.tasks))}"]
+    sections = {"segmentation": config.segmentation, "speech": config.speech, **config.task_configs}
+    for name, section in sections.items():
+        lines += ["", f"[{_toml_key(name)}]"]
+        lines += _toml_table([_toml_key(name)], dataclasses.asdict(section), field_comments(type(section)))
+    return "\n".join(lines) + "\n"
+
+
+def _toml_table(path: list[str], values: dict, comments: dict[str, str]) -> list[str]:
+    """The body of the table at ``path``: plain keys first (TOML puts a table's keys before its sub-tables),
+    then each table of tables as one ``[path.key.name]`` section per entry."""
+    lines, nested = [], []
+    for key, value in values.items():
+        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
+            nested.append(key)
+            continue
+        lines += _comment(comments.get(key, ""))
+        lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
+    for key in nested:
+        lines += [""] + _comment(comments.get(key, ""))
+        for i, (name, table) in enumerate(values[key].items()):
+            header = ".".join([*path, _toml_key(key), _toml_key(name)])
+            lines += ([] if i == 0 else [""]) + [f"[{header}]"]
+            lines += _toml_table([*path, _toml_key(key), _toml_key(name)], table, {})
+    return lines
+
+
+def _comment(text: str) -> list[str]:
+    import textwrap
+
+    return [f"# {line}" for line in textwrap.wrap(text, 108, break_on_hyphens=False)]
+
+
+def _toml_key(key: str) -> str:
+    return key if key and all(c.isascii() and (c.isalnum() or c in "_-") for c in key) else json.dumps(key)
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value) if value == value and abs(value) != float("inf") else str(value).lower()
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"no TOML form for {type(value).__name__} {value!r}")

@@ -1,6 +1,7 @@
 """Pretext tasks: one module each, registered here by name.
 
-A user-defined task is referred to as ``package.module:ClassName`` wherever a task name is accepted.
+A user-defined task is referred to as ``package.module:ClassName`` (or ``path/to/file.py:ClassName``) wherever a
+task name is accepted; :mod:`pretext.tasks.plugin` resolves it.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from .base import PretextTask, check_task_class
 from .cluster import ClusterTask
 from .energy import EnergyTask
 from .face import FaceTask
+from .plugin import load_plugin_class
 
 TASKS: dict[str, type[PretextTask]] = {}
 # The tasks of Goncalves and Busso, used wherever no task list is given (labelling, pretraining, the main job).
@@ -43,14 +45,10 @@ def get_task(name: str) -> PretextTask:
     """
     if name in TASKS:
         return TASKS[name]()
-    if ":" in name:
-        module_name, _, class_name = name.partition(":")
-        try:
-            cls = getattr(importlib.import_module(module_name), class_name)
-        except (ImportError, AttributeError) as err:
-            raise ValueError(f"cannot load pretext task {name!r}: {err}") from err
-        return check_task_class(cls, name)()
-    raise ValueError(f"unknown pretext task {name!r}; choose from {sorted(TASKS)} or give module:Class")
+    if ":" in name:  # a plug-in: resolved alike under every entry point (pretext.tasks.plugin)
+        return check_task_class(load_plugin_class(name), name)()
+    raise ValueError(f"unknown pretext task {name!r}; choose from {sorted(TASKS)} or give module:Class "
+                     "(or path/to/file.py:Class)")
 
 
 def parse_tasks(spec: str) -> list[PretextTask]:

@@ -90,12 +90,17 @@ class AUConfig:
     # the firing rule with most active AUs wins) or "prototypes" (each class scores the weighted mean of its
     # AUs' intensities in threshold units, capped at score_cap; the best score wins if it reaches min_score).
     scoring: str = "rules"
+    # rules: per class its AUs, how many must be active (min_active), those that must be (required) and those
+    # of which at least one must be (any_of). A table given in a config replaces this one whole.
     rules: dict[str, AURule] = field(default_factory=_default_rules)
+    # prototypes: per class a weight per AU. A table given in a config replaces this one whole.
     prototypes: dict[str, dict[str, float]] = field(default_factory=_default_prototypes)
     # prototypes: a class needs a score of at least this (1 = its AUs at their thresholds on average).
     min_score: float = 1.0
     # prototypes: one AU counts at most this many thresholds, so one saturated AU cannot carry a class.
     score_cap: float = 2.0
+    # Above-baseline intensity at which each AU counts as active (AUs given in a config update these). 0.15 for
+    # most; AU15 (mouthFrown) rarely exceeds 0.1 on real faces, AU26 (jaw drop) needs more: talking opens it.
     thresholds: dict[str, float] = field(default_factory=_default_thresholds)
     # Whose resting face is subtracted: none (raw estimates), auto (the speaker's videos when the speaker is
     # known, else the videos of its source folder), speaker, video. none by default: on acted faces of
