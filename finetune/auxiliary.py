@@ -1,13 +1,28 @@
-"""Auxiliary speaker and gender tasks during fine-tuning (Latif et al., Interspeech 2019), and adversarial
-speaker removal through a gradient reversal layer (Ganin and Lempitsky, ICML 2015).
+"""Auxiliary speaker and gender tasks during fine-tuning, semi-supervised as in Latif et al. [0], and
+adversarial speaker removal through a gradient reversal layer (Ganin and Lempitsky, ICML 2015).
 
 Each auxiliary task is one more classification head on the shared encoder's pooled embedding, trained with a
 weighted cross-entropy next to the emotion loss; only training uses them (they are not saved with the model,
 and prediction never sees them). Speaker ids are the training speakers of the split (dev and test speakers
-have no id: speaker independence); gender comes from the manifest's ``gender`` column. With
-``speaker_adversarial`` the speaker head sees the embedding through a gradient reversal: the head still learns
-to tell the training speakers apart, while the encoder receives the negated gradient and is pushed to remove
-what the head uses, which is what a speaker-independent test rewards.
+have no id: speaker independence); gender comes from the manifest's ``gender`` column.
+
+Semi-supervised: speaker and gender are known for far more audio than emotion is, and [0]'s gain comes from
+training the auxiliary tasks on all of it ([0] adds whole speaker-classification corpora; here that audio is
+the split's own training rows whose emotion is not used). So with ``--label-fraction`` below 1 and an auxiliary
+task on, the training set is every training row of the split (:func:`training_rows`): the auxiliary heads learn
+from every row whose speaker/gender is known, the emotion loss only from the labelled fraction (the others'
+emotion is hidden, :func:`hide_unlabelled`), and batches mix both kinds of rows. An epoch then covers all
+training rows.
+
+With ``speaker_adversarial`` the speaker head sees the embedding through a gradient reversal: the head still
+learns to tell the training speakers apart, while the encoder receives the negated gradient and is pushed to
+remove what the head uses, which is what a speaker-independent test rewards. [0] does not do this (its
+auxiliary tasks share what they learn); it is the domain-adversarial alternative, trained on the same rows.
+
+[0] S. Latif, R. Rana, S. Khalifa, R. Jurdak, J. Epps, B. W. Schuller, "Multi-task semi-supervised adversarial
+    autoencoding for speech emotion recognition", IEEE Transactions on Affective Computing 13(2):992-1004,
+    2022 (online 2020). Its auxiliary tasks are speaker and gender identification next to emotion, trained on
+    labelled and unlabelled data; its adversarial autoencoder part is not reproduced here.
 """
 from __future__ import annotations
 
@@ -17,6 +32,7 @@ import torch
 from torch import nn
 
 AUX_TASKS = ("speaker", "gender")
+LABELLED = "emotion_labelled"  # training-row flag: is this row's emotion used (semi-supervised training)?
 
 
 def aux_weights(config) -> dict[str, float]:
@@ -68,6 +84,40 @@ def add_aux_columns(table: pd.DataFrame, rows: pd.DataFrame, names) -> tuple[pd.
         table[f"{name}_mask"] = known
         num_classes[name] = len(classes)
     return table, num_classes
+
+
+def training_rows(train: pd.DataFrame, labelled: pd.DataFrame, weights: dict) -> pd.DataFrame:
+    """The rows fine-tuning trains on.
+
+    Args:
+        train: every training row of the split (manifest rows).
+        labelled: the rows whose emotion is used (``--label-fraction``'s subset of ``train``, same index).
+        weights: the auxiliary tasks switched on (:func:`aux_weights`).
+
+    Returns:
+        ``labelled`` when no auxiliary task is on or every row is labelled; otherwise every row of ``train``
+        with a :data:`LABELLED` column saying whose emotion counts.
+    """
+    if not weights or len(labelled) == len(train):
+        return labelled
+    return train.assign(**{LABELLED: train.index.isin(labelled.index)})
+
+
+def hide_unlabelled(table: pd.DataFrame, rows: pd.DataFrame, target_names) -> pd.DataFrame:
+    """The segment table with the emotion targets of rows not flagged :data:`LABELLED` masked out (and their
+    labels zeroed, so no unlabelled emotion reaches a batch). ``rows``: the table's manifest rows, same order."""
+    if LABELLED not in rows:
+        return table
+    hidden, table = ~rows[LABELLED].to_numpy(bool), table.copy()
+    for name in target_names:
+        table.loc[hidden, f"{name}_mask"] = False
+        table.loc[hidden, f"{name}_label"] = 0
+    return table
+
+
+def labelled_items(table: pd.DataFrame, target_names) -> int:
+    """Rows of a segment table with at least one emotion target labelled."""
+    return int(np.any([table[f"{name}_mask"].to_numpy(bool) for name in target_names], axis=0).sum())
 
 
 class _ReverseGradient(torch.autograd.Function):

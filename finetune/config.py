@@ -57,13 +57,18 @@ class FinetuneConfig:
     # Train the speaker head through a gradient reversal layer: the encoder is pushed to remove speaker
     # information (adversarial speaker removal) instead of to encode it. Needs speaker_weight > 0.
     speaker_adversarial: bool = False
-    # Dynamic chunking (Lin and Busso; finetune.chunking): each utterance (training crop, evaluated or predicted
-    # audio) split into overlapping chunks of this many seconds, encoded one by one and pooled. 0: off.
+    # Chunk-level modelling (Lin and Busso; finetune.chunking): each utterance (trained, evaluated or predicted)
+    # split into chunks of this many seconds, encoded one by one and aggregated. 0: off.
     chunk_seconds: float = 0.0
-    chunk_overlap: float = 0.5  # fraction of a chunk shared with the next one, in [0, 1)
-    chunk_pooling: str = "mean"  # mean | attention: how chunk embeddings make the utterance's
-    max_seconds: float = 4.0  # training crops
-    eval_max_seconds: float = 10.0  # evaluation reads up to this much of each utterance (centred)
+    # dynamic: every utterance becomes exactly chunk_count chunks whose overlap, (C*S - L)/(C - 1), adapts to its
+    # length L, and whole utterances are read (no training crop, no evaluation limit); sliding: a fixed
+    # chunk_overlap, so longer utterances give more chunks, after the max_seconds crop (not the papers' method).
+    chunk_mode: str = "dynamic"
+    chunk_count: int = 11  # chunks per utterance in the dynamic mode (C; the papers: ceil(longest / chunk_seconds))
+    chunk_overlap: float = 0.5  # sliding mode: fraction of a chunk shared with the next one, in [0, 1)
+    chunk_pooling: str = "mean"  # mean | attention | gated | gru (a recurrent layer over the chunk sequence)
+    max_seconds: float = 4.0  # training crops (not with dynamic chunking: whole utterances)
+    eval_max_seconds: float = 10.0  # evaluation reads up to this much of each utterance, centred (dynamic chunks: all)
     num_workers: int = 2  # audio-loading worker processes per training process
     mixed_precision: str = "no"  # no | bf16 | fp16 (passed to Accelerate)
     skip_bad_audio: bool = False  # drop unreadable files (named and counted in metrics.json) instead of stopping

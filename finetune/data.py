@@ -15,6 +15,17 @@ import soundfile as sf
 from avpretext.common.audio import audio_error
 
 EMOTION = "emotion"  # the target name of categorical SER
+# What "no crop" reads: longer than any utterance (a day of audio), as a crop length SegmentDataset accepts.
+WHOLE_UTTERANCE_SECONDS = 24 * 3600.0
+
+
+def read_seconds(config) -> tuple[float, float]:
+    """(training crop, evaluation limit) in seconds. With dynamic chunking both are whole utterances: the
+    method maps each whole utterance to a fixed number of chunks, so a batch of B utterances is B x C chunks
+    (:mod:`finetune.chunking`); otherwise ``max_seconds`` and ``eval_max_seconds``."""
+    if config.chunk_seconds and config.chunk_mode == "dynamic":
+        return WHOLE_UTTERANCE_SECONDS, WHOLE_UTTERANCE_SECONDS
+    return config.max_seconds, config.eval_max_seconds
 
 
 @dataclass

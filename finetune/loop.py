@@ -13,10 +13,11 @@ import torch
 from avpretext.common.batches import check_can_progress, collate, SegmentDataset, train_drop_last
 from avpretext.common.io import write_atomic, write_json_atomic
 from avpretext.common.schedules import EpochSampler, warmup_cosine
-from finetune.auxiliary import add_aux_columns, aux_loss, aux_weights
+from finetune.auxiliary import (add_aux_columns, aux_loss, aux_weights, hide_unlabelled, labelled_items,
+                                training_rows)
 from finetune.chunking import chunk_settings
 from finetune.config import FinetuneConfig
-from finetune.data import Targets, probe_durations, segment_table
+from finetune.data import read_seconds, Targets, probe_durations, segment_table
 from finetune.losses import check_mixup, compute_loss, mix_batch, mixup_loss
 from finetune.metrics import plot_confusion, score
 from finetune.model import MODEL_DIR, SERModel, resolve_init, save_model
@@ -41,9 +42,10 @@ def predict_loader(accelerator, model, loader) -> tuple[np.ndarray, dict, dict]:
 
 def _loaders(config, split_tables: dict, targets: Targets, processes: int = 1, aux_names=()):
     names = targets.names
-    train_set = SegmentDataset(split_tables["train"], [*names, *aux_names], config.max_seconds, True, config.seed,
+    train_seconds, eval_seconds = read_seconds(config)  # whole utterances with dynamic chunking
+    train_set = SegmentDataset(split_tables["train"], [*names, *aux_names], train_seconds, True, config.seed,
                                config.skip_bad_audio)
-    eval_sets = {part: SegmentDataset(split_tables[part], names, config.eval_max_seconds, False, config.seed,
+    eval_sets = {part: SegmentDataset(split_tables[part], names, eval_seconds, False, config.seed,
                                       config.skip_bad_audio) for part in ("dev", "test")}
     common = {"collate_fn": collate, "num_workers": config.num_workers,
               "persistent_workers": config.num_workers > 0}
@@ -114,23 +116,27 @@ def _train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Pa
     from accelerate.utils import set_seed
 
     set_seed(config.seed)
-    train_rows = split.train
+    labelled = split.train
     if config.label_fraction < 1:
         label_column = "label" if targets.categorical else "speaker"
-        train_rows = label_subset(train_rows, config.label_fraction, config.seed, label_column)
+        labelled = label_subset(labelled, config.label_fraction, config.seed, label_column)
     tables, skipped, weights, aux_classes = {}, [], aux_weights(config), {}
+    # With auxiliary tasks every training row (emotion hidden where unlabelled): finetune.auxiliary.
+    train_rows = training_rows(split.train, labelled, weights)
     for part, rows in (("train", train_rows), ("dev", split.dev), ("test", split.test)):
         probed, bad = probe_durations(rows, config.skip_bad_audio)
         tables[part], skipped = segment_table(probed, targets), skipped + bad
         if part == "train" and weights:  # speaker ids of this split's training speakers only
             tables[part], aux_classes = add_aux_columns(tables[part], probed, weights)
+            tables[part] = hide_unlabelled(tables[part], probed, targets.names)
     encoder, pretrained, source = resolve_init(config)
     check_mixup(config, encoder)  # run() and the grid check it before any work; a library call here
     model = SERModel(encoder, targets.num_outputs, config.head, config.head_hidden, config.dropout, aux_classes,
                      ("speaker",) if config.speaker_adversarial else (), chunk_settings(config))
     class_weight = None
     if config.class_weights and targets.categorical:
-        counts = np.bincount(tables["train"]["emotion_label"], minlength=targets.num_outputs).astype(np.float64)
+        train_table = tables["train"][tables["train"]["emotion_mask"]]  # labelled rows only
+        counts = np.bincount(train_table["emotion_label"], minlength=targets.num_outputs).astype(np.float64)
         class_weight = torch.tensor(counts.sum() / np.maximum(counts, 1) / targets.num_outputs, dtype=torch.float32,
                                     device=accelerator.device)
 
@@ -196,7 +202,8 @@ def _train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Pa
     result = {"split": split.name, "test": test, "best_epoch": best["epoch"], "epochs_run": len(history),
               "dev": best["dev"], "dev_smoothed": best["smoothed"], "init": source, "pretrained": pretrained,
               "mode": config.mode, "label_fraction": config.label_fraction, "seed": config.seed,
-              "train_items": len(tables["train"]), "dev_items": len(tables["dev"]),
+              "train_items": len(tables["train"]),
+              "train_labelled_items": labelled_items(tables["train"], targets.names), "dev_items": len(tables["dev"]),
               "test_items": len(tables["test"]), "test_speakers": split.test_speakers,
               "dev_speakers": sorted(split.dev["speaker"].unique()), "skipped_bad_audio": skipped,
               "train_seconds": round(time.perf_counter() - started, 2),

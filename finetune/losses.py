@@ -17,8 +17,13 @@ def ccc_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> to
 
 
 def compute_loss(outputs: torch.Tensor, batch: dict, targets: Targets, class_weight) -> torch.Tensor:
+    """The emotion loss over the items whose emotion is labelled (``masks``; unlabelled items of a
+    semi-supervised batch, :mod:`finetune.auxiliary`, add nothing). outputs: (B, num_outputs)."""
     if targets.categorical:
-        return nn.functional.cross_entropy(outputs, batch["labels"]["emotion"], weight=class_weight)
+        mask = batch["masks"]["emotion"]
+        if not mask.any():
+            return outputs.sum() * 0  # keeps the graph (and DDP's gradient hooks) connected
+        return nn.functional.cross_entropy(outputs[mask], batch["labels"]["emotion"][mask], weight=class_weight)
     return sum(ccc_loss(outputs[:, i], batch["labels"][d], batch["masks"][d])
                for i, d in enumerate(targets.dimensions)) / len(targets.dimensions)
 
@@ -79,10 +84,12 @@ def mixup_loss(outputs: torch.Tensor, batch: dict, lam: float, perm: torch.Tenso
                class_weight) -> torch.Tensor:
     """The loss against mixed targets. Classes: ``lam * CE(y) + (1 - lam) * CE(y[perm])``, which is the
     cross-entropy against the soft target ``lam * onehot(y) + (1 - lam) * onehot(y[perm])``. Dimensions: CCC
-    against ``lam * t + (1 - lam) * t[perm]`` where both items are labelled."""
+    against ``lam * t + (1 - lam) * t[perm]``. Either way over the items labelled on both sides."""
     if targets.categorical:
-        partner = {**batch, "labels": {"emotion": batch["labels"]["emotion"][perm]}}
-        return (lam * compute_loss(outputs, batch, targets, class_weight)
+        both = {"emotion": batch["masks"]["emotion"] & batch["masks"]["emotion"][perm]}  # labelled pairs only
+        own = {**batch, "masks": both}
+        partner = {**batch, "labels": {"emotion": batch["labels"]["emotion"][perm]}, "masks": both}
+        return (lam * compute_loss(outputs, own, targets, class_weight)
                 + (1 - lam) * compute_loss(outputs, partner, targets, class_weight))
     labels = {d: lam * batch["labels"][d] + (1 - lam) * batch["labels"][d][perm] for d in targets.dimensions}
     masks = {d: batch["masks"][d] & batch["masks"][d][perm] for d in targets.dimensions}

@@ -1,4 +1,5 @@
-"""Auxiliary speaker/gender tasks and adversarial speaker removal (Latif et al.; gradient reversal)."""
+"""Auxiliary speaker/gender tasks, semi-supervised (Latif et al.), and adversarial speaker removal (gradient
+reversal)."""
 from __future__ import annotations
 
 import json
@@ -8,10 +9,16 @@ import pandas as pd
 import pytest
 import torch
 
+from avpretext.common.batches import collate, SegmentDataset
 from encoders import build_encoder
-from finetune.auxiliary import add_aux_columns, aux_loss, reverse_gradient
+from finetune.auxiliary import (add_aux_columns, aux_loss, hide_unlabelled, LABELLED, reverse_gradient,
+                                training_rows)
 from finetune.config import FinetuneConfig
+from finetune.data import probe_durations, resolve_targets, segment_table
+from finetune.loop import _training_loss
 from finetune.model import SERModel, load_model
+from finetune.recipes import load_manifest
+from finetune.splits import label_subset
 from finetune.train import run
 
 TINY = {"channels": [8, 16, 32], "dim": 32, "n_mels": 40}
@@ -100,3 +107,53 @@ def test_gender_weight_without_known_genders_names_the_manifest(manifest, tmp_pa
     with pytest.raises(ValueError, match=r"nogender.csv: --gender-weight needs a 'gender' column with at least "
                                          r"two values \(found none\)"):
         run(FinetuneConfig(out=str(tmp_path / "out"), **_base(tmp_path / "nogender.csv", gender_weight=0.5)))
+
+
+def test_at_a_tenth_of_the_labels_the_auxiliary_heads_train_on_every_training_row(manifest, tmp_path):
+    """Semi-supervised (Latif et al. 2020): speaker and gender are known for every training row, emotion for 10%."""
+    for name, extra in (("aux", {}), ("adversarial", {"speaker_adversarial": True})):
+        run(FinetuneConfig(out=str(tmp_path / name), **_base(manifest, epochs=1, label_fraction=0.1,
+                                                               speaker_weight=0.3, gender_weight=0.3, **extra)))
+        fold = json.loads((tmp_path / name / "fold0" / "metrics.json").read_text())
+        # fold 0 trains on 2 speakers x 16 clips; 10% of each class's 8 clips rounds to 1 labelled clip per class.
+        assert fold["train_items"] == 32 and fold["train_labelled_items"] == 4, name
+    plain = run(FinetuneConfig(out=str(tmp_path / "plain"), **_base(manifest, epochs=1, label_fraction=0.1)))
+    fold = json.loads((tmp_path / "plain" / "fold0" / "metrics.json").read_text())
+    assert fold["train_items"] == fold["train_labelled_items"] == 4 and plain["pooled"]["count"] > 0
+
+
+def test_unlabelled_rows_reach_the_auxiliary_losses_but_not_the_emotion_loss(manifest):
+    rows = load_manifest(str(manifest))
+    train = rows[rows["speaker"].isin(sorted(rows["speaker"].unique())[:2])]
+    labelled = label_subset(train, 0.1, 0)
+    weights = {"speaker": 0.5, "gender": 2.0}
+    mixed = training_rows(train, labelled, weights)
+    assert len(mixed) == len(train) and mixed[LABELLED].sum() == len(labelled) == 4
+    assert training_rows(train, labelled, {}) is labelled  # no auxiliary task: only the labelled rows
+    targets = resolve_targets(rows)
+    probed = probe_durations(mixed, False)[0]
+    table, classes = add_aux_columns(segment_table(probed, targets), probed, weights)
+    table = hide_unlabelled(table, probed, targets.names)
+    assert table["emotion_mask"].tolist() == probed[LABELLED].tolist() and table["speaker_mask"].all()
+    assert (table.loc[~table["emotion_mask"], "emotion_label"] == 0).all()  # no hidden emotion in a batch
+
+    torch.manual_seed(0)
+    model = SERModel(build_encoder("cnn", **TINY), targets.num_outputs, aux_classes=classes).eval()
+    dataset = SegmentDataset(table, [*targets.names, *weights], 1.0, False)
+    batch = collate([dataset[i] for i in range(len(dataset))])  # every row: 4 labelled, 28 not
+    loss = _training_loss(model, batch, targets, None, weights, None, None)
+    outputs, aux = model(batch, aux=True)
+    ce = torch.nn.functional.cross_entropy
+    emotion = batch["masks"]["emotion"]
+    expected = (ce(outputs[emotion], batch["labels"]["emotion"][emotion])
+                + 0.5 * ce(aux["speaker"], batch["labels"]["speaker"])
+                + 2.0 * ce(aux["gender"], batch["labels"]["gender"]))
+    assert emotion.sum() == 4 and torch.allclose(loss, expected, atol=1e-5)
+    # A batch of unlabelled rows only: the emotion head gets no gradient, the auxiliary heads and encoder do.
+    unlabelled = torch.nonzero(~emotion).squeeze(1)[:8]
+    sub = {"wavs": batch["wavs"][unlabelled], "lengths": batch["lengths"][unlabelled],
+           "labels": {t: v[unlabelled] for t, v in batch["labels"].items()},
+           "masks": {t: v[unlabelled] for t, v in batch["masks"].items()}}
+    _training_loss(model, sub, targets, None, weights, None, None).backward()
+    assert not model.head[-1].weight.grad.any() and model.aux["speaker"][-1].weight.grad.abs().sum() > 0
+    assert next(model.encoder.parameters()).grad.abs().sum() > 0
