@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 import shutil
 import sys
 import time
@@ -316,8 +317,15 @@ def _account(summary: ExtractSummary, result: ItemResult, out: Path) -> None:
     summary.frames += meta.get("frames", 0)
     summary.face_frames += meta.get("face_frames", 0)
     for warning in meta["warnings"]:
-        key = warning.split(":")[0]
-        summary.warnings.setdefault(key, []).append(result.item_id)
+        summary.warnings.setdefault(warning_kind(warning), []).append(result.item_id)
+
+
+def warning_kind(warning: str) -> str:
+    """What a warning says, without the item's own figures (those stay in its meta.json), so that items with
+    the same problem are counted together: ``audio is silent (loud level -93.1 dBFS ...)`` -> ``audio is
+    silent``, ``rotation metadata 90 deg applied`` -> ``rotation metadata N deg applied``."""
+    head = warning.split(":")[0].split(" (")[0]
+    return re.sub(r"-?\d+(?:\.\d+)?", "N", head).strip()
 
 
 def _recorded_reason(out: Path, item_id: str) -> str:
