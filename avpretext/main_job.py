@@ -11,10 +11,11 @@ user's videos and labelled manifest (any CSV with path, label and speaker column
 """
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from avpretext.common.cli import CommandParser, command_name
 
 # A small member of the default encoder family (cnn: log-mel VGG), sized for a demo on two CPU cores.
 DEMO_ENCODER = {"channels": [16, 32, 64], "dim": 64, "n_mels": 64}
@@ -125,7 +126,8 @@ def run_main_job(config: MainJobConfig) -> Path:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = CommandParser(prog=command_name("avpretext.main_job", "avpretext-main"),
+                           description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=MainJobConfig.out, help="output folder of every stage and the report")
     parser.add_argument("--videos", default="", help="folder or CSV manifest of videos (default: sample corpus)")
     parser.add_argument("--labels", default="", help="labelled speech manifest CSV (default: sample set)")

@@ -7,12 +7,12 @@ Reads only the files the stages write: ``label_stats.json`` (``data_prep label``
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import pandas as pd
 
+from avpretext.common.cli import CommandParser
 from avpretext.common.io import write_atomic
 from data_prep.label import task_specific_entries
 from data_prep.segments import STATS_FILE
@@ -142,7 +142,7 @@ def build_report(label_dir: Path, pretrain_run: Path, experiment: Path, out: Pat
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = CommandParser(description=__doc__.split("\n")[0])
     parser.add_argument("--label", type=Path, required=True, help="a data_prep label output folder")
     parser.add_argument("--pretrain", type=Path, required=True, help="a pretext/train.py run folder")
     parser.add_argument("--experiment", type=Path, required=True, help="a finetune/experiment.py folder")

@@ -12,11 +12,11 @@ they yield to it, so run this benchmark on an otherwise idle machine.
 """
 from __future__ import annotations
 
-import argparse
 import shutil
 import time
 from pathlib import Path
 
+from avpretext.common.cli import CommandParser
 from benchmarks.label_throughput import build_corpus
 from data_prep.extract import ExtractOptions, extract_corpus
 
@@ -43,7 +43,7 @@ def cluster_overhead() -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = CommandParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     parser.add_argument("--work", type=Path, default=Path("/tmp/avpretext_bench_ray"))
     args = parser.parse_args()

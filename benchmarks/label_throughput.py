@@ -12,7 +12,6 @@ Targets (issue 2): pipeline/bare >= 0.9; 2 workers >= 1.8x one; RSS(10 min) <= 1
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
@@ -26,6 +25,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 
+from avpretext.common.cli import CommandParser
 from data_prep import store
 from data_prep.decode import FrameSelector, iter_audio_chunks, AudioInfo
 from data_prep.extract import ExtractOptions, extract_corpus
@@ -212,7 +212,7 @@ def rss_only(shared: Path, work: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = CommandParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     parser.add_argument("--work", type=Path, default=Path("/tmp/avpretext_bench"))
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")

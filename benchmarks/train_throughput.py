@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from avpretext.common.cli import CommandParser
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -124,7 +126,7 @@ def measure(encoder_name: str, segments: Path, work: Path, steps: int, batch_siz
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = CommandParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")

@@ -26,7 +26,6 @@ grid's scratch cells: ``energy_audio`` pretrains on RAVDESS audio with the energ
 """
 from __future__ import annotations
 
-import argparse
 import gzip
 import hashlib
 import json
@@ -38,6 +37,7 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 
+from avpretext.common.cli import CommandParser
 from avpretext.common.io import write_atomic, write_bytes_atomic, write_json_atomic
 from data_prep import build_label_config, label_corpus, load_segments
 from data_prep.extract import ExtractOptions, extract_corpus
@@ -269,7 +269,7 @@ def restore(work: Path, folder: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = CommandParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     parser.add_argument("--pretrain-steps", type=int, default=400)

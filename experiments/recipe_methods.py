@@ -20,11 +20,11 @@ is gone); a block measured again replaces its archived cells whole.
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pandas as pd
 
+from avpretext.common.cli import CommandParser
 from avpretext.common.io import write_atomic
 from finetune.experiment import (base_config, collect, finished_cells, merge_unmeasured_blocks,
                                  paired_differences, run_grid)
@@ -105,7 +105,7 @@ def markdown(cells: pd.DataFrame, table: pd.DataFrame) -> str:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = CommandParser(description=__doc__.split("\n")[0])
     parser.add_argument("--manifest", help="a RAVDESS manifest (avpretext-prepare ravdess)")
     parser.add_argument("--pretrained", help="a pretext run folder (or exported encoder)")
     parser.add_argument("--work", type=Path, help="one grid folder per method, and the report")

@@ -29,7 +29,6 @@ Steps (each resumable: rerun the same command after a kill; step times go to WOR
 """
 from __future__ import annotations
 
-import argparse
 import json
 import zlib
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 
+from avpretext.common.cli import CommandParser
 from avpretext.common.io import write_atomic, write_bytes_atomic, write_json_atomic
 from data_prep import build_label_config, label_corpus, load_segments
 from data_prep.extract import ExtractOptions, extract_corpus
@@ -340,7 +340,7 @@ def report(work: Path, rungs: list[Rung], archive: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = CommandParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     parser.add_argument("--encoders", default="cnn,crnn")

@@ -49,11 +49,13 @@ class FinetuneConfig:
     # What mixup mixes (fine-tuning mode): waveform, or log_mel: the encoder's own log-mel front end's output
     # (encoders with input_domain log_mel, e.g. cnn), so two utterances mix as spectrograms.
     mixup_input: str = "waveform"
-    # Auxiliary tasks (Latif et al. 2019; finetune.auxiliary): a speaker-id head (the split's training speakers)
-    # and a gender head (the manifest's gender column) on the shared encoder, their cross-entropy added to the
-    # emotion loss with these weights. 0: off. Fine-tuning mode only; the heads are not saved with the model.
-    speaker_weight: float = 0.0  # weight of the auxiliary speaker-id loss (training speakers; 0: off)
-    gender_weight: float = 0.0  # weight of the auxiliary gender loss (manifest gender column; 0: off)
+    # Weight of an auxiliary speaker-id loss (Latif et al. 2019; finetune.auxiliary): a head on the shared encoder
+    # classifies the split's training speakers, its cross-entropy added to the emotion loss with this weight.
+    # 0: off. Fine-tuning mode only; the auxiliary heads are not saved with the model.
+    speaker_weight: float = 0.0
+    # Weight of an auxiliary gender loss (the manifest's gender column; rows without one are left out), as
+    # speaker_weight. 0: off.
+    gender_weight: float = 0.0
     # Train the speaker head through a gradient reversal layer: the encoder is pushed to remove speaker
     # information (adversarial speaker removal) instead of to encode it. Needs speaker_weight > 0.
     speaker_adversarial: bool = False

@@ -19,7 +19,6 @@ mode/init/fraction), ``EXP/paired.csv`` (pretrained - scratch with 95% confidenc
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import re
@@ -33,6 +32,7 @@ import pandas as pd
 
 
 from avpretext.common.audio import AudioError
+from avpretext.common.cli import CommandParser, command_name
 from avpretext.common.distributed import finish_processes
 from avpretext.common.environment import record_environment
 from avpretext.common.io import check_output_folder, write_atomic, write_json_atomic
@@ -44,6 +44,7 @@ from finetune.train import check_init, load_splits
 METRICS = ("uar", "macro_f1", "accuracy")
 INITS = ("scratch", "pretrained")
 CELL_CONFIG = "config.json"  # a cell's resolved FinetuneConfig, written before its metrics.json
+PROG = command_name("finetune/experiment.py", "avpretext-experiment")  # in usage and error lines
 # FinetuneConfig fields that never change a cell's results: where it is written and how it is run (loader
 # workers do not change the seeded crops: tested in test_finetune.py). Every other field of a finished cell's
 # config must equal what this run would use, or the run is refused: results made otherwise never mix.
@@ -342,7 +343,7 @@ def _floats(text: str) -> list[float]:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = CommandParser(prog=PROG, description=__doc__.split("\n")[0])
     parser.add_argument("--manifest", required=True, help="labelled manifest CSV (finetune.prepare)")
     parser.add_argument("--pretrained", required=True, help="encoder folder or pretext run; may contain {fold}")
     parser.add_argument("--out", required=True, help="grid folder (rerun to resume: finished cells are kept)")
@@ -393,7 +394,7 @@ def main(argv=None) -> int:
         table = run_grid(base, args.pretrained, out, args.modes, args.fractions, args.seeds, args.folds)
         finish_processes()
     except (ValueError, AudioError, NotADirectoryError) as err:  # user/input errors: one line, exit 2
-        print(f"finetune/experiment.py: error: {err}", file=sys.stderr)
+        print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
     print((out / "summary.md").read_text() if (out / "summary.md").exists() else "no finished cells")
     print(f"{len(table)} cells -> {out}")

@@ -16,9 +16,13 @@ from collections import Counter
 
 import pandas as pd
 
+from avpretext.common.cli import CommandParser, command_name
 from finetune.recipes import RECIPES, write_manifest
 
-PROG = "finetune.prepare"
+
+def program() -> str:
+    """``avpretext-prepare`` when run as that console script, else ``finetune.prepare`` (``python -m``)."""
+    return command_name("finetune.prepare", "avpretext-prepare")
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -26,7 +30,7 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Emotion corpus -> fine-tuning manifest (CSV).")
+    parser = CommandParser(prog=program(), description="Emotion corpus -> fine-tuning manifest (CSV).")
     parser.add_argument("corpus", choices=sorted(RECIPES), help="corpus recipe (naming convention of its files)")
     parser.add_argument("root", help="the corpus folder (for csv: the CSV file)")
     parser.add_argument("--out", required=True, help="manifest CSV to write")
@@ -84,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         df = recipe(args.root, **_recipe_options(args, recipe))
         out = write_manifest(df, args.out)
     except ValueError as err:
-        print(f"{PROG}: error: {err}", file=sys.stderr)
+        print(f"{program()}: error: {err}", file=sys.stderr)
         return 2
     print(summarize(df))
     print(f"wrote {out} (load with finetune.recipes.load_manifest)")

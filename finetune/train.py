@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from avpretext.common.audio import audio_error, AudioError
-from avpretext.common.cli import parse_config
+from avpretext.common.cli import command_name, parse_config
 from avpretext.common.distributed import finish_processes
 from avpretext.common.environment import record_environment
 from avpretext.common.io import check_output_folder, write_json_atomic
@@ -46,6 +46,7 @@ from finetune.splits import Split, make_splits
 # ----------------------------------------------------------------------------------------------------------
 # All splits.
 
+PROG = command_name("finetune/train.py", "avpretext-finetune")  # in usage and error lines
 SUMMARY_KEYS = ("accuracy", "uar", "macro_f1", "macro_precision", "macro_recall", "mean_ccc")
 
 
@@ -133,7 +134,8 @@ def run(config: FinetuneConfig) -> dict:
 
 
 def parse_args(argv=None) -> FinetuneConfig:
-    return parse_config(FinetuneConfig, argv, "Fine-tune and evaluate a speech encoder for SER.", required=("manifest",))
+    return parse_config(FinetuneConfig, argv, "Fine-tune and evaluate a speech encoder for SER.", required=("manifest",),
+                        prog=PROG)
 
 
 def main(argv=None) -> int:
@@ -142,7 +144,7 @@ def main(argv=None) -> int:
         summary = run(config)
         finish_processes()
     except (ValueError, AudioError, NotADirectoryError) as err:  # user/input errors: one line, exit 2
-        print(f"finetune/train.py: error: {err}", file=sys.stderr)
+        print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
     if summary.get("pooled"):
         pooled = summary["pooled"]

@@ -24,18 +24,19 @@ from torch import nn
 
 from avpretext.common.audio import AudioError
 from avpretext.common.batches import check_can_progress, collate, SegmentDataset, split_by_media, train_drop_last
-from avpretext.common.cli import parse_config
+from avpretext.common.cli import command_name, parse_config
 from avpretext.common.environment import record_environment
 from avpretext.common.io import check_output_folder, write_bytes_atomic, write_json_atomic
 from avpretext.common.schedules import EpochSampler, build_scheduler, epoch_seed
 from encoders import build_encoder, save_pretrained
 from pretext.checkpoint import load_checkpoint, save_checkpoint
-from pretext.tasks import DEFAULT_TASKS, parse_tasks
+from pretext.tasks import DEFAULT_TASKS, TASKS, parse_tasks
 from pretext.tasks.base import summarize_counts
 
 # Fields that define what is trained: a resumed run must match them exactly (solo-learn's SHOULD_MATCH).
 MUST_MATCH_ON_RESUME = ("data", "tasks", "encoder", "encoder_options", "head_hidden")
 CHECKPOINT_DIR = "checkpoints"
+PROG = command_name("pretext/train.py", "avpretext-pretrain")  # in usage and error lines
 
 
 @dataclass
@@ -414,14 +415,15 @@ def resolve_trackers(report_to: str) -> list[str]:
 
 
 def parse_args(argv=None) -> TrainConfig:
-    return parse_config(TrainConfig, argv, "Multi-task pretext pretraining of a speech encoder.", required=("data",))
+    return parse_config(TrainConfig, argv, "Multi-task pretext pretraining of a speech encoder.", required=("data",),
+                        prog=PROG, notes={"tasks": f"(built-in: {', '.join(TASKS)})"})
 
 
 def main(argv=None) -> int:
     try:
         export = train(parse_args(argv))
     except (ValueError, AudioError, NotADirectoryError) as err:  # user/input errors: one line, exit 2
-        print(f"pretext/train.py: error: {err}", file=sys.stderr)
+        print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
     print(f"encoder exported to {export}")
     return 0
