@@ -26,6 +26,9 @@ def build_encoder(name: str, **overrides) -> SpeechEncoder:
     if name not in ENCODERS:
         raise ValueError(f"unknown encoder {name!r}; choose from {sorted(ENCODERS)}")
     cls = ENCODERS[name]
+    retired = getattr(cls, "RETIRED_OPTIONS", {})  # options of an older architecture whose weights do not fit
+    for option in sorted(set(overrides) & set(retired)):
+        raise ValueError(retired[option])
     fields = {f.name for f in dataclasses.fields(cls.Config)}
     unknown = set(overrides) - fields
     if unknown:
