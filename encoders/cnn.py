@@ -1,12 +1,16 @@
 """``cnn``: a VGG-style 2-D CNN on log-mel spectrograms.
 
-The family used by the MSP lab for SER and by AV-SpNET's speech front end [0]: 128 mel bands from a 32 ms
-window every 16 ms, stages of 3x3 convolutions whose channels grow 32 -> 64 -> 128, each stage halving time
-and frequency with a stride-2 convolution; frequency is averaged out at the end and a linear layer gives
+A spectrogram CNN of the kind that proxy-label pretraining for SER starts from (AV-SpNET [0] pretrains a CNN
+speech front end on arousal/valence proxy labels derived from audio and text; [1] a speech encoder on
+audiovisual pretext tasks); the configuration is this toolkit's, not either paper's: 128 mel bands from a
+32 ms window every 16 ms, stages of 3x3 convolutions whose channels grow 32 -> 64 -> 128, each stage halving
+time and frequency with a stride-2 convolution; frequency is averaged out at the end and a linear layer gives
 ``dim`` features every 128 ms.
 
-[0] L. Lu et al., "Audio-visual ... self-supervised speech network (AV-SpNET)", AVEC 2018.
-[1] L. Goncalves and C. Busso, Interspeech 2022 (same CNN family for the pretext tasks).
+[0] C.-C. Lu, J.-L. Li and C.-C. Lee, "Learning an arousal-valence speech front-end network using media data
+    in-the-wild for emotion recognition" (AV-SpNET), AVEC 2018 (ACM), pp. 99-105.
+[1] L. Goncalves and C. Busso, "Improving speech emotion recognition using self-supervised learning with
+    domain-specific audiovisual tasks", Interspeech 2022.
 """
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 against the current recipe's, cell for cell.
 
     .venv/bin/python -m experiments.recipe_methods --manifest M.csv --pretrained RUN --work WORK
-        [--methods current,mixup,mixup_log_mel,auxiliary,adversarial,chunk_mean,chunk_attention]
+        [--methods current,mixup,mixup_log_mel,auxiliary,adversarial,chunk_mean,chunk_attention,
+                   chunk_dynamic_mean,chunk_dynamic_gru]
         [--fractions 0.1,1.0]
         [--seeds 0,1,2] [--set key=value ...] [--archive docs/results/methods]
     .venv/bin/python -m experiments.recipe_methods --report docs/results/methods/cells.csv   # print, run nothing
@@ -34,12 +35,18 @@ RECIPE = ["epochs=20", "patience=8", "lr=0.001", "encoder_lr_mult=1.0", "max_sec
           "dev_speakers=2", "num_workers=2", "num_folds=4"]
 METHODS = {
     "current": [],
-    "mixup": ["mixup_alpha=0.4"],  # Latif et al., on waveforms
+    "mixup": ["mixup_alpha=0.4"],  # mixup (Zhang et al.), on waveforms
     "mixup_log_mel": ["mixup_alpha=0.4", "mixup_input=log_mel"],  # the same, on the encoder's log-mel input
-    "auxiliary": ["speaker_weight=0.3", "gender_weight=0.3"],  # Latif et al., multi-task
+    # Latif et al. (IEEE TAC 2022), semi-supervised below label fraction 1: the heads see every training row.
+    "auxiliary": ["speaker_weight=0.3", "gender_weight=0.3"],
     "adversarial": ["speaker_weight=0.3", "speaker_adversarial=true"],  # gradient reversal on speaker
-    "chunk_mean": ["chunk_seconds=1.0", "chunk_overlap=0.5", "chunk_pooling=mean"],  # Lin and Busso
-    "chunk_attention": ["chunk_seconds=1.0", "chunk_overlap=0.5", "chunk_pooling=attention"],
+    # Fixed-overlap sliding chunks after the 3 s crop: not Lin and Busso's method (docs/results.md).
+    "chunk_mean": ["chunk_seconds=1.0", "chunk_mode=sliding", "chunk_overlap=0.5", "chunk_pooling=mean"],
+    "chunk_attention": ["chunk_seconds=1.0", "chunk_mode=sliding", "chunk_overlap=0.5", "chunk_pooling=attention"],
+    # Lin and Busso's dynamic chunking: whole utterances, C = ceil(longest / S) chunks of S = 1 s each (RAVDESS's
+    # longest clip lasts 5.3 s: C = 6), aggregated by mean or by a GRU over the chunk sequence (their RnnAttenVec).
+    "chunk_dynamic_mean": ["chunk_seconds=1.0", "chunk_mode=dynamic", "chunk_count=6", "chunk_pooling=mean"],
+    "chunk_dynamic_gru": ["chunk_seconds=1.0", "chunk_mode=dynamic", "chunk_count=6", "chunk_pooling=gru"],
 }
 
 

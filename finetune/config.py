@@ -42,16 +42,17 @@ class FinetuneConfig:
     smooth: int = 3  # dev UAR averaged over the last `smooth` evaluations for model selection
     patience: int = 8  # stop when the smoothed dev score has not improved for this many epochs
     class_weights: bool = False  # weight the loss by inverse class frequency
-    # Mixup (Zhang et al. 2018; for SER Latif et al.): each training item mixed with another of its batch, weight
-    # lam ~ Beta(alpha, alpha), inputs and targets alike (waveforms or log-mel inputs, see mixup_input; pooled
-    # embeddings in probe mode). 0: off.
+    # Mixup (Zhang et al., ICLR 2018; in SER Latif et al., Interspeech 2020, mix to augment a GAN's training
+    # features): each training item mixed with another of its batch, weight lam ~ Beta(alpha, alpha), inputs and
+    # targets alike (waveforms or log-mel inputs, see mixup_input; pooled embeddings in probe mode). 0: off.
     mixup_alpha: float = 0.0
     # What mixup mixes (fine-tuning mode): waveform, or log_mel: the encoder's own log-mel front end's output
     # (encoders with input_domain log_mel, e.g. cnn), so two utterances mix as spectrograms.
     mixup_input: str = "waveform"
-    # Weight of an auxiliary speaker-id loss (Latif et al. 2019; finetune.auxiliary): a head on the shared encoder
-    # classifies the split's training speakers, its cross-entropy added to the emotion loss with this weight.
-    # 0: off. Fine-tuning mode only; the auxiliary heads are not saved with the model.
+    # Weight of an auxiliary speaker-id loss (Latif et al., IEEE TAC 2022; finetune.auxiliary): a head on the shared
+    # encoder classifies the split's training speakers, its cross-entropy added to the emotion loss with this
+    # weight. 0: off. Semi-supervised: below label_fraction 1 the auxiliary heads train on every training row, the
+    # emotion loss on the labelled ones. Fine-tuning mode only; the auxiliary heads are not saved with the model.
     speaker_weight: float = 0.0
     # Weight of an auxiliary gender loss (the manifest's gender column; rows without one are left out), as
     # speaker_weight. 0: off.

@@ -1,9 +1,11 @@
 """Acoustic-cluster pretext task: which of k acoustic pseudo-classes does a segment's speech fall in?
 
-DeepEmoCluster [0] trains an emotion encoder on unlabelled speech with k-means pseudo-classes (DeepCluster
-[1] applied to speech emotion): cluster the segments, predict the cluster index, re-cluster. Unlike the
-face tasks it needs audio alone, so it scales with any unlabelled speech. Here the first round clusters
-hand-made descriptors of each segment's speech frames:
+DeepEmoCluster [0] trains an emotion network end to end on mel-spectrograms with k-means pseudo-classes of its
+own representations (DeepCluster [1] applied to speech emotion: cluster, predict the cluster index, re-cluster
+as training goes), alongside a supervised emotional-attribute regressor on the labelled part (semi-supervised).
+Unlike the face tasks it needs audio alone, so it scales with any unlabelled speech. This task is not that
+loop: it clusters hand-made descriptors of each segment's speech frames once (:func:`recluster`, run by hand,
+re-clusters on a trained encoder's own pooled embeddings for a next round):
 
 * log-mel band energies (mean and std over speech frames): spectral envelope and its variation (tilt and
   brightness rise with vocal effort);
@@ -16,8 +18,8 @@ Recordings differ by 18-20 dB in level and by their channel (measured on real co
 robustly standardised within its group (speaker, else video: :func:`~pretext.tasks.base.resolve_group`)
 before PCA and k-means: a cluster says how a segment differs from its speaker's usual voice.
 
-[0] S.-G. Lin and C. Busso, "DeepEmoCluster: a semi-supervised framework for latent cluster representation
-    of speech emotions", ICASSP 2021.
+[0] W.-C. Lin, K. Sridhar and C. Busso, "DeepEmoCluster: a semi-supervised framework for latent cluster
+    representation of speech emotions", ICASSP 2021.
 [1] M. Caron et al., "Deep clustering for unsupervised learning of visual features", ECCV 2018.
 """
 from __future__ import annotations

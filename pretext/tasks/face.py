@@ -1,7 +1,8 @@
 """Facial activation pretext task: does the face move a lot or little while this speech is produced?
 
 Goncalves and Busso [0] label segments by the amount of facial-landmark movement (high/low against a
-median) and predict it from speech; AV-SpNET [1] likewise ties speech to facial motion. Here the value is
+median) and predict it from speech. (AV-SpNET [1] also pretrains a speech network on proxy labels, but its
+arousal/valence proxies are derived from the audio and text of media data, not from faces.) Here the value is
 the mean speed of the mesh landmarks of a region, in inter-ocular distances per second, after removing head
 motion (similarity alignment on rigid points to the video's median face), so it does not depend on head
 turns, face size or camera distance. Measured on real posed clips: motion normalised this way and compared
@@ -9,7 +10,8 @@ within speaker separated high- from low-arousal clips well (AUC 0.92), raw motio
 (0.73); hence the per-speaker median by default.
 
 [0] L. Goncalves and C. Busso, Interspeech 2022.
-[1] L. Lu et al., "Audio-visual speech-emotion ... AV-SpNET", AVEC 2018.
+[1] C.-C. Lu, J.-L. Li and C.-C. Lee, "Learning an arousal-valence speech front-end network using media data
+    in-the-wild for emotion recognition" (AV-SpNET), AVEC 2018 (ACM), pp. 99-105.
 """
 from __future__ import annotations
 
