@@ -155,3 +155,97 @@ def test_cells_from_before_configs_were_recorded_are_refused_as_unknown(speech, 
     assert_user_error(_experiment(speech, pretrained, out), "finetune/experiment.py",
                       "1 finished cell(s) (e.g. finetune-scratch-f1-fold0-s0) have no config.json",
                       "settings, which are unknown", "use a new --out")
+
+
+# --- predict, encoder initialisation, fold counts, report intervals -------------------------------------------
+
+SMALL_TRANSFORMER = {"conv_layers": [[16, 10, 5]] + [[16, 3, 2]] * 4 + [[16, 2, 2]] * 2, "dim": 32, "num_layers": 2,
+                     "num_heads": 2, "ff_dim": 64, "pos_conv_kernel": 16, "pos_conv_groups": 4}
+
+
+@pytest.fixture(scope="module")
+def model_run(speech, tmp_path_factory) -> Path:
+    """A fine-tuning run OUT (fold 0 only) whose OUT/fold0/model predict reads; trained on 1.0 s utterances."""
+    out = tmp_path_factory.mktemp("model") / "run"
+    result = _finetune(speech, out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+def _predict(*args):
+    return _run([str(REPO / "finetune" / "predict.py"), *args])
+
+
+def test_predict_refuses_an_existing_folder_as_out_before_any_inference(model_run, speech, tmp_path):
+    (tmp_path / "taken").mkdir()
+    result = _predict(model_run, Path(speech).parent, "--out", tmp_path / "taken")
+    assert_user_error(result, "finetune/predict.py", f"{tmp_path / 'taken'}: the output file is an existing folder")
+    assert len(result.stderr.splitlines()) == 1 and not result.stdout, result.stderr  # nothing predicted first
+    assert not any((tmp_path / "taken").iterdir())
+
+
+def test_predict_skips_audio_far_shorter_than_the_model_was_trained_on(model_run, speech, tmp_path):
+    """A WAV truncated to 3 KB decodes to 0.09 s: the model never saw anything that short, so the file is
+    skipped and named, not given a confident label; the model folder records what it was trained on."""
+    labels = json.loads((model_run / "fold0" / "model" / "labels.json").read_text())
+    assert labels["shortest_training_seconds"] == pytest.approx(1.0, abs=0.01)
+    whole = next(Path(speech).parent.rglob("*.flac"))
+    truncated = tmp_path / "truncated.wav"
+    import soundfile as sf
+
+    audio, rate = sf.read(whole, dtype="float32")
+    sf.write(tmp_path / "whole.wav", audio, rate, subtype="PCM_16")
+    truncated.write_bytes((tmp_path / "whole.wav").read_bytes()[:3000])
+    result = _predict(model_run, whole, truncated, "--out", tmp_path / "p.csv")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"skipped {truncated}: only 0.09 s of audio, under the minimum of 0.50 s" in result.stderr
+    assert list(pd.read_csv(tmp_path / "p.csv")["path"]) == [str(whole)]
+    forced = _predict(model_run, whole, truncated, "--out", tmp_path / "all.csv", "--min-seconds", "0")
+    assert forced.returncode == 0 and len(pd.read_csv(tmp_path / "all.csv")) == 2, forced.stderr[-3000:]
+
+
+def test_a_bad_init_checkpoint_is_one_line_before_anything_is_written(speech, tmp_path):
+    """torch's traceback (with its weights_only=False suggestion) never reaches the user; nothing is unpickled."""
+    from encoders import build_encoder
+
+    torch.save(build_encoder("transformer", **SMALL_TRANSFORMER).model.state_dict(), tmp_path / "w2v.pt")
+    for name, reason in (("missing.safetensors", "file not found"), ("w2v.pt", "a pickled PyTorch file")):
+        options = json.dumps({**SMALL_TRANSFORMER, "init_checkpoint": str(tmp_path / name)})
+        result = _finetune(speech, tmp_path / "out", "--encoder", "transformer", "--encoder-options", options)
+        assert_user_error(result, "finetune/train.py", f"{tmp_path / name}: init_checkpoint of the transformer "
+                                                       f"encoder: {reason}")
+        assert "weights_only" not in result.stderr
+        assert not (tmp_path / "out").exists()
+
+
+def test_a_bad_init_checkpoint_stops_pretraining_before_the_run_folder_is_written(tmp_path):
+    from avpretext import synthetic
+
+    data = synthetic.write_segment_table(tmp_path / "labels", tasks=("energy",), media=2)
+    (tmp_path / "w2v.bin").write_bytes(b"\x80\x04not weights")  # a pickle stream
+    options = json.dumps({**SMALL_TRANSFORMER, "init_checkpoint": str(tmp_path / "w2v.bin")})
+    result = _run([str(REPO / "pretext" / "train.py"), "--data", data, "--tasks", "energy", "--encoder",
+                   "transformer", "--encoder-options", options, "--out", tmp_path / "run", "--max-steps", 1,
+                   "--num-workers", 0, "--report-to", "none"])
+    assert_user_error(result, "pretext/train.py", f"{tmp_path / 'w2v.bin'}: init_checkpoint", "pickled")
+    assert not (tmp_path / "run").exists()
+
+
+def test_too_few_speakers_for_the_folds_names_the_option_and_the_value_that_works(tmp_path):
+    four = write_labeled_speech(tmp_path / "four", speakers=4, per_class=1, classes=("neutral", "angry"),
+                                duration_s=0.5)
+    error = assert_user_error(_finetune(four, tmp_path / "out", "--num-folds", 6, "--dev-speakers", 2),
+                              "finetune/train.py", "4 speakers cannot fill 6 folds", "--num-folds")
+    assert "at most 4" in error, error
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_experiment_report_says_why_a_single_pair_has_no_interval():
+    from finetune.experiment import markdown, paired_differences, summary_table
+
+    cells = pd.DataFrame([{"mode": "finetune", "init": init, "fraction": 1.0, "fold": "fold0", "seed": 0,
+                           "uar": uar, "macro_f1": uar, "accuracy": uar}
+                          for init, uar in (("scratch", 0.5), ("pretrained", 0.6))])
+    text = markdown(summary_table(cells), paired_differences(cells))
+    assert "nan" not in text, text
+    assert "| finetune | 100% | 1 | +10.0 | none (n=1) | none (n=1) |" in text, text
