@@ -11,6 +11,9 @@ from data_prep.sources import discover_media
 
 from .helpers import item_ids, run_extract
 
+# Extraction runs of several videos (or a Ray cluster): left out of the quick check `-m "not slow"`.
+pytestmark = pytest.mark.slow
+
 
 # A phone camera slowing down in low light: 1 s at 30 fps, then 1 s at 15 fps (22.5 fps on average).
 VFR_TIMES = np.round(np.r_[np.arange(30) / 30, 1 + np.arange(15) / 15], 3)

@@ -8,6 +8,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from data_prep import store
@@ -15,6 +16,9 @@ from data_prep.face_signals import load_face_arrays
 from data_prep.sources import discover_media
 
 from .helpers import assert_same_outputs, item_ids, run_extract
+
+# Extraction runs of several videos (or a Ray cluster): left out of the quick check `-m "not slow"`.
+pytestmark = pytest.mark.slow
 
 
 def test_extract_writes_audio_energy_and_face_signals(synthetic_corpus, face_model, tmp_path):

@@ -12,6 +12,9 @@ from data_prep.label import segment_speech
 
 from .helpers import run_extract
 
+# Extraction runs of several videos (or a Ray cluster): left out of the quick check `-m "not slow"`.
+pytestmark = pytest.mark.slow
+
 SEGMENT_S = 3.0
 
 

@@ -16,6 +16,7 @@ from data_prep import store
 from .helpers import assert_same_outputs, item_ids, run_extract
 
 pytest.importorskip("ray", reason="Ray is not installed; install the extra: pip install 'avpretext[ray]'")
+pytestmark = pytest.mark.slow  # a local Ray cluster per test
 
 
 @pytest.fixture(scope="module")

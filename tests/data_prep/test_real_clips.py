@@ -10,6 +10,9 @@ from data_prep.sources import discover_media
 
 from .helpers import run_extract
 
+# Extraction runs of several videos (or a Ray cluster): left out of the quick check `-m "not slow"`.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def real_run(talking_faces, face_model, tmp_path_factory):

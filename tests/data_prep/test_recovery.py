@@ -146,6 +146,7 @@ _KILL_AND_RERUN = textwrap.dedent("""
 
 @pytest.mark.skipif(not processes.has_proc() or not sys.platform.startswith("linux"),
                     reason="zombies are made deterministic with prctl(PR_SET_CHILD_SUBREAPER) (Linux)")
+@pytest.mark.slow
 def test_killed_workers_leave_no_debris_after_one_complete_rerun(synthetic_corpus, face_model, tmp_path):
     out = tmp_path / "out"
     run = subprocess.run([sys.executable, "-c", _KILL_AND_RERUN, str(synthetic_corpus), str(out), str(face_model)],
@@ -161,6 +162,7 @@ def test_killed_workers_leave_no_debris_after_one_complete_rerun(synthetic_corpu
 
 # --- decoding -------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_audio_that_ends_before_the_video_is_not_called_truncated(tmp_path, face_model):
     """A looped clip whose audio is a little shorter than its video: Matroska gives each stream its own
     DURATION tag, while the container's (and PyAV's stream) duration is the longest stream's."""
@@ -209,6 +211,7 @@ _KILLED_AFTER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("last", ["label_stats.json", "label_config.json"])
 def test_a_label_folder_killed_part_way_is_refused_until_relabelled(speech_extraction, tmp_path, last):
     dest = tmp_path / "labels"
@@ -250,6 +253,7 @@ def test_a_table_from_two_label_runs_is_refused(speech_extraction, tmp_path):
 
 # --- paths that resolve wherever the next stage runs ---------------------------------------------------
 
+@pytest.mark.slow
 def test_label_table_paths_resolve_from_any_working_folder(speech_corpus, face_model, tmp_path):
     work = tmp_path / "work"
     work.mkdir()

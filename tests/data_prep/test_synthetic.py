@@ -53,6 +53,7 @@ def _segment_expressions(table: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(rows)
 
 
+@pytest.mark.slow
 def test_sample_corpus_expressions_get_their_au_labels(face_model, tmp_path):
     # Two videos: happy + angry stretches in one, surprise + a neutral lively stretch in the other.
     root = synthetic.write_sample_corpus(tmp_path / "corpus", num_videos=2)
@@ -121,6 +122,7 @@ def test_labeled_speech_manifest_counts_and_determinism(tmp_path):
         synthetic.write_labeled_speech(tmp_path / "d", classes=("neutral", "bored"))
 
 
+@pytest.mark.slow
 def test_labeled_speech_classes_differ_in_prosody(tmp_path):
     manifest = synthetic.write_labeled_speech(tmp_path, speakers=4, per_class=4)
     table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
@@ -147,6 +149,7 @@ def test_face_image_is_the_shipped_astronaut_crop():
     assert hashlib.sha256(face.tobytes()).hexdigest() == synthetic.FACE_IMAGE_SHA256
 
 
+@pytest.mark.slow
 def test_segment_table_helper_has_the_columns_of_a_real_label_run(face_model, tmp_path):
     """write_segment_table (no video) stands in for extract + label in the training tests: same columns in the
     same order, same dtypes, labels and masks as the tasks assign them, some face/au masks False."""

@@ -177,6 +177,7 @@ def test_offline_download_failure_names_option_and_variable(tmp_path, monkeypatc
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_built_wheel_carries_the_face_model_and_the_demo_face(tmp_path):
     """`pip install .` (not only editable) must ship the assets: build the wheel offline and look inside.
 
