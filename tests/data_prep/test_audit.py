@@ -46,6 +46,7 @@ def posed_faces(face_model, tmp_path_factory):
 SPEAKER_BASELINE = {"tasks": ["energy", "face", "au"], "au": {"baseline": "auto"}}
 
 
+@pytest.mark.slow
 def test_posed_synthetic_faces_are_scored_as_labelled_and_outputs_are_written(posed_faces, tmp_path):
     extract, references = posed_faces
     result = audit_labels(extract, references, tmp_path / "audit", config=build_label_config(SPEAKER_BASELINE))
@@ -80,6 +81,7 @@ def test_posed_synthetic_faces_are_scored_as_labelled_and_outputs_are_written(po
     assert f"Accuracy **{au['accuracy']:.1%}**" in markdown and "| anger |" in markdown
 
 
+@pytest.mark.slow
 def test_aliases_change_what_a_reference_name_means(posed_faces, tmp_path):
     extract, references = posed_faces
     config = build_label_config(SPEAKER_BASELINE)
@@ -161,6 +163,7 @@ def test_references_without_a_key_or_a_label_are_refused_by_name(tmp_path):
         read_references(bad)
 
 
+@pytest.mark.slow
 def test_cli_errors_exit_2_and_the_summary_prints(posed_faces, tmp_path, capsys):
     extract, references = posed_faces
     assert cli_main(["audit", str(extract), "--references", str(tmp_path / "none.csv"), "--out",
@@ -175,6 +178,7 @@ def test_cli_errors_exit_2_and_the_summary_prints(posed_faces, tmp_path, capsys)
     assert (tmp_path / "a" / "audit.md").exists()
 
 
+@pytest.mark.slow
 def test_real_dev_faces_default_au_labels(face_model, tmp_path):
     """The 24 dev clips of ../shared/data/emotion_faces_dev (docs/label_audit.md has the full audit)."""
     dev = _require(SHARED / "data" / "emotion_faces_dev", "the emotion_faces_dev clips")
