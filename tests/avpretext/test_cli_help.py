@@ -173,3 +173,12 @@ def test_readme_documents_the_options_users_asked_about():
     for option in ("--report-to", "--eval-every", "--lr", "--pretrain-steps", "--use-segments", "--print-config",
                    "RUN/pretext/"):
         assert option in readme, option
+
+
+def test_every_command_line_uses_the_one_line_error_parser():
+    """A parser built with argparse.ArgumentParser directly prints its whole usage block before the error."""
+    sources = [p for folder in ("avpretext", "data_prep", "encoders", "pretext", "finetune", "experiments",
+                                "benchmarks") for p in (ROOT / folder).rglob("*.py")]
+    direct = [str(p.relative_to(ROOT)) for p in sources if "argparse.ArgumentParser(" in p.read_text()
+              and p != ROOT / "avpretext" / "common" / "cli.py"]
+    assert not direct, f"use avpretext.common.cli.CommandParser in {direct}"
