@@ -51,6 +51,13 @@ def _ray_workers_running_an_item() -> list[int]:
     return _ray_processes("ray::ItemWorker.run")
 
 
+def _work_folder_writers(out: Path) -> set[int]:
+    """PIDs that own an item folder in ``out/.tmp`` (named ``<id>.<host>.<pid>-<start>.<random>``)."""
+    tmp = out / store.TMP_DIR
+    names = [p.name for p in tmp.iterdir()] if tmp.is_dir() else []
+    return {int(name.rsplit(".", 2)[1].split("-")[0]) for name in names if name.count(".") >= 3}
+
+
 def _wait_for_orphaned_actors(timeout: float = 120.0) -> None:
     """Actor processes can outlive a SIGKILLed driver and its cluster for a moment (Ray does not keep them in
     the driver's process group), and may publish the item in hand meanwhile: atomically, so nothing is lost,
@@ -80,11 +87,13 @@ def test_a_ray_worker_killed_mid_item_loses_nothing(synthetic_corpus, face_model
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     killed, deadline = None, time.time() + 180
     while killed is None and time.time() < deadline and proc.poll() is None:
-        busy = _ray_workers_running_an_item()
-        if busy:
-            killed = busy[0]
+        # A worker whose item folder exists in .tmp: killed mid-item, it leaves that folder behind, which the
+        # run must remove (its writer is dead, perhaps an unreaped zombie) once the item was redone.
+        mid_item = sorted(set(_ray_workers_running_an_item()) & _work_folder_writers(out))
+        if mid_item:
+            killed = mid_item[0]
             os.kill(killed, signal.SIGKILL)
-        time.sleep(0.05)
+        time.sleep(0.02)
     stdout, stderr = proc.communicate(timeout=300)
     assert killed is not None, f"no Ray worker was seen handling an item: {stderr[-2000:]}"
     assert proc.returncode == 0, stderr[-3000:]
