@@ -20,9 +20,7 @@ def _stat_fields(pid: int) -> list[str] | None:
     there is no such process or no /proc."""
     try:
         text = (_PROC / str(pid) / "stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    except OSError:
+    except OSError:  # no such process (or no /proc)
         return None
     # The command name (field 2) is in parentheses and may itself hold spaces or parentheses.
     return text[text.rindex(")") + 2:].split()
