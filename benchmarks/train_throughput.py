@@ -80,7 +80,7 @@ def measure(encoder_name: str, segments: Path, work: Path, steps: int, batch_siz
 
     accelerator = Accelerator()
     model_a, opt_a, sched_a = make()
-    model_a, opt_a, sched_a = accelerator.prepare(model_a, opt_a, sched_a)
+    model_a, opt_a = accelerator.prepare(model_a, opt_a)  # the scheduler as pretext/train.py: not prepared
     model_b, opt_b, _ = make()
     weights = {t.name: 1.0 for t in tasks}
 

@@ -12,7 +12,7 @@ import torch
 
 from avpretext.common.batches import check_can_progress, collate, SegmentDataset, train_drop_last
 from avpretext.common.io import write_atomic, write_json_atomic
-from avpretext.common.schedules import EpochSampler, warmup_cosine
+from avpretext.common.schedules import EpochSampler, step_scheduler, warmup_cosine
 from finetune.auxiliary import (add_aux_columns, aux_loss, aux_weights, hide_unlabelled, labelled_items,
                                 training_rows)
 from finetune.chunking import chunk_settings
@@ -20,8 +20,10 @@ from finetune.config import FinetuneConfig
 from finetune.data import read_seconds, Targets, probe_durations, segment_table
 from finetune.losses import check_mixup, compute_loss, mix_batch, mixup_loss
 from finetune.metrics import plot_confusion, score
+from finetune.fusion import fuse_loaders, fusion_settings
 from finetune.model import MODEL_DIR, SERModel, resolve_init, save_model
 from finetune.probe_cache import probe_loaders
+from finetune.selection import dev_loss, SelectionTracker
 from finetune.splits import Split, label_subset
 
 
@@ -132,7 +134,8 @@ def _train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Pa
     encoder, pretrained, source = resolve_init(config)
     check_mixup(config, encoder)  # run() and the grid check it before any work; a library call here
     model = SERModel(encoder, targets.num_outputs, config.head, config.head_hidden, config.dropout, aux_classes,
-                     ("speaker",) if config.speaker_adversarial else (), chunk_settings(config))
+                     ("speaker",) if config.speaker_adversarial else (), chunk_settings(config),
+                     fusion_settings(config))
     class_weight = None
     if config.class_weights and targets.categorical:
         train_table = tables["train"][tables["train"]["emotion_mask"]]  # labelled rows only
@@ -146,6 +149,8 @@ def _train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Pa
     else:
         train_loader, sampler, eval_loaders = _loaders(config, tables, targets, accelerator.num_processes,
                                                        list(weights))
+    if config.fuse:  # batches also carry the files' functionals (finetune.fusion)
+        train_loader, eval_loaders = fuse_loaders(config, model, tables, train_loader, eval_loaders)
     freeze_epochs = config.freeze_epochs if (pretrained and config.mode == "finetune") else 0
     # What each process's sharded loader yields (an epoch with none would train nothing, silently).
     steps_per_epoch = check_can_progress(len(train_loader.dataset), config.batch_size, accelerator.num_processes,
@@ -153,10 +158,13 @@ def _train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Pa
                                          "check the manifest and --label-fraction (or the skipped files)")
     optimizer = _optimizer(config, model, pretrained)
     scheduler = _scheduler(optimizer, config, steps_per_epoch, freeze_epochs * steps_per_epoch)
-    model, optimizer, train_loader, scheduler = accelerator.prepare(model, optimizer, train_loader, scheduler)
+    # The scheduler counts this process's steps (steps_per_epoch is per process) and is stepped once per step
+    # (step_scheduler), never prepared: Accelerate's wrapper would step it once per process.
+    model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
     eval_loaders = {part: accelerator.prepare(loader) for part, loader in eval_loaders.items()}
 
     history, best = [], {"smoothed": -math.inf, "epoch": -1, "state": None}
+    tracker = SelectionTracker(config)
     started = time.perf_counter()
     for epoch in range(config.epochs):
         sampler.set_epoch(epoch)
@@ -175,28 +183,34 @@ def _train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Pa
             loss = _training_loss(model, batch, targets, class_weight, weights, lam, perm, config.mixup_input)
             accelerator.backward(loss)
             optimizer.step()
-            scheduler.step()
+            step_scheduler(accelerator, scheduler)
             optimizer.zero_grad()
             loss_sum, batches = loss_sum + float(loss.detach()), batches + 1
         if not batches:  # check_can_progress said otherwise: never report an untrained model as trained
             raise RuntimeError(f"{split.name} epoch {epoch + 1}: the training loader yielded no batch")
-        dev = score(*predict_loader(accelerator, model, eval_loaders["dev"]), targets)
-        window = ([h["dev_uar"] for h in history] + [dev["uar"]])[-config.smooth:]
+        dev_outputs = predict_loader(accelerator, model, eval_loaders["dev"])
+        dev, loss_dev = score(*dev_outputs, targets), dev_loss(*dev_outputs, targets, class_weight)
+        smoothed, improved = tracker.update(dev["uar"], loss_dev, accelerator.unwrap_model(model))
         record = {"epoch": epoch + 1, "train_loss": loss_sum / max(batches, 1), "dev_uar": dev["uar"],
-                  "dev_smoothed": float(np.mean(window)), "lr": scheduler.get_last_lr()[0],
+                  "dev_loss": loss_dev, "dev_smoothed": smoothed, "lr": scheduler.get_last_lr()[0],
                   "elapsed_s": round(time.perf_counter() - started, 2)}
         history.append(record)
-        if record["dev_smoothed"] > best["smoothed"]:
-            state = accelerator.unwrap_model(model).state_dict()
+        if improved:
             best = {"smoothed": record["dev_smoothed"], "epoch": epoch + 1, "dev": dev,
-                    "state": {k: v.detach().clone() for k, v in state.items()}}
+                    "state": tracker.states[epoch + 1]}
         if config.progress:
             accelerator.print(f"{split.name} epoch {epoch + 1}: loss {record['train_loss']:.3f} dev "
                               f"{'UAR' if targets.categorical else 'CCC'} {dev['uar']:.3f} "
                               f"(smoothed {record['dev_smoothed']:.3f})")
-        if epoch + 1 - best["epoch"] >= config.patience:
+        if tracker.should_stop():
             break
     unwrapped = accelerator.unwrap_model(model)
+
+    def test_score(state: dict) -> dict:
+        unwrapped.load_state_dict(state)
+        return score(*predict_loader(accelerator, model, eval_loaders["test"]), targets)
+
+    selections = tracker.test_scores(test_score)  # other rules' epochs (compare_selections), else none
     unwrapped.load_state_dict(best["state"])
     test = score(*predict_loader(accelerator, model, eval_loaders["test"]), targets)
     result = {"split": split.name, "test": test, "best_epoch": best["epoch"], "epochs_run": len(history),
@@ -208,6 +222,8 @@ def _train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Pa
               "dev_speakers": sorted(split.dev["speaker"].unique()), "skipped_bad_audio": skipped,
               "train_seconds": round(time.perf_counter() - started, 2),
               "shortest_train_utterance_s": round(float((tables["train"]["end"] - tables["train"]["start"]).min()), 3)}
+    if selections:
+        result["selections"] = selections
     if accelerator.is_main_process:
         _write_split(out, result, history, unwrapped, targets, config.save_model)
     accelerator.wait_for_everyone()

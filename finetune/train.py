@@ -29,11 +29,13 @@ import numpy as np
 
 from avpretext.common.audio import audio_error, AudioError
 from avpretext.common.cli import command_name, parse_config
-from avpretext.common.distributed import finish_processes
+from avpretext.common.distributed import die_with_launcher, finish_processes
 from avpretext.common.environment import record_environment
 from avpretext.common.io import check_output_folder, write_json_atomic
+from avpretext.common.run_lock import hold_run_lock
 from finetune.auxiliary import check_auxiliary
 from finetune.chunking import check_chunking
+from finetune.fusion import check_fusion
 from finetune.config import MODES, FinetuneConfig
 from finetune.data import Targets, resolve_targets
 from finetune.loop import train_split
@@ -41,6 +43,7 @@ from finetune.losses import check_mixup
 from finetune.metrics import metrics_from_confusion, plot_confusion
 from finetune.model import resolve_init
 from finetune.recipes import load_manifest
+from finetune.selection import check_selection
 from finetune.splits import Split, make_splits
 
 # ----------------------------------------------------------------------------------------------------------
@@ -87,6 +90,8 @@ def load_splits(config: FinetuneConfig) -> tuple[Targets, list[Split]]:
     manifest = load_manifest(config.manifest)
     check_auxiliary(config, manifest, config.manifest)
     check_chunking(config)
+    check_fusion(config)
+    check_selection(config)
     targets = resolve_targets(manifest, config.classes, config.dimensions, config.manifest)
     if targets.categorical:
         manifest = manifest[manifest["label"].isin(targets.class_names)].reset_index(drop=True)
@@ -112,24 +117,26 @@ def check_init(config: FinetuneConfig) -> None:
 
 
 def run(config: FinetuneConfig) -> dict:
-    """Fine-tune and test on every selected split; write OUT (see the module docstring); return the summary."""
+    """Fine-tune and test on every selected split; write OUT (see the module docstring); return the summary.
+    OUT is held (``OUT/run.lock``, :mod:`avpretext.common.run_lock`) while the run writes it."""
     from accelerate import Accelerator
 
+    die_with_launcher()
     out = check_output_folder(config.out)
     targets, splits = load_splits(config)
     check_init(config)
     accelerator = Accelerator(mixed_precision=config.mixed_precision)
-    if accelerator.is_main_process:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(out / "config.json", dataclasses.asdict(config))
-        record_environment(out)
-    results = [train_split(config, split, targets, out / split.name, accelerator) for split in splits]
-    summary = summarize(results, targets) | {"classes": targets.class_names, "dimensions": targets.dimensions}
-    if accelerator.is_main_process:
-        write_json_atomic(out / "metrics.json", summary)
-        if targets.categorical:
-            plot_confusion(summary["pooled"]["confusion"], targets.class_names, out / "confusion.png",
-                           f"pooled over {len(results)} split(s): UAR {summary['pooled']['uar']:.3f}")
+    with hold_run_lock(out, accelerator):
+        if accelerator.is_main_process:
+            write_json_atomic(out / "config.json", dataclasses.asdict(config))
+            record_environment(out)
+        results = [train_split(config, split, targets, out / split.name, accelerator) for split in splits]
+        summary = summarize(results, targets) | {"classes": targets.class_names, "dimensions": targets.dimensions}
+        if accelerator.is_main_process:
+            write_json_atomic(out / "metrics.json", summary)
+            if targets.categorical:
+                plot_confusion(summary["pooled"]["confusion"], targets.class_names, out / "confusion.png",
+                               f"pooled over {len(results)} split(s): UAR {summary['pooled']['uar']:.3f}")
     return summary
 
 

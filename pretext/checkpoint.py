@@ -189,6 +189,14 @@ def load_checkpoint(folder: Path, accelerator, model, optimizer, scheduler,
         if set(train_state) != set(keys) or not all(type(train_state[k]) is int and train_state[k] >= 0
                                                     for k in keys):
             raise CheckpointError(folder / TRAIN_STATE_FILE, f"expected non-negative integers {list(keys)}")
+        # The schedule moves once per optimizer step (fewer when mixed precision skipped steps), never more: a
+        # scheduler ahead of the step count was stepped once per process and would resume late in its decay.
+        if isinstance(scheduler_state, dict) and isinstance(scheduler_state.get("last_epoch"), int) \
+                and scheduler_state["last_epoch"] > train_state["step"]:
+            raise CheckpointError(folder / SCHEDULER_FILE,
+                                  f"the schedule is at step {scheduler_state['last_epoch']}, the run at step "
+                                  f"{train_state['step']} (stepped once per process); resume is not exact: "
+                                  "start a new run")
         json_name, tensor_name = rng_files(accelerator.process_index)
         rng_info, rng_tensors = read_json(folder / json_name), read_safetensors(folder / tensor_name)
     except LoadError as err:

@@ -10,6 +10,7 @@ the tasks and never names a specific one.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import shutil
@@ -22,16 +23,19 @@ import torch
 from torch import nn
 
 
-from avpretext.common.audio import AudioError
+from avpretext.common.audio import AudioError, audio_error
 from avpretext.common.batches import check_can_progress, collate, SegmentDataset, split_by_media, train_drop_last
 from avpretext.common.cli import command_name, parse_config
+from avpretext.common.distributed import die_with_launcher
 from avpretext.common.environment import record_environment
 from avpretext.common.io import check_output_folder, write_bytes_atomic, write_json_atomic
-from avpretext.common.schedules import EpochSampler, build_scheduler, epoch_seed
+from avpretext.common.progress import StepProgress
+from avpretext.common.run_lock import hold_run_lock
+from avpretext.common.schedules import EpochSampler, build_scheduler, epoch_seed, step_scheduler
 from encoders import build_encoder, save_pretrained
 from pretext.checkpoint import load_checkpoint, save_checkpoint
+from pretext.deep_cluster import check_recluster, DeepClusterLoop, round_line
 from pretext.tasks import DEFAULT_TASKS, TASKS, parse_tasks
-from pretext.tasks.base import summarize_counts
 
 # Fields that define what is trained: a resumed run must match them exactly (solo-learn's SHOULD_MATCH).
 MUST_MATCH_ON_RESUME = ("data", "tasks", "encoder", "encoder_options", "head_hidden")
@@ -67,6 +71,9 @@ class TrainConfig:
     seed: int = 0  # seeds weights, crops and the sampler (per process)
     resume: bool = False  # continue the run in --out from its newest checkpoint
     skip_bad_audio: bool = False  # drop unreadable audio files (counted) instead of stopping
+    # DeepEmoCluster's loop (pretext.deep_cluster): after every N epochs, re-cluster the cluster task's segments
+    # on the encoder's own embeddings and re-initialise its head. 0: the label stage's clusters throughout.
+    recluster_every: int = 0
 
 
 class PretextModel(nn.Module):
@@ -78,8 +85,10 @@ class PretextModel(nn.Module):
         self.heads = nn.ModuleDict(heads)
 
     def forward(self, wavs: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
-        pooled = self.encoder(wavs, lengths).pooled
-        return {name: head(pooled) for name, head in self.heads.items()}
+        encoded = self.encoder(wavs, lengths)
+        # Frame-level heads (pretext.tasks.base.FrameRegressionTask) read the frames, the others the pooled one.
+        return {name: head(encoded if getattr(head, "reads_frames", False) else encoded.pooled)
+                for name, head in self.heads.items()}
 
 
 class TrainState:
@@ -144,18 +153,94 @@ def task_weights(given: dict, names: list[str]) -> dict[str, float]:
 
 
 def train(config: TrainConfig) -> Path:
-    """Run (or resume) a pretraining run; returns the exported encoder's folder ``OUT/encoder``."""
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
+    """Run (or resume) a pretraining run; returns the exported encoder's folder ``OUT/encoder``.
 
+    The options, the data and every audio file are checked before anything is written to ``OUT``; the run then
+    holds ``OUT/run.lock`` (:mod:`avpretext.common.run_lock`) until it ends, so a second live run into the same
+    folder is refused while a killed one's folder resumes as it is.
+    """
+    from accelerate import Accelerator
+
+    die_with_launcher()
+    check_options(config)
     out = check_output_folder(config.out)
     trackers = resolve_trackers(config.report_to)
     accelerator = Accelerator(gradient_accumulation_steps=config.grad_accum, mixed_precision=config.mixed_precision,
                               log_with=trackers or None, project_dir=str(out))
-    # Everything a user can get wrong is checked before the first write: a config.json left by a refused run
-    # would make both the corrected command ("already holds a run") and --resume ("differs") fail.
+    run = _check_run(config, accelerator)
+    with hold_run_lock(out, accelerator) as lock:
+        _check_or_save_config(config, out, accelerator)
+        return _train(config, accelerator, out, trackers, run, lock)
+
+
+@dataclass
+class CheckedRun:
+    """What :func:`_check_run` built and checked before anything is written."""
+
+    tasks: list
+    task_configs: dict
+    weights: dict
+    train_table: object
+    val_table: object
+    drop_last: bool
+    encoder: nn.Module
+    heads: dict
+
+
+def check_options(config: TrainConfig) -> None:
+    """ValueError naming the first option out of its range (a zero --log-every would otherwise fail at the
+    first step, a negative --lr at the optimiser, both after the run folder was written)."""
+    def flag(name):
+        return "--" + name.replace("_", "-")
+
+    for name in ("max_steps", "batch_size", "grad_accum", "head_hidden", "eval_every", "checkpoint_every",
+                 "keep_checkpoints", "log_every"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{flag(name)} {value}: must be a whole number >= 1")
+    for name in ("warmup_steps", "num_workers", "seed"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{flag(name)} {value}: must be a whole number >= 0")
+    checks = {"lr": (config.lr > 0, "> 0"), "weight_decay": (config.weight_decay >= 0, ">= 0"),
+              "max_seconds": (config.max_seconds > 0, "> 0"),
+              "val_fraction": (config.val_fraction >= 0, ">= 0")}  # too high: "no training segment" later
+    for name, (ok, wanted) in checks.items():
+        value = getattr(config, name)
+        if not (ok and math.isfinite(value)):
+            raise ValueError(f"{flag(name)} {value}: must be {wanted}")
+    if config.mixed_precision not in ("no", "bf16", "fp16"):
+        raise ValueError(f"--mixed-precision {config.mixed_precision}: choose from no, bf16, fp16")
+
+
+def check_audio_files(table, workers: int = 8) -> None:
+    """AudioError naming the first audio file of the segment table that cannot be opened (missing, not audio,
+    unsupported): found before the run writes anything, not when a loader first reads it. Reads each file's
+    header once (in threads: on network storage the time is latency)."""
+    import soundfile as sf
+    from concurrent.futures import ThreadPoolExecutor
+
+    def probe(path):
+        try:
+            sf.info(str(path))
+        except Exception as err:  # soundfile raises several types for missing/corrupt files
+            return audio_error(path, err)
+        return None
+
+    with ThreadPoolExecutor(workers) as pool:
+        for error in pool.map(probe, table["audio_path"].unique()):
+            if error is not None:
+                raise error
+
+
+def _check_run(config: TrainConfig, accelerator) -> CheckedRun:
+    """Everything a user can get wrong, checked before the first write: a config.json left by a refused run
+    would make both the corrected command ("already holds a run") and --resume ("differs") fail."""
+    from accelerate.utils import set_seed
+
     set_seed(config.seed)
     tasks = parse_tasks(config.tasks)
+    check_recluster(config.recluster_every, [t.name for t in tasks])
     table, task_configs = load_task_table(config.data, tasks)
     weights = task_weights(config.task_weights, [t.name for t in tasks])
     train_table, val_table = split_by_media(table, config.val_fraction, config.seed)
@@ -172,12 +257,24 @@ def train(config: TrainConfig) -> Path:
         encoder = build_encoder(config.encoder, **config.encoder_options)
     except TypeError as err:  # a wrongly typed option reaches the encoder's constructor
         raise ValueError(f"--encoder-options {json.dumps(config.encoder_options)}: {err}") from None
-    heads = {t.name: t.build_head(encoder.output_dim, task_configs[t.name], config.head_hidden) for t in tasks}
-    _check_or_save_config(config, out, accelerator)
+    heads = {t.name: t.build_head(encoder.frame_dim if t.frame_level else encoder.output_dim, task_configs[t.name],
+                                  config.head_hidden) for t in tasks}
+    if not config.skip_bad_audio:
+        check_audio_files(table)
+    return CheckedRun(tasks, task_configs, weights, train_table, val_table, drop_last, encoder, heads)
 
+
+def _train(config: TrainConfig, accelerator, out: Path, trackers: list[str], run: CheckedRun, lock) -> Path:
+    """Train a checked run whose folder this process holds (``lock`` on the main process, else None)."""
+    tasks, task_configs, weights, encoder, heads = run.tasks, run.task_configs, run.weights, run.encoder, run.heads
+    train_table, val_table, drop_last = run.train_table, run.val_table, run.drop_last
     names = [t.name for t in tasks]
-    train_set = SegmentDataset(train_table, names, config.max_seconds, True, config.seed, config.skip_bad_audio)
-    val_set = SegmentDataset(val_table, names, config.max_seconds, False, config.seed, config.skip_bad_audio)
+    frame_targets = {t.name: functools.partial(t.frame_targets, cfg=task_configs[t.name]) for t in tasks
+                     if t.frame_level}
+    train_set = SegmentDataset(train_table, names, config.max_seconds, True, config.seed, config.skip_bad_audio,
+                               frame_targets)
+    val_set = SegmentDataset(val_table, names, config.max_seconds, False, config.seed, config.skip_bad_audio,
+                             frame_targets)
     sampler = EpochSampler(len(train_set), config.seed)
     # Each loader has its own generator, re-seeded before every pass (per epoch, per evaluation): creating an
     # iterator draws the workers' base seed from it, not from the global RNG (which dropout uses), so a
@@ -187,23 +284,36 @@ def train(config: TrainConfig) -> Path:
     loader_args = {"batch_size": config.batch_size, "collate_fn": collate, "num_workers": config.num_workers}
     train_loader = torch.utils.data.DataLoader(train_set, sampler=sampler, drop_last=drop_last,
                                                generator=train_generator, **loader_args)
-    val_loader = torch.utils.data.DataLoader(val_set, shuffle=False, generator=val_generator, **loader_args)
+    # Validation is sharded here (every num_processes-th segment), not by Accelerate: its shards are padded to
+    # equal batches with repeated segments, which would be scored twice.
+    val_shard = torch.utils.data.Subset(val_set, range(accelerator.process_index, len(val_set),
+                                                       accelerator.num_processes))
+    val_loader = torch.utils.data.DataLoader(val_shard, shuffle=False, generator=val_generator, **loader_args)
 
     model = PretextModel(encoder, heads)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    # Built for max_steps optimizer steps and stepped once per step (step_scheduler), never prepared:
+    # Accelerate's wrapper would step it once per process.
     scheduler = build_scheduler(optimizer, config.warmup_steps, config.max_steps)
-    model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
-        model, optimizer, train_loader, val_loader, scheduler)
+    model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
     state = TrainState()
     checkpointed = {"model": model, "optimizer": optimizer, "scheduler": scheduler,
                     "generators": {"train_loader": train_generator}}
     if config.resume:
         _resume(accelerator, out, state, checkpointed)
+    reclusters = (DeepClusterLoop(config.recluster_every, task_configs["cluster"], [train_set, val_set], out,
+                                  config.seed, config.batch_size) if config.recluster_every else None)
+    if reclusters is not None and config.resume:
+        reclusters.resume(state.epoch)  # the labels of the newest round the checkpoint had seen
     if trackers:
         accelerator.init_trackers("pretext", config={k: str(v) for k, v in dataclasses.asdict(config).items()})
 
     num_classes = {t.name: t.num_classes(task_configs[t.name]) for t in tasks}
     running = _fresh_running(tasks, num_classes, accelerator.device)
+    if not len(val_set):
+        accelerator.print("no validation segments (--val-fraction 0, or fewer than 2 media items: validation "
+                          "takes whole media items): validation is skipped")
+    progress = StepProgress(config.max_steps, state.step, enabled=accelerator.is_main_process)
     started = time.perf_counter()
     model.train()
     while state.step < config.max_steps:
@@ -221,8 +331,11 @@ def train(config: TrainConfig) -> Path:
             _accumulate(running, tasks, losses, logits, batch, num_classes)
             if accelerator.sync_gradients:  # an optimiser step happened (not mid-accumulation)
                 state.step += 1
+                progress.update()
                 running = _after_step(config, accelerator, model, val_loader, len(val_set), tasks, num_classes,
-                                      out, state, running, scheduler, started, checkpointed)
+                                      out, state, running, scheduler, started, checkpointed, progress)
+                if lock is not None:
+                    lock.check()
                 if state.step >= config.max_steps:
                     break
             waited = time.perf_counter()
@@ -232,6 +345,9 @@ def train(config: TrainConfig) -> Path:
                                    f"segments, batch {config.batch_size} x {accelerator.num_processes} processes)")
             state.epoch += 1
             state.batch_in_epoch = 0
+            if reclusters is not None and reclusters.due(state.epoch):
+                progress.write(round_line(reclusters.after_epoch(accelerator, model, optimizer, state.epoch)))
+    progress.close()
     _check_ranks_in_sync(accelerator, model)
     export = out / "encoder"
     if accelerator.is_main_process:
@@ -244,15 +360,18 @@ def train(config: TrainConfig) -> Path:
 
 
 def _after_step(config, accelerator, model, val_loader, n_val, tasks, num_classes, out, state, running, scheduler,
-                started, checkpointed) -> dict:
+                started, checkpointed, progress) -> dict:
     """Logging, evaluation and checkpoints due at this step. Returns the (possibly reset) running sums."""
     last = state.step == config.max_steps
     if state.step % config.log_every == 0 or last:
-        _log(accelerator, out, state, running, "train", scheduler.get_last_lr()[0], started)
+        record = _log(accelerator, out, state, running, "train", scheduler.get_last_lr()[0], started)
+        progress.show({**{k[:-len("/loss")]: v for k, v in record.items() if k.endswith("/loss") and v is not None},
+                       "lr": record["lr"]})
         running = _fresh_running(tasks, num_classes, accelerator.device)
     if n_val and (state.step % config.eval_every == 0 or last):
         val_loader.generator.manual_seed(config.seed)  # the same worker seeds at every evaluation
-        _evaluate(accelerator, model, val_loader, tasks, num_classes, out, state, started)
+        progress.write(validation_line(_evaluate(accelerator, model, val_loader, tasks, num_classes, out, state,
+                                                 started)))
         model.train()
     if state.step % config.checkpoint_every == 0 or last:
         _checkpoint(accelerator, out, state, config.keep_checkpoints, checkpointed)
@@ -267,7 +386,7 @@ def train_step(accelerator, model, optimizer, scheduler, batch, tasks, weights):
         loss = sum(weights[name] * value for name, value in losses.items())
         accelerator.backward(loss)
         optimizer.step()
-        scheduler.step()
+        step_scheduler(accelerator, scheduler)
         optimizer.zero_grad()
     return logits, losses
 
@@ -286,14 +405,16 @@ def _check_ranks_in_sync(accelerator, model) -> None:
 def _fresh_running(tasks, num_classes, device) -> dict:
     # Loss sums are weighted by each batch's labelled items: batches without labels (loss 0) do not dilute a
     # task's reported loss.
-    return {"_skipped": 0, "_data_wait_s": 0.0} | {
+    return {"_skipped": 0, "_segments": 0, "_data_wait_s": 0.0} | {
         t.name: {"loss": 0.0, "labelled": 0,
-                 "counts": torch.zeros(num_classes[t.name], num_classes[t.name], dtype=torch.float64, device=device)}
+                 "counts": torch.zeros(t.metric_shape(num_classes[t.name]), dtype=torch.float64, device=device),
+                 "summarize": t.summarize_metric}
         for t in tasks}
 
 
 def _accumulate(running, tasks, losses, logits, batch, num_classes) -> None:
     running["_skipped"] += int(batch["skipped"])
+    running["_segments"] += len(batch["lengths"])
     for t in tasks:
         entry = running[t.name]
         labelled = int(batch["masks"][t.name].sum())
@@ -309,6 +430,10 @@ def _log(accelerator, out: Path, state: TrainState, running: dict, split: str, l
         record["lr"] = lr
     skipped = accelerator.reduce(torch.tensor(running["_skipped"], device=accelerator.device), reduction="sum")
     record["skipped_bad_audio"] = int(skipped)
+    # Segments seen since the last record, over all processes (training: batches completed by cycling count
+    # what was trained on; validation: each segment once).
+    record["segments"] = int(accelerator.reduce(torch.tensor(running["_segments"], device=accelerator.device),
+                                                reduction="sum"))
     record["data_wait_s"] = round(running["_data_wait_s"], 4)
     for name, entry in running.items():
         if name.startswith("_"):
@@ -316,23 +441,49 @@ def _log(accelerator, out: Path, state: TrainState, running: dict, split: str, l
         counts = accelerator.reduce(entry["counts"], reduction="sum")
         sums = accelerator.reduce(torch.tensor([entry["loss"], entry["labelled"]], dtype=torch.float64,
                                                device=accelerator.device), reduction="sum")
-        loss = sums[0] / sums[1].clamp(min=1.0)
-        record.update({f"{name}/loss": float(loss), **{f"{name}/{k}": v for k, v in summarize_counts(counts).items()}})
+        # No labelled segment: no loss (null), not a perfect-looking 0.
+        loss = float(sums[0] / sums[1]) if sums[1] > 0 else None
+        record.update({f"{name}/loss": loss, **{f"{name}/{k}": v for k, v in entry["summarize"](counts).items()}})
     if accelerator.is_main_process:
         with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
     accelerator.log({f"{split}/{k}": v for k, v in record.items() if isinstance(v, (int, float))}, step=state.step)
+    return record
 
 
 @torch.no_grad()
-def _evaluate(accelerator, model, loader, tasks, num_classes, out, state, started) -> None:
+def _evaluate(accelerator, model, loader, tasks, num_classes, out, state, started) -> dict:
+    """Score this process's validation shard (``loader``, not prepared: its batches are moved here) with the
+    model itself, outside DDP (shards may differ by a batch); the logged record sums every process's."""
+    from accelerate.utils import send_to_device
+
+    model = accelerator.unwrap_model(model)  # keeps the mixed-precision autocast of prepare()
     model.eval()
     running = _fresh_running(tasks, num_classes, accelerator.device)
     for batch in loader:
+        batch = send_to_device(batch, accelerator.device)
         logits = model(batch["wavs"], batch["lengths"])
         losses = {t.name: t.loss(logits[t.name], batch["labels"][t.name], batch["masks"][t.name]) for t in tasks}
         _accumulate(running, tasks, losses, logits, batch, num_classes)
-    _log(accelerator, out, state, running, "val", None, started)
+    return _log(accelerator, out, state, running, "val", None, started)
+
+
+def validation_line(record: dict) -> str:
+    """One progress line for a validation record: each task's loss (and UAR when it has one)."""
+    if not record["segments"]:
+        return f"step {record['step']} validation: no validation segments (all unreadable and skipped)"
+    parts = []
+    for key, loss in record.items():
+        if not key.endswith("/loss"):
+            continue
+        task = key[:-len("/loss")]
+        if loss is None:
+            parts.append(f"{task} no labelled segments")
+            continue
+        uar = record.get(f"{task}/uar")
+        parts.append(f"{task} {loss:.3f}" + (f" (UAR {uar:.3f})" if isinstance(uar, float) and math.isfinite(uar)
+                                              else ""))
+    return f"step {record['step']} validation ({record['segments']} segments): " + ", ".join(parts)
 
 
 def _checkpoint(accelerator, out: Path, state: TrainState, keep: int, checkpointed: dict) -> None:
@@ -425,7 +576,10 @@ def main(argv=None) -> int:
     except (ValueError, AudioError, NotADirectoryError) as err:  # user/input errors: one line, exit 2
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
-    print(f"encoder exported to {export}")
+    from accelerate import PartialState
+
+    if PartialState().is_main_process:
+        print(f"encoder exported to {export}")
     return 0
 
 

@@ -1,6 +1,11 @@
 """Ending a multi-process run cleanly (torchrun / ``accelerate launch``; gloo on CPU, NCCL on GPU)."""
 from __future__ import annotations
 
+import os
+import sys
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
 
 def finish_processes() -> None:
     """Wait for every process, then destroy the process group (no-op in a single-process run).
@@ -16,3 +21,32 @@ def finish_processes() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+
+
+def launched_worker() -> bool:
+    """True in a worker started by torchrun / ``accelerate launch`` (torch's elastic agent sets these)."""
+    return "TORCHELASTIC_RUN_ID" in os.environ or ("LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ)
+
+
+def die_with_launcher() -> bool:
+    """In a launched worker on Linux, ask the kernel to SIGKILL this process when its launcher dies.
+
+    torch's launcher starts each worker in a session of its own, so a launcher killed by a signal it cannot
+    handle (SIGKILL, or an OOM kill) leaves its workers training, unseen, beside the next run. With
+    ``PR_SET_PDEATHSIG`` they end with it. Returns whether it was set (not outside a launcher, not off Linux).
+    """
+    if not launched_worker() or not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+    import signal
+
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            return False
+    except (OSError, AttributeError):
+        return False
+    if os.getppid() != parent:  # the launcher died before the request was in place
+        os.kill(os.getpid(), signal.SIGKILL)
+    return True

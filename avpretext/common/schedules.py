@@ -50,3 +50,17 @@ def warmup_cosine(step: int, warmup: int, total: int) -> float:
 
 def build_scheduler(optimizer, warmup: int, total: int):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(step, warmup, total))
+
+
+def step_scheduler(accelerator, scheduler) -> None:
+    """Advance ``scheduler`` (not passed to ``accelerator.prepare``) by one optimizer step, however many
+    processes train: call it after every ``optimizer.step()``.
+
+    Accelerate's prepared scheduler steps ``num_processes`` times per optimizer step (it assumes a schedule
+    counted in one process's batches), so a schedule built for ``max_steps`` optimizer steps would end, and
+    warm up, N times too early under N processes. Here the schedule moves once per optimizer step that
+    happened: not mid-way through gradient accumulation, not when mixed precision skipped the step (fp16
+    overflow), as Accelerate does for one process.
+    """
+    if accelerator.sync_gradients and not accelerator.optimizer_step_was_skipped:
+        scheduler.step()

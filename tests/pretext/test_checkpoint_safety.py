@@ -72,7 +72,7 @@ def test_resume_refuses_a_crafted_or_unexpected_file_by_name(checkpointed_run, p
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("damage", ["truncate", "bad_json", "missing_tensor", "shape"])
+@pytest.mark.parametrize("damage", ["truncate", "bad_json", "missing_tensor", "shape", "schedule_ahead"])
 def test_resume_refuses_a_corrupt_or_mismatching_checkpoint_by_name(checkpointed_run, damage, tmp_path, capsys):
     from safetensors.torch import load_file, save_file
 
@@ -86,6 +86,9 @@ def test_resume_refuses_a_corrupt_or_mismatching_checkpoint_by_name(checkpointed
     elif damage == "bad_json":
         name = "train_state.json"
         (folder / name).write_text('{"step": 2, "epoch"')
+    elif damage == "schedule_ahead":  # stepped once per process by a 2-process run
+        name = "scheduler.json"
+        (folder / name).write_text(json.dumps(json.loads((folder / name).read_text()) | {"last_epoch": 4}))
     else:
         name = "model.safetensors"
         tensors = load_file(str(folder / name))
