@@ -3,9 +3,10 @@
 DeepEmoCluster [0] trains an emotion network end to end on mel-spectrograms with k-means pseudo-classes of its
 own representations (DeepCluster [1] applied to speech emotion: cluster, predict the cluster index, re-cluster
 as training goes), alongside a supervised emotional-attribute regressor on the labelled part (semi-supervised).
-Unlike the face tasks it needs audio alone, so it scales with any unlabelled speech. This task is not that
-loop: it clusters hand-made descriptors of each segment's speech frames once (:func:`recluster`, run by hand,
-re-clusters on a trained encoder's own pooled embeddings for a next round):
+Unlike the face tasks it needs audio alone, so it scales with any unlabelled speech. The label stage makes
+round 0 from hand-made descriptors of each segment's speech frames; pretraining's ``--recluster-every``
+(:mod:`pretext.deep_cluster`) runs the loop on the encoder's own embeddings, and :func:`recluster` one round on
+an exported encoder. The descriptors:
 
 * log-mel band energies (mean and std over speech frames): spectral envelope and its variation (tilt and
   brightness rise with vocal effort);
@@ -337,12 +338,17 @@ def cluster_table(table: pd.DataFrame, features: np.ndarray, valid: pd.Series, c
 def embed_segments(encoder_dir, table: pd.DataFrame, batch_size: int = 16) -> np.ndarray:
     """The pooled embedding of each segment by the encoder saved in ``encoder_dir`` (``save_pretrained``
     layout, e.g. a pretext run's ``RUN/encoder``): ``(N, D)`` float32, audio read with seeking."""
+    from encoders import load_pretrained
+
+    return embed_with(load_pretrained(encoder_dir).eval(), table, batch_size)
+
+
+def embed_with(encoder, table: pd.DataFrame, batch_size: int = 16, device=None) -> np.ndarray:
+    """The pooled embedding of each whole segment by an encoder module (in eval mode), ``(N, D)`` float32."""
     import torch
 
-    from encoders import load_pretrained
     from avpretext.common.audio import read_audio
 
-    encoder = load_pretrained(encoder_dir).eval()
     out = []
     with torch.no_grad():
         for lo in range(0, len(table), batch_size):
@@ -353,7 +359,9 @@ def embed_segments(encoder_dir, table: pd.DataFrame, batch_size: int = 16) -> np
             batch = torch.zeros(len(wavs), int(lengths.max()))
             for i, w in enumerate(wavs):
                 batch[i, :len(w)] = w
-            out.append(encoder(batch, lengths).pooled.float().numpy())
+            if device is not None:
+                batch, lengths = batch.to(device), lengths.to(device)
+            out.append(encoder(batch, lengths).pooled.float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
 
 

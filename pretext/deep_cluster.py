@@ -1,0 +1,170 @@
+"""The DeepEmoCluster loop inside pretraining: the cluster task's pseudo-classes re-made from the encoder's own
+representations as training goes.
+
+DeepEmoCluster [0], after DeepCluster [1], alternates k-means on the network's own features with training the
+network to predict the cluster indices. With ``--recluster-every N`` pretraining does that: at the end of every
+N-th epoch the training and validation segments that the cluster task labels are embedded by the encoder being
+trained (pooled embeddings of whole segments, eval mode), re-clustered with the cluster task's own settings
+(:func:`pretext.tasks.cluster.cluster_table`: standardised within groups, PCA, k-means, ``k`` from the label
+config; seeded by the config's seed plus the round), the task's labels are replaced by the new assignments, and
+the cluster head is re-initialised with its optimiser state, as DeepCluster does: cluster indices of one round
+mean nothing in the next. Round 0 is the label stage's clustering of hand-made descriptors.
+
+Each round writes ``RUN/clusters/round_NNN.parquet`` (``segment_id``, ``cluster_label``, ``cluster_mask``) and
+``round_NNN.json`` (the epoch it was made after, cluster sizes, inertia, and, when the segment table has an
+``emotion`` column, the clusters' purity against it: the share of segments in their cluster's most frequent
+emotion, the paper's "latent clusters have emotional dependencies"). A resumed run re-applies the newest round
+made at or before its checkpoint's epoch, so it trains on the labels the interrupted run had.
+
+The main process clusters and writes the round; every process then reads the same file, so data-parallel
+processes always agree on the labels, and re-initialise the head from the same seed, so their weights stay equal.
+
+[0] W.-C. Lin, K. Sridhar and C. Busso, "DeepEmoCluster: a semi-supervised framework for latent cluster
+    representation of speech emotions", ICASSP 2021.
+[1] M. Caron, P. Bojanowski, A. Joulin and M. Douze, "Deep clustering for unsupervised learning of visual
+    features", ECCV 2018.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from avpretext.common.io import write_atomic, write_json_atomic
+from pretext.tasks.cluster import cluster_table, embed_with
+
+TASK = "cluster"
+ROUNDS_DIR = "clusters"
+PURITY_COLUMN = "emotion"
+_ROUND_FILE = re.compile(r"round_(\d{3})\.json$")
+
+
+def check_recluster(every: int, task_names) -> None:
+    """ValueError naming the option when re-clustering cannot run."""
+    if every < 0:
+        raise ValueError(f"--recluster-every {every}: must be >= 0 (0: off)")
+    if every and TASK not in task_names:
+        raise ValueError(f"--recluster-every {every} re-makes the {TASK} task's labels: add {TASK} to --tasks")
+
+
+def cluster_purity(labels: np.ndarray, classes: pd.Series) -> float | None:
+    """Share of segments whose class is their cluster's most frequent one (None without two known classes).
+
+    labels: (N,) cluster index per segment; classes: (N,) e.g. emotion names ("" or NaN: unknown, left out).
+    """
+    known = classes.notna().to_numpy() & (classes.astype(str).str.strip() != "").to_numpy()
+    if len(set(classes[known])) < 2:
+        return None
+    frame = pd.DataFrame({"cluster": labels[known], "cls": classes[known].astype(str).to_numpy()})
+    majority = frame.groupby("cluster")["cls"].agg(lambda c: c.value_counts().iloc[0]).sum()
+    return float(majority / len(frame))
+
+
+class DeepClusterLoop:
+    """Re-clusters a run's ``cluster`` task every ``every`` epochs (see the module docstring).
+
+    Args:
+        every: epochs between rounds (> 0).
+        cfg: the cluster task's config (a :class:`pretext.tasks.cluster.ClusterConfig`, as labelled).
+        datasets: the run's :class:`avpretext.common.batches.SegmentDataset` objects whose ``cluster`` labels
+            and masks are replaced (training, validation); their tables must hold ``segment_id``.
+        out: the run folder (rounds go to ``out/clusters``).
+        seed: the run's seed (head re-initialisation).
+        batch_size: segments embedded at once.
+    """
+
+    def __init__(self, every: int, cfg, datasets: list, out: Path, seed: int, batch_size: int = 16):
+        self.every, self.cfg, self.datasets = every, cfg, datasets
+        self.folder = Path(out) / ROUNDS_DIR
+        self.seed, self.batch_size = seed, batch_size
+        self.table = pd.concat([d.table for d in datasets], ignore_index=True)
+
+    def due(self, epoch: int) -> bool:
+        """Whether a round follows ``epoch`` completed epochs."""
+        return epoch > 0 and epoch % self.every == 0
+
+    def after_epoch(self, accelerator, model, optimizer, epoch: int) -> dict | None:
+        """At a due epoch: re-cluster (main process), apply the round everywhere, re-initialise the head.
+        Returns the round's facts (None when no round is due)."""
+        if not self.due(epoch):
+            return None
+        number = epoch // self.every
+        unwrapped = accelerator.unwrap_model(model)
+        if accelerator.is_main_process:
+            self._make_round(unwrapped.encoder, number, epoch, accelerator.device)
+        accelerator.wait_for_everyone()
+        facts = self._apply(number)
+        self._reset_head(unwrapped.heads[TASK], optimizer, number)
+        return facts
+
+    def resume(self, epoch: int) -> dict | None:
+        """Re-apply the newest round made after at most ``epoch`` epochs (a resumed run's labels). The head
+        needs no reset: the checkpoint holds its weights."""
+        made = [(json.loads(path.read_text())["epoch"], int(_ROUND_FILE.search(path.name).group(1)))
+                for path in sorted(self.folder.glob("round_*.json"))]
+        usable = [number for made_after, number in made if made_after <= epoch]
+        return self._apply(max(usable)) if usable else None
+
+    def _make_round(self, encoder, number: int, epoch: int, device) -> None:
+        table = self.table
+        valid = table["cluster_valid"].astype(bool) if "cluster_valid" in table else table["cluster_mask"]
+        was_training = encoder.training
+        encoder.eval()
+        try:
+            embedded = embed_with(encoder, table[valid.to_numpy()], self.batch_size, device)
+        finally:
+            encoder.train(was_training)
+        features = np.zeros((len(table), embedded.shape[1] if embedded.size else 1), dtype=np.float32)
+        features[valid.to_numpy()] = embedded
+        cfg = dataclasses.replace(self.cfg, seed=self.cfg.seed + number)
+        clustered, facts = cluster_table(table, features, valid, cfg)
+        labels, mask = clustered["cluster_label"].to_numpy(), clustered["cluster_mask"].to_numpy(bool)
+        facts = {"round": number, "epoch": epoch, **{k: v for k, v in facts.items() if k != "classes"}}
+        if PURITY_COLUMN in table:
+            facts["purity"] = cluster_purity(labels[mask], table[PURITY_COLUMN][mask])
+            facts["purity_chance"] = cluster_purity(np.zeros(int(mask.sum()), dtype=np.int64),
+                                                    table[PURITY_COLUMN][mask])  # one cluster: the majority share
+        rounds = pd.DataFrame({"segment_id": table["segment_id"].to_numpy(), "cluster_label": labels,
+                               "cluster_mask": mask})
+        self.folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.folder / f"round_{number:03d}.parquet", lambda tmp: rounds.to_parquet(tmp, index=False))
+        write_json_atomic(self.folder / f"round_{number:03d}.json", facts)  # last: it marks the round as made
+
+    def _apply(self, number: int) -> dict:
+        path = self.folder / f"round_{number:03d}.parquet"
+        rounds = pd.read_parquet(path)
+        if rounds["segment_id"].tolist() != self.table["segment_id"].tolist():
+            raise ValueError(f"{path}: its segments are not this run's (another --data or split); use a new --out")
+        start = 0
+        for dataset in self.datasets:
+            part = rounds.iloc[start:start + len(dataset.table)]
+            start += len(dataset.table)
+            if TASK in dataset.labels:
+                dataset.labels[TASK] = torch.tensor(np.clip(part["cluster_label"].to_numpy(np.int64), 0, None))
+                dataset.masks[TASK] = torch.tensor(part["cluster_mask"].to_numpy(bool))
+        return json.loads((self.folder / f"round_{number:03d}.json").read_text())
+
+    def _reset_head(self, head: torch.nn.Module, optimizer, number: int) -> None:
+        """Fresh weights for the cluster head (the same on every process) and no optimiser state for them."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed * 1000 + number)
+            for module in head.modules():
+                if hasattr(module, "reset_parameters"):
+                    module.reset_parameters()
+        state = getattr(optimizer, "optimizer", optimizer).state
+        for parameter in head.parameters():
+            state.pop(parameter, None)
+
+
+def round_line(facts: dict) -> str:
+    """One line for the console: a round's epoch, cluster sizes and (if measured) purity."""
+    purity = facts.get("purity")
+    against = (f", purity {purity:.3f} against {PURITY_COLUMN} (one cluster: {facts['purity_chance']:.3f})"
+               if purity is not None else "")
+    return (f"re-clustered after epoch {facts['epoch']} (round {facts['round']}): cluster sizes "
+            f"{facts.get('cluster_sizes')}{against}")
