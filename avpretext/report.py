@@ -16,6 +16,7 @@ from avpretext.common.cli import CommandParser
 from avpretext.common.io import write_atomic
 from data_prep.label import task_specific_entries
 from data_prep.segments import STATS_FILE
+from finetune.baseline import BASELINE_MODES
 
 
 def _pyplot():
@@ -72,17 +73,24 @@ def plot_pretraining(records: pd.DataFrame, tasks: list[str], path: Path) -> Pat
 
 
 def plot_finetune(summary: pd.DataFrame, path: Path) -> Path:
-    """Test UAR (mean +- std over cells) of scratch vs pretrained, per mode and label fraction."""
+    """Test UAR (mean +- std over cells) of scratch vs pretrained, per mode and label fraction, beside the
+    eGeMAPS baseline's at the same fraction (when the experiment ran it)."""
     plt = _pyplot()
-    groups = summary.assign(x=summary["mode"] + " " + (summary["fraction"] * 100).round().astype(int).astype(str)
-                            + "%")
-    labels = list(dict.fromkeys(groups["x"]))
+    percent = (summary["fraction"] * 100).round().astype(int).astype(str) + "%"
+    groups = summary.assign(x=summary["mode"] + " " + percent, at=percent)
+    neural = groups[~groups["mode"].isin(BASELINE_MODES)]
+    labels = list(dict.fromkeys(neural["x"])) or list(dict.fromkeys(groups["x"]))
+    baseline = groups[groups["mode"] == "egemaps"].set_index("at")
+    bars = [("scratch", neural[neural["init"] == "scratch"].set_index("x")),
+            ("pretrained", neural[neural["init"] == "pretrained"].set_index("x"))]
+    if len(baseline) and len(neural):  # at each group's label fraction
+        bars.append(("egemaps + LR", baseline.reindex([x.split(" ", 1)[1] for x in labels]).set_axis(labels)))
     fig, ax = plt.subplots(figsize=(1.6 * len(labels) + 2, 3.5))
-    width = 0.38
-    for offset, init in ((-width / 2, "scratch"), (width / 2, "pretrained")):
-        rows = groups[groups["init"] == init].set_index("x").reindex(labels)
-        ax.bar([i + offset for i in range(len(labels))], rows["uar_mean"] * 100, width,
-               yerr=rows["uar_std"].fillna(0) * 100, capsize=3, label=init)
+    width = 0.8 / len(bars)
+    for k, (name, rows) in enumerate(bars):
+        rows = rows.reindex(labels)
+        ax.bar([i + (k - (len(bars) - 1) / 2) * width for i in range(len(labels))], rows["uar_mean"] * 100, width,
+               yerr=rows["uar_std"].fillna(0) * 100, capsize=3, label=name)
     ax.set_xticks(range(len(labels)), labels)
     ax.set_ylabel("test UAR (%)")
     ax.legend()
@@ -134,7 +142,8 @@ def build_report(label_dir: Path, pretrain_run: Path, experiment: Path, out: Pat
     lines += ["", f"![pretraining]({plot_pretraining(records, tasks, out / 'pretraining.png').name})", ""]
 
     summary = pd.read_csv(experiment / "summary.csv")
-    lines += ["## Fine-tuning: pretrained vs scratch", "", (experiment / "summary.md").read_text(), "",
+    lines += ["## Fine-tuning: pretrained vs scratch (and the eGeMAPS baseline)", "",
+              (experiment / "summary.md").read_text(), "",
               f"![fine-tuning]({plot_finetune(summary, out / 'finetune.png').name})", ""]
     report = out / "report.md"
     write_atomic(report, lambda tmp: tmp.write_text("\n".join(lines)))

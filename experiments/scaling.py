@@ -1,7 +1,7 @@
 """The scaling experiment of docs/scaling.md: does pretext pretraining pay as the pretraining data grows?
 
     .venv/bin/python -m experiments.scaling --work runs/scaling [--shared ../shared] [--encoders cnn,crnn]
-        [--rungs 0.5,1,2,4,all] [--steps prepare,extract,label,pretrain,probe,finetune,report]
+        [--rungs 0.5,1,2,4,all] [--steps prepare,extract,label,pretrain,probe,finetune,baseline,report]
 
 Steps (each resumable: rerun the same command after a kill; step times go to WORK/timings.json):
 
@@ -23,9 +23,13 @@ Steps (each resumable: rerun the same command after a kill; step times go to WOR
    rung: the probe at 10/25/50/100% of the labels for every rung; fine-tuning at 10% and 25% for the smallest
    and largest rungs. Scratch cells do not depend on the rung: they are trained once per corpus and encoder
    and linked into every rung's folder.
-6. ``report``: ``docs``-ready Markdown (``summary.md``: the tables, and the curve's gain per doubling of the
+6. ``baseline``: the classic baseline on the same folds, seeds and label subsets: openSMILE eGeMAPS and ComParE
+   functionals with a logistic regression (``finetune/experiment.py --modes egemaps,compare``), per corpus at
+   every fraction the grids use; cheap (minutes), and independent of rungs and encoders.
+7. ``report``: ``docs``-ready Markdown (``summary.md``: the tables, and the curve's gain per doubling of the
    hours), ``summary.csv`` (one row per corpus, encoder, mode, fraction and rung: pretrained - scratch with 95%
-   intervals over matched cells and over folds), the curve's plot, and every cell in ``cells/``.
+   intervals over matched cells and over folds), the curve's plot, and every cell in ``cells/``; with the
+   baseline, ``vs_egemaps.csv`` and a table of every pretrained and scratch row minus eGeMAPS, cell for cell.
 """
 from __future__ import annotations
 
@@ -45,7 +49,8 @@ from data_prep import build_label_config, label_corpus, load_segments
 from data_prep.extract import ExtractOptions, extract_corpus
 from data_prep.segments import CONFIG_FILE, SEGMENTS_FILE
 from experiments.ravdess_results import share_scratch_cells, timed
-from finetune.experiment import (base_config, collect, finished_cells, merge_unmeasured_blocks,
+from finetune.baseline import BASELINE_MODES
+from finetune.experiment import (base_config, baseline_paired, collect, finished_cells, merge_unmeasured_blocks,
                                  paired_differences, run_grid)
 from finetune.recipes import prepare_baved, prepare_ravdess, write_manifest
 from pretext.train import TrainConfig, train
@@ -182,6 +187,49 @@ def run_cells(work: Path, corpus: str, encoder: str, mode: str, rung: Rung, frac
             target.parent.mkdir(parents=True, exist_ok=True)
             cell.rename(target)
             cell.symlink_to(target.resolve(), target_is_directory=True)
+
+
+def baseline_folder(work: Path, corpus: str) -> Path:
+    return work / "experiments" / corpus / "baseline"
+
+
+def run_baseline(work: Path, corpus: str, fractions: list[float], seeds: list[int], folds: int,
+                 modes=BASELINE_MODES) -> None:
+    """eGeMAPS and ComParE + logistic regression on the corpus's folds (the fine-tuning grid's split settings,
+    so their cells pair with every rung's)."""
+    base = base_config(str(work / f"{corpus}.csv"), FINETUNE_SETTINGS + [f"num_folds={folds}"])
+    run_grid(base, "", baseline_folder(work, corpus), list(modes), fractions, seeds)
+
+
+def baseline_rows(work: Path, blocks) -> pd.DataFrame:
+    """Every block's cells minus its corpus's eGeMAPS cells, matched on fraction, fold and seed (UAR points;
+    empty when no baseline ran)."""
+    rows = []
+    for corpus, encoder, mode, rung, cells in blocks:
+        folder = baseline_folder(work, corpus)
+        if not (folder / "cells").is_dir():
+            continue
+        both = pd.concat([cells, collect(folder, finished_cells(folder))], ignore_index=True)
+        against = baseline_paired(both)
+        for _, r in against[against["mode"] == mode].iterrows() if len(against) else ():
+            rows.append({"corpus": corpus, "encoder": encoder, "mode": mode, "init": r["init"],
+                         "fraction": r["fraction"], "pretrain_hours": round(rung_hours(work, rung), 3),
+                         "pairs": int(r["pairs"]), "diff": 100 * r["uar_diff"], "ci_low": 100 * r["uar_ci_low"],
+                         "ci_high": 100 * r["uar_ci_high"], "ci_fold_low": 100 * r["uar_fold_ci_low"],
+                         "ci_fold_high": 100 * r["uar_fold_ci_high"]})
+    table = pd.DataFrame(rows, columns=SUMMARY_COLUMNS[:3] + ["init"] + SUMMARY_COLUMNS[3:])
+    return table.drop_duplicates(["corpus", "encoder", "mode", "init", "fraction", "pretrain_hours"])
+
+
+def baseline_markdown(table: pd.DataFrame) -> str:
+    lines = ["Minus eGeMAPS + logistic regression, cell for cell (UAR points; mean [95% CI over matched cells] / "
+             "[over fold means]):", "", "| corpus | encoder | mode | init | pretraining h | labels | pairs | diff |",
+             "|---|---|---|---|---|---|---|---|"]
+    for _, r in table.iterrows():
+        hours = "-" if r["init"] == "scratch" else f"{r['pretrain_hours']:.1f}"
+        lines.append(f"| {r['corpus']} | {r['encoder']} | {r['mode']} | {r['init']} | {hours} | {r['fraction']:.0%} "
+                     f"| {r['pairs']} | {interval_text(r)} |")
+    return "\n".join(lines) + "\n"
 
 
 def finished_blocks(work: Path, rungs: list[Rung]):
@@ -335,6 +383,18 @@ def report(work: Path, rungs: list[Rung], archive: Path) -> None:
     plot_curve(summary, archive / "scaling.png")
     archive_cells(work, blocks, archive)
     tables = summary_markdown(summary) + "\n" + trend_markdown(curve_trend(summary))
+    against = baseline_rows(work, blocks)
+    if len(against):  # scratch cells are linked into every rung: one row per corpus, encoder, mode, fraction
+        against = against[(against["init"] != "scratch")
+                          | ~against.duplicated(["corpus", "encoder", "mode", "init", "fraction"])]
+        write_atomic(archive / "vs_egemaps.csv", lambda tmp: against.to_csv(tmp, index=False, float_format="%.2f"))
+        for corpus in CORPORA:
+            folder = baseline_folder(work, corpus)
+            if (folder / "cells").is_dir():
+                cells = collect(folder, finished_cells(folder))
+                write_atomic(archive / "cells" / f"{corpus}-baseline.csv",
+                             lambda tmp: cells.to_csv(tmp, index=False, float_format="%.4f"))
+        tables += "\n" + baseline_markdown(against)
     write_atomic(archive / "summary.md", lambda tmp: tmp.write_text(tables))
     print(tables)
 
@@ -350,7 +410,7 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=4)
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--steps", default="prepare,extract,label,pretrain,probe,finetune,report")
+    parser.add_argument("--steps", default="prepare,extract,label,pretrain,probe,finetune,baseline,report")
     parser.add_argument("--archive", type=Path, default=REPO / "docs" / "results" / "scaling")
     args = parser.parse_args()
     work, steps = args.work, args.steps.split(",")
@@ -378,6 +438,9 @@ def main() -> None:
                 for rung in (rungs[0], rungs[-1]):
                     timed(work, f"finetune_{corpus}_{encoder}_{rung.name}", run_cells, work, corpus, encoder,
                           "finetune", rung, [0.1, 0.25], seeds, args.folds)
+    if "baseline" in steps:
+        for corpus in CORPORA:
+            timed(work, f"baseline_{corpus}", run_baseline, work, corpus, [0.1, 0.25, 0.5, 1.0], seeds, args.folds)
     if "report" in steps:
         report(work, rungs, args.archive)
 

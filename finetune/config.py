@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 MODES = ("finetune", "probe")
 HEADS = ("linear", "mlp")
+SELECTIONS = ("smoothed_uar", "full_window_uar", "dev_loss")
 
 
 @dataclass
@@ -39,8 +40,18 @@ class FinetuneConfig:
     freeze_epochs: int = 0  # pretrained encoder frozen for the first epochs (then fine-tuned)
     weight_decay: float = 0.01  # AdamW weight decay
     warmup_epochs: float = 1.0  # linear warm-up, then cosine decay to 0 at the last epoch
-    smooth: int = 3  # dev UAR averaged over the last `smooth` evaluations for model selection
+    smooth: int = 3  # dev score averaged over the last `smooth` evaluations for model selection
     patience: int = 8  # stop when the smoothed dev score has not improved for this many epochs
+    # Model selection (finetune.selection): the dev score the epoch is chosen on, smoothed over `smooth` epochs.
+    # smoothed_uar: dev UAR (mean CCC for dimensions), any epoch, early windows averaging fewer epochs;
+    # full_window_uar: the same, but only epochs whose window holds `smooth` evaluations (with 2 dev speakers a
+    # lucky first epoch would otherwise be kept); dev_loss: the lowest smoothed dev loss (cross-entropy, or
+    # 1 - CCC), a finer signal than UAR on a few dev clips.
+    selection: str = "smoothed_uar"
+    # Also score the test speakers at the epoch every other selection rule would keep (same smooth and patience;
+    # metrics.json "selections"): training goes on until every rule would have stopped, and the run is the one
+    # each rule's own run makes, so one run per cell compares the rules. The kept model is still `selection`'s.
+    compare_selections: bool = False
     class_weights: bool = False  # weight the loss by inverse class frequency
     # Mixup (Zhang et al., ICLR 2018; in SER Latif et al., Interspeech 2020, mix to augment a GAN's training
     # features): each training item mixed with another of its batch, weight lam ~ Beta(alpha, alpha), inputs and
@@ -77,3 +88,6 @@ class FinetuneConfig:
     skip_bad_audio: bool = False  # drop unreadable files (named and counted in metrics.json) instead of stopping
     save_model: bool = True  # write the selected model to OUT/model (for predict)
     progress: bool = True  # print one line per epoch
+    # Fusion (finetune.fusion): the head also reads the utterance's standardised openSMILE functionals beside the
+    # pooled embedding: egemaps (88) or compare (6,373). Empty: off.
+    fuse: str = ""

@@ -13,9 +13,14 @@ exact architecture (:func:`finetune.model.scratch_twin`) and sees the same fold,
 pretrained - scratch is a paired difference. ``--pretrained`` may contain ``{fold}`` (e.g.
 ``runs/pre_{fold}/encoder``) when each fold has its own pretraining that excludes the fold's test speakers.
 
+Modes ``egemaps`` and ``compare`` are the classic baseline (:mod:`finetune.baseline`: openSMILE functionals,
+logistic regression with C chosen on the dev speakers), one cell (init ``logreg``) per fraction, fold and
+seed, on the same label subsets; they need no ``--pretrained``.
+
 Writes ``EXP/cells.csv`` (one row per cell), ``EXP/summary.csv`` and ``EXP/summary.md`` (mean +- std per
-mode/init/fraction), ``EXP/paired.csv`` (pretrained - scratch with 95% confidence intervals) and
-``EXP/data_efficiency.png``.
+mode/init/fraction), ``EXP/paired.csv`` (pretrained - scratch with 95% confidence intervals),
+``EXP/vs_egemaps.csv`` (every mode and init minus the eGeMAPS cell of the same fraction, fold and seed, when
+the folder has eGeMAPS cells; also in summary.md) and ``EXP/data_efficiency.png``.
 """
 from __future__ import annotations
 
@@ -36,7 +41,9 @@ from avpretext.common.cli import CommandParser, command_name
 from avpretext.common.distributed import finish_processes
 from avpretext.common.environment import record_environment
 from avpretext.common.io import check_output_folder, write_atomic, write_json_atomic
-from finetune.config import FinetuneConfig
+from finetune.baseline import BASELINE_INIT, BASELINE_MODES, baseline_settings, run_baseline_cell
+from finetune.opensmile_features import Functionals
+from finetune.config import MODES, FinetuneConfig
 from finetune.loop import train_split
 from finetune.model import encoder_folder, scratch_twin
 from finetune.train import check_init, load_splits
@@ -68,9 +75,14 @@ class Cell:
 
 
 def grid(modes, fractions, folds, seeds) -> list[Cell]:
-    """Cells ordered so that a partial run already holds complete pretrained/scratch pairs."""
+    """Cells ordered so that a partial run already holds complete pretrained/scratch pairs. A baseline mode
+    (``egemaps``, ``compare``: :mod:`finetune.baseline`) has one cell per fraction, fold and seed."""
     return [Cell(mode, init, fraction, fold, seed) for mode in modes for fraction in fractions for fold in folds
-            for seed in seeds for init in INITS]
+            for seed in seeds for init in ((BASELINE_INIT,) if mode in BASELINE_MODES else INITS)]
+
+
+def is_baseline(cell: Cell) -> bool:
+    return cell.mode in BASELINE_MODES
 
 
 def cell_config(base: FinetuneConfig, cell: Cell, pretrained: str, out: Path) -> FinetuneConfig:
@@ -116,7 +128,13 @@ def check_finished_cells(base: FinetuneConfig, pretrained: str, out: Path) -> No
             unknown.append(cell.name)
             continue
         saved = json.loads((folder / CELL_CONFIG).read_text())
-        differences = setting_differences(saved, cell_config(base, cell, pretrained, folder))
+        if is_baseline(cell):
+            differences = baseline_differences_of(saved, baseline_config(base, cell, folder))
+        elif not pretrained:
+            raise ValueError(f"{out} holds {cell.mode} cells: give their --pretrained encoder to add cells "
+                             "beside them (or use a new --out)")
+        else:
+            differences = setting_differences(saved, cell_config(base, cell, pretrained, folder))
         if differences:
             differing.append(f"{cell.name} ({', '.join(differences)})")
     if differing:
@@ -127,6 +145,18 @@ def check_finished_cells(base: FinetuneConfig, pretrained: str, out: Path) -> No
         raise ValueError(f"{out}: {len(unknown)} finished cell(s) (e.g. {unknown[0]}) have no {CELL_CONFIG}: "
                          "they were made before cells recorded their settings, which are unknown, so they "
                          "cannot be mixed with this run's; use a new --out")
+
+
+def baseline_config(base: FinetuneConfig, cell: Cell, out: Path) -> FinetuneConfig:
+    """The config of a baseline cell (only :data:`finetune.baseline.BASELINE_FIELDS` matter)."""
+    return dataclasses.replace(base, init=BASELINE_INIT, mode=cell.mode, label_fraction=cell.fraction,
+                               fold=cell.fold, seed=cell.seed, out=str(out), save_model=False)
+
+
+def baseline_differences_of(saved: dict, config: FinetuneConfig) -> list[str]:
+    """``field: old -> new`` where a baseline cell's recorded settings differ from this run's."""
+    current = baseline_settings(config)
+    return [f"{k}: {json.dumps(saved.get(k))} -> {json.dumps(v)}" for k, v in current.items() if saved.get(k) != v]
 
 
 def check_pretrained(pretrained: str, folds) -> None:
@@ -148,23 +178,47 @@ def run_grid(base: FinetuneConfig, pretrained: str, out: Path, modes, fractions,
     from accelerate import Accelerator
 
     out = check_output_folder(out)
+    unknown = [m for m in modes if m not in (*MODES, *BASELINE_MODES)]
+    if unknown:
+        raise ValueError(f"--modes: unknown mode(s) {unknown}; choose from {[*MODES, *BASELINE_MODES]}")
+    neural = [m for m in modes if m not in BASELINE_MODES]
+    if neural and not pretrained:
+        raise ValueError(f"--modes {','.join(neural)} need --pretrained (only {list(BASELINE_MODES)} run without)")
     targets, splits = load_splits(dataclasses.replace(base, fold=str(folds)))
+    if len(neural) < len(modes) and not targets.categorical:
+        raise ValueError(f"--modes {[m for m in modes if m in BASELINE_MODES]}: the baseline classifies; "
+                         f"the manifest's targets are dimensions {targets.dimensions}")
     by_name = {s.name: s for s in splits}
-    check_pretrained(pretrained, {*by_name, *(c.fold for c in finished_cells(out))})
+    if pretrained:
+        check_pretrained(pretrained, {*by_name, *(c.fold for c in finished_cells(out) if not is_baseline(c))})
     check_finished_cells(base, pretrained, out)
-    # options the encoder cannot take (log-mel mixup on a waveform encoder) refused before any cell
-    check_init(dataclasses.replace(base, init=pretrained.format(fold=next(iter(by_name)))))
+    if neural:  # options the encoder cannot take (log-mel mixup on a waveform encoder) refused before any cell
+        check_init(dataclasses.replace(base, init=pretrained.format(fold=next(iter(by_name)))))
     out.mkdir(parents=True, exist_ok=True)
     accelerator = Accelerator(mixed_precision=base.mixed_precision)
     cells = grid(modes, fractions, list(by_name), seeds)
     done = sum((out / "cells" / c.name / "metrics.json").exists() for c in cells)
     log(f"{len(cells)} cells ({done} already finished) in {out}")
     started = time.perf_counter()
+    functionals = {}  # one openSMILE extractor (and its disk cache) per baseline feature set
     for i, cell in enumerate(cells):
         folder = out / "cells" / cell.name
         if (folder / "metrics.json").exists():
             continue
         t0 = time.perf_counter()
+        if is_baseline(cell):
+            config = baseline_config(base, cell, folder)
+            if accelerator.is_main_process:
+                folder.mkdir(parents=True, exist_ok=True)
+                write_json_atomic(folder / CELL_CONFIG, baseline_settings(config))
+                record_environment(folder)
+            if cell.mode not in functionals:
+                functionals[cell.mode] = Functionals(cell.mode)
+            result = run_baseline_cell(config, by_name[cell.fold], targets, folder, functionals[cell.mode],
+                                       write=accelerator.is_main_process)
+            log(f"[{i + 1}/{len(cells)}] {cell.name}: test UAR {result['test']['uar']:.3f} (C {result['C']:g}, "
+                f"{time.perf_counter() - t0:.0f} s)")
+            continue
         config = cell_config(base, cell, pretrained, folder)
         if accelerator.is_main_process:  # before the metrics that mark the cell finished
             folder.mkdir(parents=True, exist_ok=True)
@@ -179,7 +233,8 @@ def run_grid(base: FinetuneConfig, pretrained: str, out: Path, modes, fractions,
     return table
 
 
-_CELL_NAME = re.compile(r"^(?P<mode>[a-z]+)-(?P<init>scratch|pretrained)-f(?P<fraction>[0-9.e+-]+)-(?P<fold>.+)"
+_CELL_NAME = re.compile(r"^(?P<mode>[a-z]+)-(?P<init>scratch|pretrained|logreg)-f(?P<fraction>[0-9.e+-]+)"
+                        r"-(?P<fold>.+)"
                         r"-s(?P<seed>-?\d+)$")
 
 
@@ -196,7 +251,7 @@ def finished_cells(out: Path) -> list[Cell]:
 
 
 def _grid_order(cell: Cell):
-    return cell.mode, cell.fraction, cell.fold, cell.seed, INITS.index(cell.init)
+    return cell.mode, cell.fraction, cell.fold, cell.seed, (*INITS, BASELINE_INIT).index(cell.init)
 
 
 def collect(out: Path, cells: list[Cell]) -> pd.DataFrame:
@@ -279,6 +334,40 @@ def paired_differences(cells: pd.DataFrame, by: str = "init", treated: str = "pr
     return pd.DataFrame(rows)
 
 
+def baseline_paired(cells: pd.DataFrame, baseline: str = "egemaps") -> pd.DataFrame:
+    """Every other (mode, init) minus the ``baseline`` mode's cell of the same fraction, fold and seed
+    (the columns of :func:`paired_differences`, plus ``mode`` and ``init``; empty without baseline cells)."""
+    if cells.empty or baseline not in set(cells["mode"]):
+        return pd.DataFrame()
+    reference = f"{baseline}-{BASELINE_INIT}"
+    table = cells.assign(method=cells["mode"] + "-" + cells["init"]).drop(columns=["mode", "init"])
+    parts = []
+    for (mode, init), _ in cells.groupby(["mode", "init"], sort=False):
+        method = f"{mode}-{init}"
+        if method == reference:
+            continue
+        diff = paired_differences(table[table["method"].isin([method, reference])], by="method", treated=method,
+                                  baseline=reference)
+        if len(diff):
+            parts.append(diff.assign(mode=mode, init=init))
+    if not parts:
+        return pd.DataFrame()
+    joined = pd.concat(parts, ignore_index=True)
+    return joined[["mode", "init", *[c for c in joined.columns if c not in ("mode", "init")]]]
+
+
+def baseline_markdown(against: pd.DataFrame, baseline: str = "egemaps") -> str:
+    """The table of :func:`baseline_paired`: UAR points with 95% intervals over cells and over fold means."""
+    lines = [f"Minus {baseline} + logistic regression, paired cell for cell on fold, seed and label subset "
+             "(UAR points; 95% CI over cells, then over fold means):", "",
+             "| mode | init | labels | pairs | UAR diff | CI (cells) | CI (folds) |", "|---|---|---|---|---|---|---|"]
+    for _, r in against.iterrows():
+        lines.append(f"| {r['mode']} | {r['init']} | {r['fraction']:.0%} | {int(r['pairs'])} | "
+                     f"{100 * r['uar_diff']:+.1f} | {interval_text(r['uar_ci_low'], r['uar_ci_high'], int(r['pairs']))} | "
+                     f"{interval_text(r['uar_fold_ci_low'], r['uar_fold_ci_high'], int(r['folds']))} |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown(summary: pd.DataFrame, paired: pd.DataFrame) -> str:
     lines = ["| mode | init | labels | n | UAR | macro-F1 | accuracy |", "|---|---|---|---|---|---|---|"]
     for _, r in summary.iterrows():
@@ -299,21 +388,25 @@ def markdown(summary: pd.DataFrame, paired: pd.DataFrame) -> str:
 
 
 def plot_efficiency(summary: pd.DataFrame, path: Path) -> Path:
-    """UAR (mean +- std over cells) against the label fraction, one panel per mode, one line per init."""
+    """UAR (mean +- std over cells) against the label fraction, one panel per mode, one line per init; the
+    baseline modes (egemaps, compare) are drawn in every panel for reference."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    modes = list(dict.fromkeys(summary["mode"]))
+    present = list(dict.fromkeys(summary["mode"]))
+    modes = [m for m in present if m not in BASELINE_MODES] or present
+    lines = [(None, init, style) for init, style in zip(INITS, ("o--", "s-"))]  # None: the panel's mode
+    lines += [(m, BASELINE_INIT, style) for m, style in zip(BASELINE_MODES, ("k^:", "kv-.")) if m in present]
     fig, axes = plt.subplots(1, len(modes), figsize=(5 * len(modes), 4), squeeze=False, sharey=True)
     for ax, mode in zip(axes[0], modes):
-        for init, style in zip(INITS, ("o--", "s-")):
-            rows = summary[(summary["mode"] == mode) & (summary["init"] == init)].sort_values("fraction")
+        for line_mode, init, style in lines:
+            rows = summary[(summary["mode"] == (line_mode or mode)) & (summary["init"] == init)].sort_values("fraction")
             if rows.empty:
                 continue
             ax.errorbar(rows["fraction"] * 100, rows["uar_mean"] * 100, yerr=np.nan_to_num(rows["uar_std"]) * 100,
-                        fmt=style, capsize=3, label=init)
+                        fmt=style, capsize=3, label=line_mode or init)
         ax.set_xscale("log")
         ax.set_xticks([10, 25, 50, 100], ["10", "25", "50", "100"])
         ax.set_xlabel("training labels used (%)")
@@ -332,9 +425,13 @@ def write_reports(cells: pd.DataFrame, out: Path) -> None:
         return
     summary = summary_table(cells)
     paired = paired_differences(cells)
+    against = baseline_paired(cells)
+    text = markdown(summary, paired) + (f"\n{baseline_markdown(against)}" if len(against) else "")
     write_atomic(out / "summary.csv", lambda tmp: summary.to_csv(tmp, index=False))
     write_atomic(out / "paired.csv", lambda tmp: paired.to_csv(tmp, index=False))
-    write_atomic(out / "summary.md", lambda tmp: tmp.write_text(markdown(summary, paired)))
+    if len(against):
+        write_atomic(out / "vs_egemaps.csv", lambda tmp: against.to_csv(tmp, index=False))
+    write_atomic(out / "summary.md", lambda tmp: tmp.write_text(text))
     plot_efficiency(summary, out / "data_efficiency.png")
 
 
@@ -345,14 +442,16 @@ def _floats(text: str) -> list[float]:
 def parse_args(argv=None):
     parser = CommandParser(prog=PROG, description=__doc__.split("\n")[0])
     parser.add_argument("--manifest", required=True, help="labelled manifest CSV (finetune.prepare)")
-    parser.add_argument("--pretrained", required=True, help="encoder folder or pretext run; may contain {fold}")
+    parser.add_argument("--pretrained", default="",
+                        help="encoder folder or pretext run; may contain {fold} (not needed by egemaps/compare)")
     parser.add_argument("--out", required=True, help="grid folder (rerun to resume: finished cells are kept)")
     parser.add_argument("--fractions", type=_floats, default=[0.1, 0.25, 0.5, 1.0],
                         help="label fractions, comma-separated (default 0.1,0.25,0.5,1.0)")
     parser.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[0, 1, 2],
                         help="seeds per cell, comma-separated (default 0,1,2)")
     parser.add_argument("--modes", type=lambda s: s.split(","), default=["finetune", "probe"],
-                        help="finetune and/or probe, comma-separated (default both)")
+                        help="finetune, probe, and the classic baselines egemaps, compare (openSMILE "
+                             "functionals + logistic regression), comma-separated (default finetune,probe)")
     parser.add_argument("--folds", default="all", help="all, or a comma list of fold indices/names")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a finetune/train.py option for every cell, e.g. --set epochs=20 (JSON values)")

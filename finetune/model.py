@@ -38,8 +38,11 @@ class Standardize(nn.Module):
         self.register_buffer("std", torch.ones(dim))
 
     def fit(self, embeddings: torch.Tensor) -> None:
-        self.mean.copy_(embeddings.mean(0))
-        self.std.copy_(embeddings.std(0).clamp(min=1e-5))
+        """Statistics of (N, d) rows, d <= dim: the first d columns; the rest stay the identity. A fused head's
+        input is the embedding followed by functionals that are standardised already (``fuse_norm``)."""
+        d = embeddings.shape[1]
+        self.mean[:d].copy_(embeddings.mean(0))
+        self.std[:d].copy_(embeddings.std(0).clamp(min=1e-5))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
@@ -49,23 +52,27 @@ class SERModel(nn.Module):
     """Encoder + head. ``forward(batch)`` -> (B, num_outputs) logits (or dimension values).
 
     A batch holds either audio (``wavs`` (B, T), ``lengths`` (B,)) or, in probe mode, precomputed pooled
-    ``embeddings`` (B, D) that go straight to the head.
+    ``embeddings`` (B, D) that go straight to the head. With ``fuse`` (``{"features": "egemaps", "dim": F}``,
+    :mod:`finetune.fusion`) it also holds ``functionals`` (B, F): standardised by ``fuse_norm`` (training
+    statistics, saved with the head) and given to the head beside the embedding, (B, D + F).
     """
 
     def __init__(self, encoder, num_outputs: int, head: str = "linear", hidden: int = 256, dropout: float = 0.2,
                  aux_classes: dict[str, int] | None = None, adversarial: tuple[str, ...] = (),
-                 chunking: dict | None = None):
+                 chunking: dict | None = None, fuse: dict | None = None):
         super().__init__()
         if head not in HEADS:
             raise ValueError(f"unknown head {head!r}; choose from {HEADS}")
         self.encoder = encoder
-        dim = encoder.output_dim
+        self.fuse = fuse
+        self.fuse_norm = Standardize(fuse["dim"]) if fuse else None
         self.head_config = {"head": head, "hidden": hidden, "dropout": dropout, "num_outputs": num_outputs,
-                            "chunking": chunking}
+                            "chunking": chunking, "fuse": fuse}
+        dim = encoder.output_dim + (fuse["dim"] if fuse else 0)  # the head's input
         # finetune.chunking: None encodes each utterance whole; the pooling's weights (attention) are saved
         # with the head.
         self.chunking = chunking
-        self.chunk_pool = ChunkPooling(dim, chunking["pooling"]) if chunking else None
+        self.chunk_pool = ChunkPooling(encoder.output_dim, chunking["pooling"]) if chunking else None
         if head == "linear":
             self.head = nn.Sequential(Standardize(dim), nn.Dropout(dropout), nn.Linear(dim, num_outputs))
         else:
@@ -73,7 +80,7 @@ class SERModel(nn.Module):
                                       nn.Linear(hidden, num_outputs))
         # Training-only heads of finetune.auxiliary (never saved); those in ``adversarial`` see the embedding
         # through a gradient reversal.
-        self.aux = build_aux_heads(dim, aux_classes or {}, dropout)
+        self.aux = build_aux_heads(encoder.output_dim, aux_classes or {}, dropout)
         self.adversarial = tuple(adversarial)
 
     def embed(self, batch: dict, mix: tuple | None = None) -> torch.Tensor:
@@ -95,11 +102,21 @@ class SERModel(nn.Module):
         """(B, num_outputs); with ``aux`` a pair of that and {task: (B, classes)} of the auxiliary heads.
         ``mix``: see :meth:`embed`."""
         pooled = self.embed(batch, mix)
-        outputs = self.head(pooled)
+        outputs = self.head(self.head_input(pooled, batch))
         if not aux:
             return outputs
         return outputs, {name: head(reverse_gradient(pooled) if name in self.adversarial else pooled)
                          for name, head in self.aux.items()}
+
+
+    def head_input(self, pooled: torch.Tensor, batch: dict) -> torch.Tensor:
+        """(B, D), or (B, D + F) with the batch's standardised functionals when fused."""
+        if self.fuse_norm is None:
+            return pooled
+        if "functionals" not in batch:
+            raise ValueError(f"a model fused with {self.fuse['features']} functionals needs them in the batch "
+                             "(finetune.fusion)")
+        return torch.cat([pooled, self.fuse_norm(batch["functionals"].to(pooled))], dim=1)
 
 
 def resolve_init(config: FinetuneConfig):
@@ -147,25 +164,30 @@ def load_model(directory: str | Path) -> tuple[SERModel, Targets]:
     try:
         head = {key: info[key] for key in ("num_outputs", "head", "hidden", "dropout")}
         targets = Targets(list(info["class_names"]), list(info["dimensions"]))
-        model = SERModel(encoder, **head, chunking=info.get("chunking"))  # folders before chunking: None
+        # folders made before chunking or fusion existed: None
+        model = SERModel(encoder, **head, chunking=info.get("chunking"), fuse=info.get("fuse"))
     except (KeyError, TypeError, ValueError) as err:
         raise LoadError(directory / LABELS_FILE, f"not a usable model description ({type(err).__name__}: "
                                                  f"{err})") from None
     state = read_safetensors(directory / HEAD_FILE, head_state(model), LoadError)
-    model.head.load_state_dict({k: v for k, v in state.items() if not k.startswith(CHUNK_POOL_PREFIX)})
-    if model.chunk_pool is not None:
-        model.chunk_pool.load_state_dict({k[len(CHUNK_POOL_PREFIX):]: v for k, v in state.items()
-                                          if k.startswith(CHUNK_POOL_PREFIX)})
+    prefixed = (CHUNK_POOL_PREFIX, FUSE_NORM_PREFIX)
+    model.head.load_state_dict({k: v for k, v in state.items() if not k.startswith(prefixed)})
+    for prefix, part in ((CHUNK_POOL_PREFIX, model.chunk_pool), (FUSE_NORM_PREFIX, model.fuse_norm)):
+        if part is not None:
+            part.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
     return model.eval(), targets
 
 
 CHUNK_POOL_PREFIX = "chunk_pool."
+FUSE_NORM_PREFIX = "fuse_norm."
 
 
 def head_state(model: SERModel) -> dict:
     """What ``head.safetensors`` holds: the head's tensors (unprefixed, as before chunking existed) and those
-    of an attention chunk pooling under ``chunk_pool.``."""
+    of an attention chunk pooling under ``chunk_pool.``, and a fused model's functional statistics under
+    ``fuse_norm.``."""
     state = dict(model.head.state_dict())
-    if model.chunk_pool is not None:
-        state |= {CHUNK_POOL_PREFIX + k: v for k, v in model.chunk_pool.state_dict().items()}
+    for prefix, part in ((CHUNK_POOL_PREFIX, model.chunk_pool), (FUSE_NORM_PREFIX, model.fuse_norm)):
+        if part is not None:
+            state |= {prefix + k: v for k, v in part.state_dict().items()}
     return state

@@ -24,6 +24,7 @@ from avpretext.common.cli import CommandParser, command_name
 from avpretext.common.io import check_output_file, write_atomic, write_json_atomic
 from data_prep.sources import MEDIA_EXTENSIONS
 from encoders.io import read_json
+from finetune.fusion import add_functionals
 from finetune.model import LABELS_FILE, MODEL_DIR, SHORTEST_TRAINING_KEY, SERModel, load_model
 
 
@@ -119,7 +120,7 @@ def predict(models: list[SERModel], class_names: list[str], files: list[Path], b
             batch_files.append(path)
         if not items:
             continue
-        batch = collate(items)
+        batch = add_functionals(collate(items), [wav for wav, _, _ in items], models)  # fused models only
         probs = torch.stack([model(batch).softmax(-1) for model in models]).mean(0).numpy()
         for path, p in zip(batch_files, probs):
             rows.append({"path": str(path), "prediction": class_names[int(p.argmax())],

@@ -5,8 +5,7 @@ task name is accepted; :mod:`pretext.tasks.plugin` resolves it.
 """
 from __future__ import annotations
 
-import importlib
-
+from .acoustic import AcousticTask
 from .au import AUTask
 from .base import PretextTask, check_task_class
 from .cluster import ClusterTask
@@ -16,7 +15,8 @@ from .plugin import load_plugin_class
 
 TASKS: dict[str, type[PretextTask]] = {}
 # The tasks of Goncalves and Busso, used wherever no task list is given (labelling, pretraining, the main job).
-# "cluster" (audio-only k-means pseudo-classes) is registered but not a default.
+# "cluster" (audio-only k-means pseudo-classes) and "acoustic" (eGeMAPS descriptors regressed per frame) are
+# registered but not defaults.
 DEFAULT_TASKS: tuple[str, ...] = ("energy", "face", "au")
 
 
@@ -32,7 +32,7 @@ def register_task(cls: type[PretextTask]) -> type[PretextTask]:
     return cls
 
 
-for _builtin in (EnergyTask, FaceTask, AUTask, ClusterTask):
+for _builtin in (EnergyTask, FaceTask, AUTask, ClusterTask, AcousticTask):
     register_task(_builtin)
 
 
