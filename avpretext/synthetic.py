@@ -557,13 +557,17 @@ def _segment_values(task, cfg, audio: np.ndarray, segments: list[tuple[float, fl
         names = cfg.class_names
         rows = []
         for k, (loud, cov) in enumerate(zip(lively, coverage)):
+            # A learned mapping also writes each class's mean probability (au_prob_*), as the task does.
+            columns = ("au_frac", "au_prob") if cfg.mapping == "learned" else ("au_frac",)
             if not cov:
-                rows.append({"au_coverage": 0.0, **{f"au_frac_{c}": np.nan for c in names}})
+                rows.append({"au_coverage": 0.0, **{f"{col}_{c}": np.nan for col in columns for c in names}})
                 continue
             fractions = np.zeros(len(names))
             emotion = 1 + (m + k) % (len(names) - 1) if loud else 0  # lively stretches pose an emotion
             fractions[emotion] = rng.uniform(0.4, 0.9)
             fractions[0] += 1.0 - fractions.sum()
-            rows.append({"au_coverage": cov, **{f"au_frac_{c}": float(f) for c, f in zip(names, fractions)}})
+            rows.append({"au_coverage": cov, **{f"au_frac_{c}": float(f) for c, f in zip(names, fractions)},
+                         **({f"au_prob_{c}": float(f) for c, f in zip(names, fractions)} if len(columns) > 1
+                            else {})})
         return rows
     return task.segment_values(None, segments, cfg, None)

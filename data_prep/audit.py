@@ -30,21 +30,12 @@ from avpretext.common.metrics import classification_metrics, roc_auc
 from pretext.tasks import get_task
 
 from . import store
+from .face_emotion import EMOTION_ALIASES
 from .label import CONFIG_FILE, SEGMENTS_FILE, derive_labels, detect_speech, load_segments
 from .label_config import LabelConfig, build_label_config
 from .signals import MediaSignals, list_done_items, load_media
 
 AUDIT_JSON, AUDIT_MD = "audit.json", "audit.md"
-# Reference emotion names -> the class names tasks use (the AU task's EMFACS names). Extend with --alias.
-EMOTION_ALIASES = {
-    "angry": "anger", "anger": "anger", "mad": "anger", "furious": "anger",
-    "happy": "happiness", "happiness": "happiness", "joy": "happiness", "joyful": "happiness",
-    "sad": "sadness", "sadness": "sadness",
-    "surprised": "surprise", "surprise": "surprise",
-    "fear": "fear", "fearful": "fear", "afraid": "fear", "scared": "fear",
-    "disgust": "disgust", "disgusted": "disgust",
-    "neutral": "neutral", "contempt": "contempt", "calm": "calm",
-}
 # Emotion class -> arousal side (circumplex placements of Russell 1980 and the acted-corpus conventions, e.g.
 # RAVDESS, MSP-Podcast): classes with no clear side (disgust, contempt) are left out rather than guessed.
 AROUSAL_OF_EMOTION = {"anger": "high", "fear": "high", "happiness": "high", "surprise": "high",
@@ -318,6 +309,8 @@ def audit_labels(extract_dir: str | Path, references: str | Path, out: str | Pat
             entry = audit_arousal_task(table, task)
         else:
             entry = audit_other_task(table, task, classes)
+        if callable(getattr(cfg, "describe", None)):  # how the task labels (e.g. the AU task's mapping)
+            entry["labelling"] = cfg.describe()
         values = _audit_values(task, cfg, table, [m for m in medias if m.id in matched], by_id)
         if not values.empty:
             entry["diagnostics"] = diagnostics_by_reference(values, table["ref_emotion"].where(
@@ -353,6 +346,8 @@ def format_audit(report: dict) -> str:
             recall = ", ".join(f"{c} {r:.0%}" for c, r in e["recall"].items())
             lines.append(f"  {name} (emotion): accuracy {e['accuracy']:.1%}, UAR {e['uar']:.1%} over "
                          f"{e['n_shared']} segments of {len(e['shared_classes'])} shared classes; recall: {recall}")
+            if e.get("labelling"):
+                lines.append(f"    labelled by: {e['labelling']}")
         elif not e["segments"]:
             lines.append(f"  {name}: no segment has both a label and a reference (e.g. energy on video-only items)")
         elif e["meaning"] == "arousal":
@@ -429,6 +424,8 @@ def audit_markdown(report: dict) -> str:
         if not e["segments"]:
             lines += ["No segment has both a label and a reference (e.g. energy on video-only items).", ""]
         elif e["meaning"] == "emotion":
+            if e.get("labelling"):
+                lines += [f"Labelled by: {e['labelling']}", ""]
             lines += [f"Accuracy **{e['accuracy']:.1%}**, UAR **{e['uar']:.1%}** over {e['n_shared']} segments "
                       f"of the shared classes {', '.join(e['shared_classes'])} (chance UAR "
                       f"{1 / max(len(e['shared_classes']), 1):.1%}); {e['unlabelled_segments']} segments without "

@@ -87,6 +87,24 @@ def build_parser() -> argparse.ArgumentParser:
                      help="map a reference emotion name to a task class (repeatable), e.g. furious=anger")
     aud.add_argument("--arousal", action="append", default=[], metavar="CLASS=high|low",
                      help="arousal side of an emotion class (repeatable; empty leaves it out), e.g. contempt=low")
+
+    fit = sub.add_parser("fit-face-emotion",
+                         help="fit a face-emotion mapping (for au.mapping = learned) on labelled images or videos")
+    fit.add_argument("source", help="CSV manifest with path, emotion, identity (optional corpus) columns, or a "
+                                    "folder with one sub-folder per emotion (EMOTION/IDENTITY/file or EMOTION/file)")
+    fit.add_argument("--out", required=True, help="the mapping file to write (JSON)")
+    fit.add_argument("--extract-dir", default=None,
+                     help="where the files' face signals are extracted (resumable; default: OUT's name + _extract)")
+    fit.add_argument("--features", action="append", default=None,
+                     help="candidate feature set to try (repeatable; default: all): blendshapes, blendshapes+aus, "
+                          "blendshapes+aus+geometry, upper face")
+    fit.add_argument("--standardise", choices=["corpus", "training"], default="corpus",
+                     help="corpus (default): each corpus standardised by its own statistics, in fitting and "
+                          "labelling; training: the training statistics only")
+    fit.add_argument("--folds", type=int, default=5, help="GroupKFold folds over identities (default 5)")
+    fit.add_argument("--workers", type=int, default=None, help="extraction worker processes (default 1)")
+    fit.add_argument("--face-model", default=None, help="path of face_landmarker.task (as for extract)")
+    fit.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
@@ -96,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         return _extract(args)
     if args.command == "audit":
         return _audit(args)
+    if args.command == "fit-face-emotion":
+        return _fit_face_emotion(args)
     return _label(args)
 
 
@@ -142,6 +162,21 @@ def _label(args) -> int:
         return _input_error_exit("label", err)
     print(format_statistics(result.stats))
     print(f"wrote {result.path} (load with data_prep.load_segments)")
+    return 0
+
+
+def _fit_face_emotion(args) -> int:
+    from .face_emotion_fit import format_fit, run_fit
+    from .face_model import FaceModelError
+
+    try:
+        result = run_fit(args.source, args.out, extract_dir=args.extract_dir, features=args.features,
+                         n_splits=args.folds, workers=args.workers, face_model=args.face_model,
+                         progress=not args.no_progress, standardise=args.standardise)
+    except (FaceModelError, *INPUT_ERRORS) as err:
+        return _input_error_exit("fit-face-emotion", err)
+    print(format_fit(result))
+    print(f"wrote {args.out} (use it with au.mapping = \"learned\", au.mapping_file = \"{args.out}\")")
     return 0
 
 

@@ -41,9 +41,9 @@ def posed_faces(face_model, tmp_path_factory):
     return root / "extract", references
 
 
-# The synthetic photograph smiles at rest, so its clips are audited with the speaker's baseline (au.baseline
-# auto), as a corpus of people with marked resting faces should be; the default is no baseline.
-SPEAKER_BASELINE = {"tasks": ["energy", "face", "au"], "au": {"baseline": "auto"}}
+# The synthetic photograph smiles at rest, so its clips are audited by the rules with the speaker's baseline
+# (au.baseline auto), as a corpus of people with marked resting faces should be; the default is no baseline.
+SPEAKER_BASELINE = {"tasks": ["energy", "face", "au"], "au": {"mapping": "rules", "baseline": "auto"}}
 
 
 @pytest.mark.slow

@@ -59,7 +59,7 @@ def test_sample_corpus_expressions_get_their_au_labels(face_model, tmp_path):
     root = synthetic.write_sample_corpus(tmp_path / "corpus", num_videos=2)
     run_extract(root, tmp_path / "out", face_model, options={"max_fps": 5})
     # The photograph smiles at rest: its clips need the speaker's baseline (the default is none).
-    config = build_label_config({"au": {"baseline": "auto"}})
+    config = build_label_config({"au": {"mapping": "rules", "baseline": "auto"}})
     table = _segment_expressions(label_corpus(tmp_path / "out", config, progress=False).table)
     assert set(table.posed) == {"happy", "angry", "surprise", "neutral"}
     for row in table.itertuples():

@@ -36,11 +36,13 @@ def test_every_rule_can_fire(emotion, aus):
 
 
 def test_rule_table_is_data():
-    cfg = AUConfig(rules={"joy": {"aus": ["AU12"], "min_active": 1}})
+    cfg = AUConfig(mapping="rules", rules={"joy": {"aus": ["AU12"], "min_active": 1}})
     assert cfg.class_names == ["neutral", "joy"]
     assert classify_frames(_frame(AU12=0.5), list(AU_NAMES), cfg).tolist() == [1]
     with pytest.raises(ValueError, match="without a threshold"):
-        AUConfig(rules={"x": {"aus": ["AU99"], "min_active": 1}})
+        AUConfig(mapping="rules", rules={"x": {"aus": ["AU99"], "min_active": 1}})
+    with pytest.raises(ValueError, match="set au.mapping = 'rules'"):
+        AUConfig(rules={"joy": {"aus": ["AU12"], "min_active": 1}})  # the learned mapping would ignore it
 
 
 def test_batch_classification_equals_frame_by_frame():

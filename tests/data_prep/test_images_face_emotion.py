@@ -1,0 +1,258 @@
+"""Still images as extraction input, and the learned face-emotion mapping (fitting, shipping, the AU task).
+
+Every image here is a real file written by the test (the demo face of avpretext.synthetic, posed with its
+expression warps, saved as JPEG/PNG/TIFF/BMP) and goes through the real face model; the photographs of
+../shared/data/expression_faces are used when present.
+"""
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import SHARED
+
+EXPRESSION_FACES = SHARED / "data" / "expression_faces"
+
+
+def _huge_png(path: Path, width: int, height: int) -> None:
+    """A valid 1-bit grey PNG of ``width`` x ``height`` (all black; a few kB on disk)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    packer = zlib.compressobj(9)
+    row = b"\x00" * (1 + (width + 7) // 8)
+    body = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+                     + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+
+
+@pytest.fixture(scope="module")
+def image_corpus(tmp_path_factory) -> Path:
+    import cv2
+    from PIL import Image
+
+    from avpretext import synthetic
+
+    root = tmp_path_factory.mktemp("images")
+    face = synthetic.face_image()
+    Image.fromarray(face).save(root / "face.jpg", quality=92)
+    Image.fromarray(face).convert("L").save(root / "grey.png")
+    grey16 = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY).astype(np.uint16) * 200
+    cv2.imwrite(str(root / "grey16.tif"), grey16)
+    Image.fromarray(cv2.resize(face, (1600, 1600))).save(root / "large.jpg", quality=85)
+    Image.fromarray(np.full((200, 300, 3), 128, np.uint8)).save(root / "no_face.bmp")
+    data = (root / "face.jpg").read_bytes()
+    (root / "truncated.jpg").write_bytes(data[: len(data) // 2])
+    (root / "not_an_image.png").write_bytes(b"this is text, not a PNG")
+    _huge_png(root / "huge.png", 11000, 11000)
+    return root
+
+
+@pytest.fixture(scope="module")
+def image_extraction(image_corpus, tmp_path_factory, face_model):
+    from data_prep.extract import ExtractOptions, extract_corpus
+
+    out = tmp_path_factory.mktemp("images_out")
+    summary = extract_corpus(image_corpus, out, ExtractOptions(face_model=str(face_model)), workers=1,
+                             progress=False)
+    return out, summary
+
+
+def _meta(out: Path, stem: str) -> dict:
+    from data_prep.signals import list_done_items, load_media
+
+    ids = [i for i in list_done_items(out) if i.startswith(stem)]
+    assert ids, f"{stem} was not extracted"
+    return load_media(out, ids[0]).meta
+
+
+def test_images_extract_as_one_frame_items_without_audio(image_extraction):
+    from data_prep.signals import list_done_items, load_media
+
+    out, summary = image_extraction
+    assert summary.done == 5, summary.report()
+    for stem in ("face.jpg", "grey.png", "grey16.tif", "large.jpg"):
+        meta = _meta(out, stem)
+        assert meta["still_image"] and not meta["has_audio"] and meta["frames"] == 1
+        assert meta["face_frames"] == 1, (stem, meta["warnings"])
+    assert max(_meta(out, "large.jpg")["frame_width"], _meta(out, "large.jpg")["frame_height"]) == 640
+    assert any("greyscale" in w for w in _meta(out, "grey.png")["warnings"])
+    assert any("more than 8 bits" in w for w in _meta(out, "grey16.tif")["warnings"])
+    assert any("no face found" in w for w in _meta(out, "no_face.bmp")["warnings"])
+    media = load_media(out, [i for i in list_done_items(out) if i.startswith("face.jpg")][0])
+    assert media.audio_path is None and np.isfinite(media.face["aus"][0]).all()
+
+
+def test_bad_images_fail_with_one_line_reason(image_extraction):
+    _, summary = image_extraction
+    reasons = {k.split("-")[0]: v for k, v in summary.failed.items()}
+    assert set(reasons) == {"truncated.jpg", "not_an_image.png", "huge.png"}, reasons
+    assert "truncated" in reasons["truncated.jpg"] and "truncated.jpg" in reasons["truncated.jpg"]
+    assert "not a readable image" in reasons["not_an_image.png"]
+    assert "megapixel limit" in reasons["huge.png"]
+    assert all("\n" not in r and "Traceback" not in r for r in reasons.values())
+
+
+def test_label_and_audit_handle_images(image_extraction, tmp_path):
+    from data_prep.audit import audit_labels
+    from data_prep.label import label_corpus
+
+    out, _ = image_extraction
+    result = label_corpus(out, dest=tmp_path / "labels", progress=False)
+    assert result.stats["segments"] == 0
+    assert set(result.stats["media_without_segments"].values()) == {"no audio: still image"}
+    refs = tmp_path / "refs.csv"
+    pd.DataFrame({"path": [_meta(out, "face.jpg")["path"]], "emotion": ["happy"]}).to_csv(refs, index=False)
+    report = audit_labels(out, refs, tmp_path / "audit").report
+    assert report["tasks"]["au"]["n_shared"] == 1
+    assert report["tasks"]["energy"]["segments"] == 0  # no audio: the audio task has nothing to score
+
+
+def test_shipped_mapping_loads_and_labels_the_demo_face(image_extraction):
+    from data_prep.face_emotion import EMOTION_CLASSES, default_mapping_path, load_mapping
+    from data_prep.signals import list_done_items, load_media
+
+    assert default_mapping_path().is_file(), "the default mapping must ship inside the package"
+    mapping = load_mapping()
+    assert mapping.classes == list(EMOTION_CLASSES)
+    assert mapping.summary["identities"] >= 50 and mapping.summary["cv_scores"]["accuracy"] > 0.5
+    out, _ = image_extraction
+    media = load_media(out, [i for i in list_done_items(out) if i.startswith("face.jpg")][0])
+    proba = mapping.media_probabilities(media)  # one photograph: no corpus statistics, the fallback ones
+    assert proba.shape == (1, 7) and np.isclose(proba.sum(), 1.0)
+
+
+@pytest.fixture(scope="module")
+def posed_manifest(tmp_path_factory) -> Path:
+    """12 real images of the demo face posing neutral / happy / surprise; 'identities' are pose strengths."""
+    from PIL import Image
+
+    from avpretext import synthetic
+
+    root = tmp_path_factory.mktemp("posed")
+    face = synthetic.face_image()
+    rows = []
+    for k, strength in enumerate((0.8, 1.0, 1.2, 1.4)):
+        for expression, emotion in (("neutral", "neutral"), ("happy", "happy"), ("surprise", "surprised")):
+            name = f"id{k}_{expression}.png"
+            Image.fromarray(synthetic.expression_frame(face, expression, strength)).save(root / name)
+            rows.append({"path": name, "emotion": emotion, "identity": f"id{k}"})
+    pd.DataFrame(rows).to_csv(root / "labels.csv", index=False)
+    return root / "labels.csv"
+
+
+def test_fit_command_writes_a_json_mapping_and_the_au_task_uses_it(posed_manifest, tmp_path, face_model,
+                                                                    monkeypatch, capsys):
+    from data_prep.cli import main
+    from data_prep.face_emotion import load_mapping
+    from data_prep.label_config import build_label_config
+    from data_prep.audit import audit_labels
+
+    monkeypatch.setenv("AVPRETEXT_FACE_MODEL", str(face_model))
+    out = tmp_path / "mine.json"
+    code = main(["fit-face-emotion", str(posed_manifest), "--out", str(out), "--features", "blendshapes",
+                 "--folds", "2", "--no-progress"])
+    assert code == 0, capsys.readouterr()
+    data = json.loads(out.read_text())  # plain JSON: no pickle anywhere
+    assert data["classes"][0] == "neutral" and len(data["features"]) == 51
+    mapping = load_mapping(out)
+    assert mapping.summary["identities"] == 4 and mapping.summary["chosen"]["features"] == "blendshapes"
+    extract_dir = tmp_path / "mine_extract"
+    assert extract_dir.is_dir()  # the default extraction folder beside the mapping
+    config = build_label_config({"tasks": ["au"], "au": {"mapping": "learned", "mapping_file": str(out),
+                                                         "aggregation": "mean"}})
+    refs = tmp_path / "refs.csv"
+    pd.read_csv(posed_manifest).assign(path=lambda t: [str(posed_manifest.parent / p) for p in t.path]) \
+        .to_csv(refs, index=False)
+    report = audit_labels(extract_dir, refs, tmp_path / "audit", config=config).report
+    au = report["tasks"]["au"]
+    assert au["labelling"].startswith("learned (mine.json")
+    assert au["n_shared"] == 12 and au["accuracy"] >= 0.75, au  # fitted on these faces: mostly right
+
+
+def test_shipped_mapping_through_the_label_stage(tmp_path, face_model):
+    """`data_prep label` with au.mapping = learned (the shipped file) on real talking-face videos with speech:
+    every segment with a face gets a class from the mapping's probabilities, and the statistics say which
+    mapping labelled them."""
+    from data_prep.extract import ExtractOptions, extract_corpus
+    from data_prep.label import format_statistics, label_corpus
+    from data_prep.label_config import build_label_config
+
+    from avpretext import synthetic
+
+    corpus = tmp_path / "corpus"
+    synthetic.write_talking_face(corpus / "a.mp4", 2.0, jaw_amplitude=8.0, seed=1)
+    synthetic.write_talking_face(corpus / "b.mp4", 2.0, jaw_amplitude=4.0, seed=2)
+    synthetic.write_media(corpus / "podcast.wav", None, audio=synthetic.voiced_speech(2.0, seed=3),
+                          audio_codec="pcm_s16le")
+    extract_corpus(corpus, tmp_path / "out", ExtractOptions(face_model=str(face_model), max_fps=10),
+                   progress=False)
+    for aggregation in ("mean", "votes"):
+        config = build_label_config({"tasks": ["energy", "au"], "segmentation": {"mode": "clip"},
+                                     "au": {"mapping": "learned", "aggregation": aggregation}})
+        result = label_corpus(tmp_path / "out", config, dest=tmp_path / aggregation, progress=False)
+        table = result.table
+        faces = table[table["au_mask"]]
+        assert len(table) == 3 and len(faces) == 2  # the wav has no face: its segment is masked
+        assert faces["au_label"].between(0, 6).all()
+        probabilities = faces[[f"au_prob_{c}" for c in config.task_configs["au"].class_names]].to_numpy()
+        assert np.allclose(probabilities.sum(1), 1.0)
+        entry = result.stats["tasks"]["au"]
+        assert entry["mapping"].startswith(f"learned (face_emotion_default.json") and aggregation in entry["mapping"]
+        assert "mapping: learned" in format_statistics(result.stats)
+
+
+def test_mapping_that_does_not_match_the_features_is_a_clear_error(tmp_path, capsys):
+    from data_prep.cli import main
+    from data_prep.face_emotion import MappingError, default_mapping_path, load_mapping
+    from pretext.tasks.au import AUConfig
+
+    data = json.loads(default_mapping_path().read_text())
+    data["features"] = data["features"][:-1]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    with pytest.raises(MappingError, match="feature list does not match"):
+        load_mapping(bad)
+    with pytest.raises(ValueError, match="bad.json"):
+        AUConfig(mapping="learned", mapping_file=str(bad))
+    config = tmp_path / "cfg.toml"
+    config.write_text(f'[au]\nmapping = "learned"\nmapping_file = "{bad}"\n')
+    assert main(["label", str(tmp_path), "--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "bad.json" in err and "feature list does not match" in err and len(err.splitlines()) == 1
+    (tmp_path / "garbage.json").write_text("{not json")
+    with pytest.raises(MappingError, match="cannot read it as JSON"):
+        load_mapping(tmp_path / "garbage.json")
+    (tmp_path / "other.json").write_text(json.dumps({"hello": 1}))
+    with pytest.raises(MappingError, match="not a face-emotion mapping"):
+        load_mapping(tmp_path / "other.json")
+
+
+def test_expression_faces_photographs(tmp_path, face_model):
+    """A few real photographs: faces found in IMAGE mode, and the shipped mapping reads a happy face as happy."""
+    if not EXPRESSION_FACES.exists():
+        pytest.skip(f"expression_faces not found at {EXPRESSION_FACES} (the shared data folder sits beside the "
+                    "repository in CI; a fresh clone does not have it)")
+    from data_prep.extract import ExtractOptions, extract_corpus
+    from data_prep.face_emotion import EMOTION_CLASSES, load_mapping
+    from data_prep.signals import list_done_items, load_media
+
+    manifest = pd.read_csv(EXPRESSION_FACES / "manifest.csv")
+    chosen = pd.concat([manifest[manifest.emotion == e].head(2) for e in ("happy", "surprised", "neutral")])
+    chosen = chosen.assign(path=[str(EXPRESSION_FACES / p) for p in chosen.path])
+    chosen.to_csv(tmp_path / "few.csv", index=False)
+    summary = extract_corpus(tmp_path / "few.csv", tmp_path / "out", ExtractOptions(face_model=str(face_model)),
+                             progress=False)
+    assert summary.done == 6 and summary.face_frames == 6, summary.report()
+    mapping = load_mapping()
+    by_path = dict(zip(chosen.path, chosen.emotion))
+    for item in list_done_items(tmp_path / "out"):
+        media = load_media(tmp_path / "out", item)
+        if by_path[media.meta["path"]] == "happy":
+            assert EMOTION_CLASSES[int(mapping.media_probabilities(media).argmax())] == "happiness"
