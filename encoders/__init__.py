@@ -51,6 +51,7 @@ def read_encoder_config(directory: str | Path) -> tuple[str, dict]:
     config = read_json(path, required=("name",))
     name = config.pop("name")
     config.pop("init_checkpoint", None)  # saved weights (or a fresh twin) supersede the initialisation
+    config.setdefault("pooling", "mean")  # saved before encoders had a pooling option: they pooled by the mean
     return name, config
 
 

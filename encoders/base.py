@@ -16,9 +16,13 @@ from torch import nn
 SAMPLE_RATE = 16000
 
 
+POOLINGS = ("mean", "stats", "attentive_stats")
+
+
 @dataclass
 class EncoderOutput:
-    """frames: (B, F, D) features; lengths: (B,) valid frames per item; pooled: (B, D) masked mean."""
+    """frames: (B, F, D) features; lengths: (B,) valid frames per item; pooled: (B, P) utterance embedding of
+    the encoder's ``pooling`` (P = D for the mean, 2 D for statistics pooling)."""
 
     frames: torch.Tensor
     lengths: torch.Tensor
@@ -34,6 +38,43 @@ def masked_mean(frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Mean over valid frames. frames: (B, F, D), lengths: (B,) -> (B, D); an empty item gives zeros."""
     mask = frame_mask(lengths, frames.shape[1]).unsqueeze(-1).to(frames.dtype)
     return (frames * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+def masked_mean_std(frames: torch.Tensor, lengths: torch.Tensor, weights: torch.Tensor | None = None
+                    ) -> torch.Tensor:
+    """Mean and standard deviation over valid frames, concatenated: (B, F, D), (B,) -> (B, 2 D).
+
+    ``weights`` (B, F), summing to 1 over each item's valid frames (attention), weight the statistics; None
+    weighs valid frames equally. An empty item gives zeros.
+    """
+    mask = frame_mask(lengths, frames.shape[1]).to(frames.dtype)
+    if weights is None:
+        weights = mask / mask.sum(1, keepdim=True).clamp(min=1.0)
+    weights = (weights * mask).unsqueeze(-1)
+    mean = (frames * weights).sum(1)
+    variance = (frames.pow(2) * weights).sum(1) - mean.pow(2)
+    # The floor keeps the gradient of sqrt finite for constant features (and empty items).
+    return torch.cat([mean, variance.clamp(min=1e-6).sqrt() * (lengths > 0).to(frames.dtype)[:, None]], dim=-1)
+
+
+class StatisticsPooling(nn.Module):
+    """x-vector statistics pooling (Snyder et al. 2018): mean and standard deviation over frames. With
+    ``attentive``, attentive statistics pooling (Okabe et al., Interspeech 2018): a small network scores each
+    frame, and the mean and standard deviation are weighted by the softmax of the scores over the item's frames.
+    """
+
+    def __init__(self, dim: int, attentive: bool = False, hidden: int = 64):
+        super().__init__()
+        self.attention = nn.Sequential(nn.Linear(dim, hidden), nn.Tanh(), nn.Linear(hidden, 1)) if attentive else None
+
+    def forward(self, frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, F, D), (B,) -> (B, 2 D); padding never receives weight."""
+        if self.attention is None:
+            return masked_mean_std(frames, lengths)
+        mask = frame_mask(lengths, frames.shape[1])
+        scores = self.attention(frames).squeeze(-1).masked_fill(~mask, float("-inf"))
+        weights = torch.softmax(scores, dim=1).nan_to_num(0.0)  # an empty item: all -inf, no weight
+        return masked_mean_std(frames, lengths, weights)
 
 
 def conv_output_length(lengths: torch.Tensor, kernel: int, stride: int, padding: int) -> torch.Tensor:
@@ -58,10 +99,22 @@ class SpeechEncoder(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.config = config
+        # The utterance embedding: the mean over frames (configs without a pooling field, i.e. encoders saved
+        # before it existed, too), or statistics pooling, plain or attentive (its weights are the encoder's).
+        pooling = getattr(config, "pooling", "mean")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling {pooling!r}: choose from {', '.join(POOLINGS)}")
+        self.pooling = None if pooling == "mean" else StatisticsPooling(config.dim, pooling == "attentive_stats")
+
+    @property
+    def frame_dim(self) -> int:
+        """Width D of the frame features."""
+        return self.config.dim
 
     @property
     def output_dim(self) -> int:
-        return self.config.dim
+        """Width of the pooled embedding: D, or 2 D with statistics pooling."""
+        return self.config.dim * (1 if self.pooling is None else 2)
 
     def config_dict(self) -> dict:
         return {"name": self.name, **dataclasses.asdict(self.config)}
@@ -77,4 +130,5 @@ class SpeechEncoder(nn.Module):
 
     def output(self, frames: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
         frames = frames * frame_mask(lengths, frames.shape[1]).unsqueeze(-1).to(frames.dtype)
-        return EncoderOutput(frames, lengths, masked_mean(frames, lengths))
+        pooled = masked_mean(frames, lengths) if self.pooling is None else self.pooling(frames, lengths)
+        return EncoderOutput(frames, lengths, pooled)

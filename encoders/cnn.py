@@ -35,6 +35,7 @@ class CNNConfig:
     channels: list[int] = field(default_factory=lambda: [32, 64, 128])  # one stride-2 stage each
     dim: int = 128
     dropout: float = 0.1
+    pooling: str = "mean"  # utterance embedding: mean | stats (mean + std) | attentive_stats (encoders.base)
 
 
 class _Stage(nn.Module):

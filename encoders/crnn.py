@@ -37,6 +37,7 @@ class CRNNConfig:
     pool: int = 2  # second stage halves the frame rate (20 ms frames)
     lstm_hidden: int = 64  # per direction
     dim: int = 128
+    pooling: str = "mean"  # utterance embedding: mean | stats (mean + std) | attentive_stats (encoders.base)
 
 
 def check_crnn_config(config: CRNNConfig) -> None:

@@ -37,6 +37,7 @@ class TransformerConfig:
     layer_drop: float = 0.0  # 0: every layer always runs (layer drop would differ between ranks)
     # A safetensors file of a compatible torchaudio Wav2Vec2Model state dict (pickled .pt files are refused).
     init_checkpoint: str | None = None
+    pooling: str = "mean"  # utterance embedding: mean | stats (mean + std) | attentive_stats (encoders.base)
 
 
 class TransformerEncoder(SpeechEncoder):

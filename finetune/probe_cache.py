@@ -47,8 +47,11 @@ _EMBEDDINGS_KEPT = 4  # encoders whose embeddings stay cached (a few MB each)
 
 def _encoder_key(encoder, max_seconds: float) -> str:
     import hashlib
+    import json
 
     digest = hashlib.sha1(f"{max_seconds}".encode())
+    # The config too: two encoders with the same weights can pool differently (statistics pooling has none).
+    digest.update(json.dumps(encoder.config_dict(), sort_keys=True, default=str).encode())
     for name, value in encoder.state_dict().items():
         digest.update(name.encode())
         digest.update(value.detach().cpu().contiguous().numpy().tobytes())

@@ -75,16 +75,20 @@ class SegmentDataset(Dataset):
             the index (``epoch * len(dataset) + i``, as :class:`pretext.train.EpochSampler` yields it), so
             persistent loader workers need no notification when an epoch starts.
         skip_bad_audio: return None for unreadable audio (dropped by :func:`collate`) instead of raising.
+        frame_targets: {task: f(row, start, stop) -> (F, D + 1) array} for tasks whose targets are frames of
+            the crop (samples ``[start, stop)`` of the file, 16 kHz): their label is that array, not
+            ``<task>_label`` (``pretext.tasks.base.PretextTask.frame_targets``).
     """
 
     def __init__(self, table: pd.DataFrame, tasks: list[str], max_seconds: float = 6.0, random_crop: bool = True,
-                 seed: int = 0, skip_bad_audio: bool = False):
+                 seed: int = 0, skip_bad_audio: bool = False, frame_targets: dict | None = None):
         self.table = table.reset_index(drop=True)
         self.tasks = tasks
         self.max_samples = int(max_seconds * SAMPLE_RATE)
         self.random_crop = random_crop
         self.seed = seed
         self.skip_bad_audio = skip_bad_audio
+        self.frame_targets = dict(frame_targets or {})
         # Class indices stay int64; continuous targets (e.g. arousal) become float32.
         self.labels = {t: _label_tensor(self.table[f"{t}_label"]) for t in tasks}
         self.masks = {t: torch.tensor(self.table[f"{t}_mask"].to_numpy(bool)) for t in tasks}
@@ -110,7 +114,8 @@ class SegmentDataset(Dataset):
             if self.skip_bad_audio:
                 return None
             raise
-        labels = {t: self.labels[t][index] for t in self.tasks}
+        labels = {t: torch.from_numpy(np.asarray(self.frame_targets[t](row, start, stop), dtype=np.float32))
+                  if t in self.frame_targets else self.labels[t][index] for t in self.tasks}
         masks = {t: self.masks[t][index] for t in self.tasks}
         return wav, labels, masks
 
@@ -136,9 +141,25 @@ def collate(items):
 
 
 def stack_by_task(rows: list[dict]) -> dict:
-    """[{task: scalar tensor}] * B -> {task: (B,)}, views of one (B, n_tasks) tensor when the dtypes agree."""
+    """[{task: scalar tensor}] * B -> {task: (B,)}, views of one (B, n_tasks) tensor when the dtypes agree.
+
+    Frame targets ((F_i, D) tensors) become (B, max F_i, D), zero-padded.
+    """
     tasks = list(rows[0])
+    frames = [t for t in tasks if rows[0][t].dim() > 0]
+    if frames:
+        scalars = [t for t in tasks if t not in frames]
+        stacked = stack_by_task([{t: row[t] for t in scalars} for row in rows]) if scalars else {}
+        return stacked | {t: pad_frames([row[t] for row in rows]) for t in frames}
     if len({rows[0][t].dtype for t in tasks}) != 1:  # e.g. a class index beside a continuous target
         return {t: torch.stack([row[t] for row in rows]) for t in tasks}
     table = torch.stack([torch.stack([row[t] for t in tasks]) for row in rows])
     return {t: table[:, i] for i, t in enumerate(tasks)}
+
+
+def pad_frames(items: list[torch.Tensor]) -> torch.Tensor:
+    """[(F_i, D)] * B -> (B, max F_i, D), zeros after each item's frames."""
+    out = torch.zeros(len(items), max(len(x) for x in items), items[0].shape[1], dtype=items[0].dtype)
+    for i, x in enumerate(items):
+        out[i, : len(x)] = x
+    return out

@@ -45,6 +45,7 @@ class PretextTask(abc.ABC):
             overrides ``num_classes`` and reports its classes in the facts of ``assign_labels``).
         replaced_whole: config fields that are tables replaced whole by a user's value, not merged key by key
             (e.g. the AU rule table: a user's table is the full set of classes).
+        frame_level: targets per frame (regression from the encoder's frames) instead of one per segment.
     """
 
     name: ClassVar[str] = ""
@@ -58,6 +59,11 @@ class PretextTask(abc.ABC):
     # A continuous column whose order the label follows (larger = label 1), for the audit's AUC.
     score_column: ClassVar[str | None] = None
     replaced_whole: ClassVar[tuple[str, ...]] = ()
+    # False: a target per segment (``<name>_label``), predicted from the pooled embedding. True: targets per
+    # frame, read by :meth:`frame_targets` for each training crop, predicted by a head that reads the encoder's
+    # frames (``EncoderOutput``; see :class:`FrameRegressionTask`); ``<name>_label`` then only says whether a
+    # segment has targets (0) or not (-1).
+    frame_level: ClassVar[bool] = False
 
     @property
     def label_column(self) -> str:
@@ -112,8 +118,23 @@ class PretextTask(abc.ABC):
 
     @abc.abstractmethod
     def metric_counts(self, logits, target, mask, num_classes: int):
-        """(num_classes, num_classes) confusion tensor (rows = targets) of the labelled items, summed across
-        processes and scored by :func:`summarize_counts`."""
+        """A float64 tensor of :meth:`metric_shape` (for classification the confusion, rows = targets) of the
+        labelled items: sums that processes add up, scored by :meth:`summarize_metric`."""
+
+    def metric_shape(self, num_classes: int) -> tuple[int, ...]:
+        """Shape of :meth:`metric_counts`' tensor. Default: a (num_classes, num_classes) confusion."""
+        return (num_classes, num_classes)
+
+    def summarize_metric(self, counts) -> dict:
+        """Scores (``{name: float}``, logged per task) from the summed :meth:`metric_counts`. Default:
+        accuracy, UAR and item count of a confusion (:func:`summarize_counts`)."""
+        return summarize_counts(counts)
+
+    def frame_targets(self, row: pd.Series, start: int, stop: int, cfg) -> np.ndarray:
+        """Frame-level tasks only: the targets of samples ``[start, stop)`` (16 kHz) of a segment's audio
+        (``row``: its row of the segment table), ``(F, D + 1)`` float32: D target values per frame (NaN where
+        a value does not exist) and a last column of ones, which padding in a batch leaves at 0."""
+        raise NotImplementedError(f"pretext task {self.name!r} has no frame targets (frame_level is False)")
 
 
 def check_task_class(cls, where: str = "") -> type[PretextTask]:
@@ -144,6 +165,12 @@ def check_task_class(cls, where: str = "") -> type[PretextTask]:
         problems.append("score_column must be a column name or None")
     if inspect.isabstract(cls):
         problems.append(f"methods not implemented: {sorted(cls.__abstractmethods__)}")
+    if not isinstance(cls.frame_level, bool):
+        problems.append("frame_level must be True or False")
+    elif cls.frame_level and cls.frame_targets is PretextTask.frame_targets:
+        problems.append("a frame-level task implements frame_targets (its targets per training crop)")
+    elif cls.frame_level and cls.classes:
+        problems.append("a frame-level task regresses values: classes must be empty")
     if problems:
         raise ValueError(f"pretext task {where} breaks the task contract: " + "; ".join(problems))
     return cls
@@ -321,3 +348,153 @@ def summarize_counts(confusion) -> dict:
     counts = np.rint(np.asarray(confusion.cpu() if hasattr(confusion, "cpu") else confusion)).astype(np.int64)
     scores = metrics_from_confusion(counts, [str(i) for i in range(len(counts))])
     return {"acc": scores["accuracy"], "uar": scores["uar"], "n": scores["count"]}
+
+
+# Sums per target dimension that Pearson's r and the CCC follow from, added up over batches and processes.
+CORRELATION_SUMS = ("n", "sum_p", "sum_t", "sum_pp", "sum_tt", "sum_pt")
+
+
+def correlation_sums(pred, target):
+    """(D, 6) float64 :data:`CORRELATION_SUMS` of predictions and targets over their finite entries.
+
+    pred, target: (N, D), NaN in ``target`` where a value does not exist.
+    """
+    import torch
+
+    pred, target = pred.detach(), target.detach()
+    valid = torch.isfinite(target)
+    p = torch.where(valid, pred.double(), torch.zeros((), dtype=torch.float64, device=pred.device))
+    t = torch.where(valid, target.double(), torch.zeros((), dtype=torch.float64, device=pred.device))
+    n = valid.double()
+    return torch.stack([n.sum(0), p.sum(0), t.sum(0), (p * p).sum(0), (t * t).sum(0), (p * t).sum(0)], dim=1)
+
+
+def correlation_scores(sums, names: list[str]) -> dict:
+    """Pearson's r and the CCC per dimension (``r/<name>``) and their means over dimensions (``r_mean``,
+    ``ccc_mean``; NaN for a dimension without two values), and ``n`` (target values scored)."""
+    s = np.asarray(sums.cpu() if hasattr(sums, "cpu") else sums, dtype=np.float64)
+    n = np.maximum(s[:, 0], 1.0)
+    mean_p, mean_t = s[:, 1] / n, s[:, 2] / n
+    var_p, var_t = s[:, 3] / n - mean_p ** 2, s[:, 4] / n - mean_t ** 2
+    cov = s[:, 5] / n - mean_p * mean_t
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where((s[:, 0] > 1) & (var_p > 0) & (var_t > 0), cov / np.sqrt(var_p * var_t), np.nan)
+        ccc = np.where(s[:, 0] > 1, 2 * cov / (var_p + var_t + (mean_p - mean_t) ** 2), np.nan)
+    scores = {"r_mean": float(np.nanmean(r)) if np.isfinite(r).any() else float("nan"),
+              "ccc_mean": float(np.nanmean(ccc)) if np.isfinite(ccc).any() else float("nan"),
+              "n": int(s[:, 0].sum())}
+    return scores | {f"r/{name}": float(value) for name, value in zip(names, r)}
+
+
+def frame_regression_head(input_dim: int, outputs: int, hidden: int):
+    """A per-frame MLP head (:class:`FrameMLPHead`); torch is imported only when a head is built."""
+    return _frame_head_class()(input_dim, outputs, hidden)
+
+
+def _frame_head_class():
+    from torch import nn
+
+    from encoders.base import frame_mask
+    import torch
+
+    class FrameMLPHead(nn.Module):
+        """``EncoderOutput`` -> (B, F, outputs + 1): a 2-layer MLP per frame, and a last channel that is 1 on
+        valid frames and 0 on padding (the loss reads each item's frame count from the output alone).
+        ``reads_frames`` tells ``pretext.train.PretextModel`` to pass the frames, not the pooled embedding."""
+
+        reads_frames = True
+
+        def __init__(self, input_dim: int, outputs: int, hidden: int):
+            super().__init__()
+            self.mlp = nn.Sequential(nn.Linear(input_dim, hidden), nn.ReLU(), nn.Linear(hidden, outputs))
+
+        def forward(self, encoded):
+            valid = frame_mask(encoded.lengths, encoded.frames.shape[1]).unsqueeze(-1).to(encoded.frames.dtype)
+            return torch.cat([self.mlp(encoded.frames) * valid, valid], dim=-1)
+
+    return FrameMLPHead
+
+
+def align_frame_targets(target, frames: int, encoder_counts):
+    """Targets at their own frame rate averaged into each encoder frame of the same item.
+
+    Args:
+        target: (B, Ft, D + 1) from :meth:`PretextTask.frame_targets`, padded (last column 0 on padding).
+        frames: Fe, the encoder's padded frame count.
+        encoder_counts: (B,) valid encoder frames per item.
+
+    Returns:
+        (B, Fe, D): the mean of the finite target values whose frame falls in each encoder frame (target frame
+        k of an item with Ft_b frames goes to encoder frame floor(k * Fe_b / Ft_b)); NaN where none does.
+    """
+    import torch
+
+    values, present = target[..., :-1], target[..., -1] > 0.5
+    batch, target_frames, dims = values.shape
+    counts_t = present.sum(1, keepdim=True).clamp(min=1)
+    k = torch.arange(target_frames, device=target.device)[None, :]
+    last = (encoder_counts[:, None] - 1).clamp(min=0)
+    index = torch.minimum(torch.div(k * encoder_counts[:, None], counts_t, rounding_mode="floor"), last)
+    index = index.clamp(max=max(frames - 1, 0)).unsqueeze(-1).expand(-1, -1, dims)
+    finite = torch.isfinite(values) & present.unsqueeze(-1) & (encoder_counts > 0)[:, None, None]
+    sums = torch.zeros(batch, frames, dims, dtype=torch.float32, device=target.device)
+    hits = torch.zeros_like(sums)
+    sums.scatter_add_(1, index, torch.where(finite, values, torch.zeros_like(values)).float())
+    hits.scatter_add_(1, index, finite.float())
+    return torch.where(hits > 0, sums / hits.clamp(min=1), torch.full_like(sums, float("nan")))
+
+
+class FrameRegressionTask(PretextTask):
+    """A pretext task trained as regression of per-frame targets from the encoder's frames.
+
+    Provides the training side of the contract for ``frame_level`` tasks: a per-frame MLP head, an L1 or L2
+    loss over the finite targets of labelled segments (targets averaged into encoder frames by
+    :func:`align_frame_targets`), and correlation sums (:func:`correlation_sums`) scored as Pearson's r and
+    CCC per target dimension. Subclasses give ``target_names(cfg)`` and ``frame_targets``; their config has a
+    ``loss`` field (``l1`` or ``l2``).
+    """
+
+    frame_level = True
+
+    @abc.abstractmethod
+    def target_names(self, cfg) -> list[str]:
+        """Names of the D target dimensions, in the order of :meth:`frame_targets`' columns."""
+
+    def num_classes(self, cfg) -> int:
+        return len(self.target_names(cfg))
+
+    def build_head(self, input_dim: int, cfg, hidden: int = 128):
+        """The per-frame head; also binds the config's target names and loss to this task instance, since
+        ``loss`` and ``summarize_metric`` are called without a config (training builds every head first)."""
+        self._names, self._loss = self.target_names(cfg), getattr(cfg, "loss", "l1")
+        return frame_regression_head(input_dim, self.num_classes(cfg), hidden)
+
+    def _aligned(self, outputs, target, mask):
+        """(pred, aligned target) over the frames of labelled segments: (N, D) each, NaN where no target."""
+        pred, valid = outputs[..., :-1], outputs[..., -1] > 0.5
+        aligned = align_frame_targets(target, outputs.shape[1], valid.sum(1))
+        keep = valid & mask[:, None]
+        return pred[keep], aligned[keep]
+
+    def loss(self, logits, target, mask):
+        """Mean absolute (``l1``) or squared (``l2``) error over the finite aligned targets of the labelled
+        segments; 0 (attached to the graph) when there are none."""
+        import torch
+
+        pred, aligned = self._aligned(logits, target, mask)
+        finite = torch.isfinite(aligned)
+        if not bool(finite.any()):
+            return logits.sum() * 0
+        error = pred[finite] - aligned[finite]
+        return (error.abs() if getattr(self, "_loss", "l1") == "l1" else error ** 2).mean()
+
+    def metric_counts(self, logits, target, mask, num_classes: int):
+        pred, aligned = self._aligned(logits, target, mask)
+        return correlation_sums(pred, aligned)
+
+    def metric_shape(self, num_classes: int) -> tuple[int, ...]:
+        return (num_classes, len(CORRELATION_SUMS))
+
+    def summarize_metric(self, counts) -> dict:
+        names = getattr(self, "_names", None) or [str(i) for i in range(len(counts))]
+        return correlation_scores(counts, names)

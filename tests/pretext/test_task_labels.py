@@ -74,9 +74,9 @@ def test_auto_group_prefers_speaker_then_video_then_corpus():
 
 
 def test_registry_and_plugin_names():
-    assert set(TASKS) == {"energy", "face", "au", "cluster"}
+    assert set(TASKS) == {"energy", "face", "au", "cluster", "acoustic"}
     assert [t.name for t in parse_tasks("energy,face,au")] == ["energy", "face", "au"]
-    with pytest.raises(ValueError, match="choose from \\['au', 'cluster', 'energy', 'face'\\]"):
+    with pytest.raises(ValueError, match="choose from \\['acoustic', 'au', 'cluster', 'energy', 'face'\\]"):
         get_task("arousal")
     with pytest.raises(ValueError, match="cannot load"):
         get_task("no_such_module:Task")
@@ -123,6 +123,18 @@ def test_every_registered_task_keeps_the_contract(name):
     assert task.Config(**dataclasses.asdict(cfg)) == cfg
     assert task.label_column == f"{name}_label" and task.mask_column == f"{name}_mask"
     n = task.num_classes(cfg)
+    if task.frame_level:  # regression per frame: the head reads the encoder's frames, targets are frames
+        from encoders.base import EncoderOutput
+
+        lengths = torch.tensor([5, 3, 4])
+        outputs = task.build_head(16, cfg)(EncoderOutput(torch.randn(3, 5, 16), lengths, torch.zeros(3, 16)))
+        assert outputs.shape == (3, 5, n + 1)
+        target = torch.cat([torch.randn(3, 12, n), torch.ones(3, 12, 1)], dim=-1)
+        loss = task.loss(outputs, target, torch.tensor([True, False, True]))
+        counts = task.metric_counts(outputs, target, torch.tensor([True, False, True]), n)
+        assert torch.isfinite(loss) and counts.shape == task.metric_shape(n)
+        assert task.summarize_metric(counts)["n"] == (5 + 4) * n
+        return
     classes = list(task.classes) or list(cfg.class_names)  # au and cluster take theirs from the config
     assert n >= 2 and len(classes) == n
     logits = task.build_head(16, cfg)(torch.zeros(3, 16))
