@@ -399,7 +399,8 @@ def _check_ranks_in_sync(accelerator, model) -> None:
     gathered = accelerator.gather(fingerprint.unsqueeze(0))
     if not torch.allclose(gathered, gathered[:1].expand_as(gathered), rtol=0, atol=0):
         raise RuntimeError(f"processes ended with different weights: {gathered.tolist()}")
-    accelerator.print(f"weights identical on all {accelerator.num_processes} processes")
+    if accelerator.num_processes > 1:
+        accelerator.print(f"weights identical on all {accelerator.num_processes} processes")
 
 
 def _fresh_running(tasks, num_classes, device) -> dict:

@@ -50,3 +50,17 @@ def test_two_processes_follow_the_one_process_schedule_step_for_step(segments, t
     val = {n: [r for r in records if r["split"] == "val"] for n, records in (("one", one), ("two", two))}
     assert val["one"][-1]["segments"] == val["two"][-1]["segments"] > 0
     assert output.count("encoder exported") == 1
+
+
+def test_gradient_accumulation_steps_the_schedule_once_per_optimizer_step(segments, tmp_path):
+    from avpretext.common.schedules import warmup_cosine
+    from pretext.train import train
+    from tests.pretext.test_train import _config
+
+    train(_config(segments, tmp_path / "run", max_steps=4, batch_size=2, grad_accum=2, warmup_steps=2, lr=1e-3,
+                  checkpoint_every=4))
+    records = [json.loads(line) for line in open(tmp_path / "run" / "metrics.jsonl")]
+    lr = [r["lr"] for r in records if r["split"] == "train"]
+    assert lr == pytest.approx([1e-3 * warmup_cosine(step, 2, 4) for step in range(1, 5)], rel=1e-12, abs=0)
+    scheduler = json.loads((tmp_path / "run" / "checkpoints" / "step_4" / "scheduler.json").read_text())
+    assert scheduler["last_epoch"] == 4
