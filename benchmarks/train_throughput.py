@@ -3,7 +3,7 @@
 Run:  .venv/bin/python -m benchmarks.train_throughput [--steps 30] [--batch-size 8] [--shared ../shared]
 
 For each encoder (default configs), in a fresh process each (so peak memory is that encoder's):
-* samples/s of ``pretext.train.train_step`` (Accelerate-prepared model/optimiser/scheduler, masked
+* samples/s of ``pretext.train.train_step`` (Accelerate-prepared model and optimiser, its scheduler, masked
   multi-task losses) and of a bare loop (plain model, summed losses, backward, step) on the same in-memory
   batches, alternating the two every step so machine noise hits both alike; target ratio >= 0.95;
 * the share of step time spent waiting for data in a real ``train()`` run with 2 loader workers (from
