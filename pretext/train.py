@@ -261,6 +261,9 @@ def _check_run(config: TrainConfig, accelerator) -> CheckedRun:
                                   config.head_hidden) for t in tasks}
     if not config.skip_bad_audio:
         check_audio_files(table)
+    if config.warmup_steps >= config.max_steps:
+        accelerator.print(f"warning: --warmup-steps {config.warmup_steps} >= --max-steps {config.max_steps}: the "
+                          f"learning rate never reaches --lr {config.lr:g}")
     return CheckedRun(tasks, task_configs, weights, train_table, val_table, drop_last, encoder, heads)
 
 
