@@ -13,16 +13,16 @@ Steps (resumable):
 3. ``report``: every cell archived in ``ARCHIVE/cells/<corpus>.csv``; ``ARCHIVE/summary.csv`` with one row per
    corpus, fraction, method and mode: mean UAR (%), and minus eGeMAPS paired cell for cell with the 95%
    interval over fold means. Besides the baselines, the rows hold the archived cells of the scaling
-   experiment (``docs/results/scaling/cells``), paired only on the cells both have; ``summary.md`` the same
-   as a table.
+   experiment (``docs/results/scaling/cells``) and, for RAVDESS, the current recipe of the methods grid
+   (``docs/results/methods/cells.csv``), paired only on the cells both have; ``summary.md`` the same as a table.
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pandas as pd
 
+from avpretext.common.cli import CommandParser
 from avpretext.common.io import write_atomic
 from experiments.ravdess_results import timed
 from experiments.scaling import CORPORA, REPO, baseline_folder, prepare, run_baseline
@@ -32,6 +32,9 @@ from finetune.experiment import METRICS, collect, finished_cells, paired_differe
 SUMMARY_COLUMNS = ["corpus", "fraction", "method", "mode", "cells", "uar", "pairs", "diff_vs_egemaps",
                    "ci_fold_low", "ci_fold_high"]
 SCALING_CELLS = REPO / "docs" / "results" / "scaling" / "cells"
+# RAVDESS only: the current recipe's cells of the methods grid (docs/results.md; the cnn pretrained on the whole
+# pool and its scratch twin, on the scaling grids' splits), the only fine-tuned cells at 100% of the labels.
+METHODS_CELLS = REPO / "docs" / "results" / "methods" / "cells.csv"
 
 
 def scaling_methods(corpus: str, cells_folder: Path = SCALING_CELLS) -> pd.DataFrame:
@@ -48,6 +51,16 @@ def scaling_methods(corpus: str, cells_folder: Path = SCALING_CELLS) -> pd.DataF
             + table["rung"].where(table["init"] == "pretrained", "")
         parts.append(table.assign(method=method).drop_duplicates(["method", "mode", "fraction", "fold", "seed"]))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def methods_grid(corpus: str, cells_csv: Path = METHODS_CELLS) -> pd.DataFrame:
+    """The methods grid's current-recipe cells (RAVDESS) as ``<init>-cnn[-all]-methods-grid`` rows."""
+    if corpus != "ravdess" or not cells_csv.exists():
+        return pd.DataFrame()
+    table = pd.read_csv(cells_csv)
+    table = table[table["method"] == "current"]
+    names = {"pretrained": "pretrained-cnn-all-methods-grid", "scratch": "scratch-cnn-methods-grid"}
+    return table.assign(method=table["init"].map(names))
 
 
 def summary_rows(corpus: str, baseline_cells: pd.DataFrame, others: pd.DataFrame) -> pd.DataFrame:
@@ -89,9 +102,12 @@ def report(work: Path, archive: Path) -> pd.DataFrame:
         if not (folder / "cells").is_dir():
             continue
         cells = collect(folder, finished_cells(folder))
+        if cells.empty:
+            continue
         write_atomic(archive / "cells" / f"{corpus}.csv", lambda tmp: cells.to_csv(tmp, index=False,
                                                                                   float_format="%.4f"))
-        parts.append(summary_rows(corpus, cells, scaling_methods(corpus)))
+        others = pd.concat([scaling_methods(corpus), methods_grid(corpus)], ignore_index=True)
+        parts.append(summary_rows(corpus, cells, others))
     summary = pd.concat(parts, ignore_index=True)
     write_atomic(archive / "summary.csv", lambda tmp: summary.to_csv(tmp, index=False, float_format="%.2f"))
     text = summary_markdown(summary)
@@ -101,7 +117,7 @@ def report(work: Path, archive: Path) -> pd.DataFrame:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = CommandParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     parser.add_argument("--fractions", default="0.1,0.25,1")

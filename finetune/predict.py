@@ -6,7 +6,9 @@ MODEL is a model folder written by ``finetune/train.py`` (``OUT/<split>/model``)
 ``OUT``: then the models of all its splits are averaged (an ensemble over speaker folds). INPUT is an audio or
 video file, a folder (searched recursively for media), or a CSV manifest with a ``path`` column. Files that
 cannot be decoded are reported with their reason and skipped, and so are files under half the length of the
-shortest utterance the model was trained on (see :func:`minimum_seconds`); the rest are predicted.
+shortest utterance the model was trained on (see :func:`minimum_seconds`); the rest are predicted. A model
+trained with ``--fuse egemaps`` gets each file's openSMILE functionals, computed here from the audio read
+(:func:`finetune.fusion.add_functionals`) and standardised with the statistics saved in the model folder.
 """
 from __future__ import annotations
 
