@@ -1,4 +1,5 @@
-"""Ending a multi-process run cleanly (torchrun / ``accelerate launch``; gloo on CPU, NCCL on GPU)."""
+"""The life of a multi-process run (torchrun / ``accelerate launch``; gloo on CPU, NCCL on GPU): workers that end
+with their launcher, and a clean end."""
 from __future__ import annotations
 
 import os
