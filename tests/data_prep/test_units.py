@@ -199,3 +199,5 @@ def test_built_wheel_carries_the_face_model_and_the_demo_face(tmp_path):
             assert hashlib.sha256(model.read()).hexdigest() == MODEL_SHA256
     assert sizes["data_prep/assets/astronaut_face.npz"] == (REPO / "data_prep/assets/astronaut_face.npz").stat().st_size
     assert "data_prep/assets/README.md" in sizes
+    default_mapping = REPO / "data_prep/assets/face_emotion_default.json"  # the AU task's learned mapping
+    assert sizes["data_prep/assets/face_emotion_default.json"] == default_mapping.stat().st_size
