@@ -13,6 +13,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 TINY = {"channels": [8, 8, 16], "dim": 16, "n_mels": 40}
 EPOCHS = 4
+pytestmark = pytest.mark.slow  # two runs, one of them under accelerate launch
 
 
 def _history(manifest, out: Path, processes: int) -> list[dict]:
@@ -20,13 +21,17 @@ def _history(manifest, out: Path, processes: int) -> list[dict]:
             "--warmup-epochs", 1, "--patience", 100, "--num-folds", 3, "--fold", 0, "--dev-speakers", 1,
             "--batch-size", 8 // processes, "--max-seconds", 1.0, "--eval-max-seconds", 1.0, "--num-workers", 0,
             "--no-progress", "--no-save-model"]
-    script = [str(REPO / "finetune" / "train.py"), *map(str, args)]
-    if processes > 1:
-        script = ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
-                  "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", *script]
-    result = subprocess.run([sys.executable, *script], cwd=REPO, capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "ACCELERATE_USE_CPU": "1"})
-    assert result.returncode == 0, result.stderr[-3000:]
+    if processes == 1:  # in this process
+        from finetune.train import parse_args, run
+
+        run(parse_args(list(map(str, args))))
+    else:
+        result = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
+                                 str(processes), "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend",
+                                 "no", str(REPO / "finetune" / "train.py"), *map(str, args)],
+                                cwd=REPO, capture_output=True, text=True, timeout=600,
+                                env={**os.environ, "ACCELERATE_USE_CPU": "1"})
+        assert result.returncode == 0, result.stderr[-3000:]
     return [json.loads(line) for line in open(out / "fold0" / "history.jsonl")]
 
 

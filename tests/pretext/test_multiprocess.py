@@ -16,28 +16,29 @@ from tests.pretext.test_train import REPO, TINY
 STEPS = 8
 
 
-def _command(segments, out, processes: int) -> list[str]:
-    args = ["--data", segments, "--tasks", "energy,face,au", "--encoder", "cnn", "--out", out,
+def _args(segments, out, processes: int) -> list[str]:
+    return list(map(str, ["--data", segments, "--tasks", "energy,face,au", "--encoder", "cnn", "--out", out,
             "--encoder-options", json.dumps(TINY), "--max-steps", STEPS, "--batch-size", 6 // processes,
             "--num-workers", 0, "--checkpoint-every", STEPS, "--eval-every", STEPS, "--log-every", 1,
-            "--max-seconds", 1.0, "--warmup-steps", 3, "--lr", 1e-3, "--val-fraction", 0.2, "--report-to", "none"]
-    script = [str(REPO / "pretext" / "train.py"), *map(str, args)]
-    if processes == 1:
-        return [sys.executable, *script]
-    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
-            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", *script]
+            "--max-seconds", 1.0, "--warmup-steps", 3, "--lr", 1e-3, "--val-fraction", 0.2, "--report-to", "none"]))
 
 
-def _records(segments, out, processes):
-    result = subprocess.run(_command(segments, out, processes), cwd=REPO, capture_output=True, text=True,
-                            timeout=600, env={**os.environ, "ACCELERATE_USE_CPU": "1"})
-    assert result.returncode == 0, result.stderr[-3000:]
-    return [json.loads(line) for line in open(Path(out) / "metrics.jsonl")], result.stdout + result.stderr
+def _records(out):
+    return [json.loads(line) for line in open(Path(out) / "metrics.jsonl")]
 
 
+@pytest.mark.slow
 def test_two_processes_follow_the_one_process_schedule_step_for_step(segments, tmp_path):
-    one, _ = _records(segments, tmp_path / "one", 1)
-    two, output = _records(segments, tmp_path / "two", 2)
+    from pretext.train import parse_args, train
+
+    train(parse_args(_args(segments, tmp_path / "one", 1)))  # one process: this one
+    result = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
+                             "2", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                             str(REPO / "pretext" / "train.py"), *_args(segments, tmp_path / "two", 2)],
+                            cwd=REPO, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "ACCELERATE_USE_CPU": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    one, two, output = _records(tmp_path / "one"), _records(tmp_path / "two"), result.stdout + result.stderr
     lr = {n: [r["lr"] for r in records if r["split"] == "train"] for n, records in (("one", one), ("two", two))}
     print("lr, 1 process: ", lr["one"])
     print("lr, 2 processes:", lr["two"])

@@ -67,6 +67,7 @@ def test_no_validation_segments_is_said_not_scored(segments, tmp_path, capsys):
     assert {r["split"] for r in records} == {"train"}
 
 
+@pytest.mark.slow
 def test_a_second_live_run_is_refused_and_a_killed_runs_folder_resumes(segments, tmp_path):
     out = tmp_path / "run"
     first = _start(_cli_args(segments, out, 400))
@@ -94,6 +95,7 @@ def test_a_second_live_run_is_refused_and_a_killed_runs_folder_resumes(segments,
     assert not (out / LOCK_FILE).exists()
 
 
+@pytest.mark.slow
 def test_ddp_workers_end_with_their_killed_launcher_and_the_folder_resumes(segments, tmp_path):
     out = tmp_path / "run"
     launcher = _start(_cli_args(segments, out, 400), processes=2)
