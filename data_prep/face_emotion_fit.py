@@ -115,17 +115,20 @@ def collect_samples(extract_dir: str | Path, rows: list[dict], feature_groups: l
 
     by_path = {str(Path(r["path"]).resolve()): r for r in rows}
     X, y, groups, ids, corpus = [], [], [], [], []
-    seen = set()
+    seen, with_samples = set(), set()
     for item_id in list_done_items(extract_dir):
         media = load_media(extract_dir, item_id)
-        row = by_path.get(str(Path(media.meta["path"]).resolve()))
+        path = str(Path(media.meta["path"]).resolve())
+        row = by_path.get(path)
         if row is None:
             continue
-        seen.add(str(Path(media.meta["path"]).resolve()))
+        seen.add(path)
         if media.face is None or not np.any(media.face["present"]):
             continue
         features = frame_features(media.face, media.frame_size, list(media.meta["au_names"]), feature_groups)
         features = features[np.isfinite(features).all(1)]
+        if len(features):
+            with_samples.add(path)
         if len(features) > max_frames:
             features = features[np.linspace(0, len(features) - 1, max_frames).round().astype(int)]
         X.append(features)
@@ -133,7 +136,6 @@ def collect_samples(extract_dir: str | Path, rows: list[dict], feature_groups: l
         groups += [row["identity"]] * len(features)
         ids += [item_id] * len(features)
         corpus += [row.get("corpus", "")] * len(features)
-    with_samples = {str(Path(load_media(extract_dir, i).meta["path"]).resolve()) for i in set(ids)}
     skipped = {r["relpath"]: ("no face found" if p in seen else "not extracted (failed or missing)")
                for p, r in by_path.items() if p not in with_samples}
     return LabelledSamples(np.concatenate(X) if X else np.zeros((0, len(feature_names(feature_groups))), np.float32),
