@@ -134,8 +134,11 @@ class RunLock:
             try:
                 os.write(fd, content)
                 os.fsync(fd)
-            finally:
+            except BaseException:  # e.g. a full disk: no empty lock left to block the next run
                 os.close(fd)
+                self.path.unlink(missing_ok=True)
+                raise
+            os.close(fd)
             self._content = content
             self._stop.clear()
             self._thread = threading.Thread(target=self._beat, name="run-lock-heartbeat", daemon=True)
