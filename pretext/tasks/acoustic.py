@@ -25,6 +25,7 @@ descriptors averaged into each encoder frame; validation reports Pearson's r and
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -227,13 +228,33 @@ class AcousticTask(FrameRegressionTask):
                 chosen = values[frame_selection(len(values), row["start"], row["end"])]
                 standard = (chosen - np.asarray(row["acoustic_mean"])) / np.asarray(row["acoustic_std"])
                 frames, voiced = frames + len(chosen), voiced + int(np.isfinite(chosen[:, PITCH]).sum())
-                with np.errstate(all="ignore"):
+                with np.errstate(all="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # a descriptor without a voiced frame: NaN
                     means.append(np.nanmean(standard, axis=0) if len(chosen) else np.full(len(DESCRIPTORS), np.nan))
         spread = np.nanstd(np.asarray(means), axis=0) if means else np.full(len(DESCRIPTORS), np.nan)
         stats = {"frames": frames, "voiced_share": round(voiced / max(frames, 1), 3),
                  "segment_mean_sd": {d: round(float(s), 3) for d, s in zip(DESCRIPTORS, spread)}}
-        warnings = [] if voiced else ["no voiced frame: the pitch and voice-quality targets are all missing"]
-        return stats, warnings
+        notes = [] if voiced else ["no voiced frame: the pitch and voice-quality targets are all missing"]
+        return stats, notes
+
+    def audit_values(self, media, segments, cfg: AcousticConfig, context: AcousticContext = None) -> list[dict]:
+        """Per segment the mean of each chosen descriptor in corpus standard deviations (voiced frames for the
+        voiced-only ones): ``data_prep audit`` averages them per reference emotion, which shows what the
+        targets carry (e.g. louder, higher speech in anger)."""
+        if context is None:
+            context = self.fit_context([media], cfg)
+        if media.audio_path is None or media.id in context.failed:
+            return [{} for _ in segments]
+        llds = masked_llds(cached_llds(media.audio_path))
+        columns = [DESCRIPTORS.index(d) for d in cfg.chosen]
+        rows = []
+        for start, end in segments:
+            standard = (llds[frame_selection(len(llds), start, end)] - context.mean) / context.std
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # a descriptor without a voiced frame: NaN
+                means = np.nanmean(standard[:, columns], axis=0) if len(standard) else np.full(len(columns), np.nan)
+            rows.append({f"{DESCRIPTORS[c]}_z": float(m) for c, m in zip(columns, means)})
+        return rows
 
     # -- training ------------------------------------------------------------------------------------------
     def frame_targets(self, row: pd.Series, start: int, stop: int, cfg: AcousticConfig) -> np.ndarray:

@@ -120,3 +120,20 @@ def test_pretraining_regresses_the_descriptors(labelled, tmp_path):
     assert val["acoustic/n"] > 0 and np.isfinite(val["acoustic/r_mean"])
     assert "acoustic/r/F0semitoneFrom27.5Hz_sma3nz" in val and "energy/uar" in val
     assert (run / "encoder" / "model.safetensors").is_file()
+
+
+def test_the_audit_shows_what_the_descriptors_carry_per_reference_class(labelled, tmp_path):
+    """``data_prep audit`` averages each segment's standardised descriptors per reference class: here the
+    recordings' kind, so the high voices must show the higher pitch."""
+    from data_prep.audit import audit_labels
+
+    table = load_segments(labelled["dest"])
+    refs = tmp_path / "refs.csv"
+    pd.DataFrame({"id": sorted(table["media_id"].unique()),
+                  "emotion": [m.split("_")[0] for m in sorted(table["media_id"].unique())]}).to_csv(refs, index=False)
+    result = audit_labels(labelled["out"], refs, tmp_path / "audit",
+                          config=build_label_config({"tasks": ["acoustic"]}), segments=labelled["dest"])
+    diagnostics = json.dumps(result.report)
+    assert "F0semitoneFrom27.5Hz_sma3nz_z" in diagnostics
+    pitch = result.report["tasks"]["acoustic"]["diagnostics"]["F0semitoneFrom27.5Hz_sma3nz_z"]
+    assert pitch["high"] > pitch["low"] + 1.0
