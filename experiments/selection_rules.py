@@ -16,7 +16,6 @@ mean test UAR with a 95% interval over fold means, the rule minus ``smoothed_uar
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
@@ -26,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from avpretext.common.cli import CommandParser
 from avpretext.common.io import check_output_folder, write_atomic, write_json_atomic
 from experiments.recipe_methods import RECIPE
 from finetune.config import SELECTIONS
@@ -129,7 +129,7 @@ def write_report(cells: pd.DataFrame, folder: Path) -> str:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = CommandParser(description=__doc__.split("\n")[0])
     parser.add_argument("--manifest", help="labelled manifest CSV (finetune.prepare)")
     parser.add_argument("--work", help="work folder (rerun to resume)")
     parser.add_argument("--rules", type=lambda s: s.split(","), default=list(SELECTIONS), help="selection rules")
