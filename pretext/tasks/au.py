@@ -30,6 +30,7 @@ face frame gets class probabilities, and a segment takes the class of the mean p
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -204,8 +205,10 @@ class AUConfig:
         if self.mapping == "learned":
             m = self.learned()
             chosen = m.summary.get("chosen", {})
-            return (f"learned ({Path(m.source).name}: {chosen.get('model', '?')} on {', '.join(m.feature_groups)}; "
-                    f"aggregation {self.aggregation})")
+            # The file's digest: the config names only its path, which a refit may overwrite.
+            digest = hashlib.sha256(Path(m.source).read_bytes()).hexdigest()[:12]
+            return (f"learned ({Path(m.source).name} sha256 {digest}: {chosen.get('model', '?')} on "
+                    f"{', '.join(m.feature_groups)}; aggregation {self.aggregation})")
         return f"rules ({self.scoring}, baseline {self.baseline}, min_fraction {self.min_fraction})"
 
 
