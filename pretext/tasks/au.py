@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -309,10 +310,16 @@ class AUTask(ClassificationTask):
             mapping = cfg.learned()
             if mapping.standardise != "corpus":
                 return {}
-            from data_prep.face_emotion import corpus_statistics
+            from data_prep.face_emotion import MIN_CORPUS_FRAMES, MIN_CORPUS_ITEMS, corpus_statistics
 
-            return {CORPUS_KEY: corpus_statistics([mapping.media_features(m) for m in medias
-                                                   if m.face is not None and np.any(m.face["present"])])}
+            faces = [mapping.media_features(m) for m in medias if m.face is not None and np.any(m.face["present"])]
+            statistics = corpus_statistics(faces)
+            if statistics is None and faces:
+                warnings.warn(f"au: {len(faces)} items with a face, fewer than {MIN_CORPUS_ITEMS} (or under "
+                              f"{MIN_CORPUS_FRAMES} face frames), are too few to standardise the learned mapping's "
+                              "features by this corpus; its training statistics are used, which read faces of "
+                              "other cameras less reliably (docs/label_audit.md)", stacklevel=2)
+            return {CORPUS_KEY: statistics}
         if cfg.baseline == "none":
             return {}
         if cfg.baseline == "speaker" and not all(m.speaker for m in medias):
