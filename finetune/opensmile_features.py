@@ -45,7 +45,7 @@ class Functionals:
     ``cache``: a folder (default :func:`default_cache_folder`), or False for none.
     """
 
-    def __init__(self, feature_set: str = "egemaps", cache: str | Path | None = None,
+    def __init__(self, feature_set: str = "egemaps", cache: str | Path | bool | None = None,
                  read: Callable[[Path], "object"] = read_audio):
         import opensmile
 
