@@ -83,11 +83,11 @@ class FinetuneConfig:
     chunk_pooling: str = "mean"  # mean | attention | gated | gru (a recurrent layer over the chunk sequence)
     max_seconds: float = 4.0  # training crops (not with dynamic chunking: whole utterances)
     eval_max_seconds: float = 10.0  # evaluation reads up to this much of each utterance, centred (dynamic chunks: all)
+    # Fusion (finetune.fusion): the head also reads the utterance's standardised openSMILE functionals beside the
+    # pooled embedding: egemaps (88) or compare (6,373). Empty: off.
+    fuse: str = ""
     num_workers: int = 2  # audio-loading worker processes per training process
     mixed_precision: str = "no"  # no | bf16 | fp16 (passed to Accelerate)
     skip_bad_audio: bool = False  # drop unreadable files (named and counted in metrics.json) instead of stopping
     save_model: bool = True  # write the selected model to OUT/model (for predict)
     progress: bool = True  # print one line per epoch
-    # Fusion (finetune.fusion): the head also reads the utterance's standardised openSMILE functionals beside the
-    # pooled embedding: egemaps (88) or compare (6,373). Empty: off.
-    fuse: str = ""
