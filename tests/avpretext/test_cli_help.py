@@ -38,6 +38,7 @@ def test_field_comments_above_inline_continued_and_inherited():
     assert parse_config(_Config, ["--steps", "5", "--flag"]) == _Config(steps=5, flag=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", ["pretext.train", "finetune.train"])
 def test_every_training_option_has_help(module):
     done = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, text=True,
@@ -93,6 +94,7 @@ def test_a_usage_error_is_one_line_naming_the_command(prog, capsys):
     assert err.rstrip().endswith(f"see {prog} --help"), err
 
 
+@pytest.mark.slow
 def test_a_console_script_names_itself_in_usage_and_errors():
     script = str(Path(sys.executable).parent / "avpretext-prepare")
     shown = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=120)

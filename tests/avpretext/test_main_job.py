@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import pytest
 
 import pandas as pd
 
@@ -10,6 +11,7 @@ from avpretext.main_job import MainJobConfig, load_labelled, run_main_job
 QUICK_FINETUNE = ("epochs=1", "patience=1", "max_seconds=2.0", "batch_size=8", "dev_speakers=1", "num_workers=0")
 
 
+@pytest.mark.slow
 def test_main_job_runs_every_stage_and_writes_the_report(face_model, tmp_path, monkeypatch):
     monkeypatch.setenv("AVPRETEXT_FACE_MODEL", str(face_model))
     monkeypatch.setenv("AVPRETEXT_CACHE", str(tmp_path / "cache"))  # the eGeMAPS functionals

@@ -54,6 +54,7 @@ def _pretrain_args(labelled: Path, tasks: str, out: Path) -> list:
             "--num-workers", 0, "--report-to", "none"]
 
 
+@pytest.mark.slow
 def test_the_label_config_resolves_a_plugin_beside_the_user_under_both_data_prep_entry_points(work):
     console = _run([BIN / "data_prep", "label", "--print-config", "--config", "label.toml"], work)
     assert console.returncode == 0, console.stderr
@@ -63,6 +64,7 @@ def test_the_label_config_resolves_a_plugin_beside_the_user_under_both_data_prep
     assert module.returncode == 0 and module.stdout == console.stdout, module.stderr
 
 
+@pytest.mark.slow
 def test_pretraining_trains_a_plugin_from_the_working_folder(work, labelled):
     console = _run([BIN / "avpretext-pretrain",
                     *_pretrain_args(labelled, "energy,mypkg.mytask:DurationTask", work / "run_console")], work)
@@ -78,6 +80,7 @@ def test_pretraining_trains_a_plugin_from_the_working_folder(work, labelled):
     assert (work / "run_launch" / "encoder" / "model.safetensors").is_file()
 
 
+@pytest.mark.slow
 def test_a_plugin_that_cannot_be_found_is_one_line_naming_where_it_was_looked_for(work, labelled):
     result = _run([BIN / "avpretext-pretrain", *_pretrain_args(labelled, "energy,nopkg.tasks:Task", work / "none")],
                   work)

@@ -28,6 +28,7 @@ def _cells(path: Path) -> list[dict]:
     return [json.loads(line) for line in gzip.open(path, "rt").read().splitlines()]
 
 
+@pytest.mark.slow
 def test_restore_then_archive_round_trips_every_cell(results_script, tmp_path):
     work, again = tmp_path / "work", tmp_path / "again"
     results_script.restore(work, ARCHIVE)

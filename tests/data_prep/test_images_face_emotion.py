@@ -148,6 +148,7 @@ def posed_manifest(tmp_path_factory) -> Path:
     return root / "labels.csv"
 
 
+@pytest.mark.slow
 def test_fit_command_writes_a_json_mapping_and_the_au_task_uses_it(posed_manifest, tmp_path, face_model,
                                                                     monkeypatch, capsys):
     from data_prep.cli import main
@@ -177,6 +178,7 @@ def test_fit_command_writes_a_json_mapping_and_the_au_task_uses_it(posed_manifes
     assert au["n_shared"] == 12 and au["accuracy"] >= 0.75, au  # fitted on these faces: mostly right
 
 
+@pytest.mark.slow
 def test_shipped_mapping_through_the_label_stage(tmp_path, face_model):
     """`data_prep label` with au.mapping = learned (the shipped file) on real talking-face videos with speech:
     every segment with a face gets a class from the mapping's probabilities, and the statistics say which

@@ -244,6 +244,7 @@ def test_extract_removes_debris_of_killed_atomic_writes(face_model, tmp_path):
     assert not list(out.glob(".summary*")) and not list((out / store.FAILED_DIR).glob(".*"))
 
 
+@pytest.mark.slow
 def test_zero_segments_is_a_warning_with_the_reasons(short_clips, tmp_path):
     windows = {"segmentation": {"mode": "windows"}}  # 3-10 s windows only: 2 s clips give none
     result = label_corpus(short_clips, build_label_config(windows), progress=False)

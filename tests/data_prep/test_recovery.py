@@ -71,6 +71,7 @@ def test_an_empty_folder_is_refused_saying_what_files_it_looks_for(face_model, t
 
 # --- summaries ------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_rerun_reports_earlier_failures_as_failed_not_skipped(tmp_path, face_model):
     corpus = tmp_path / "corpus"
     _speech_wav(corpus / "talk.wav", 1.0)

@@ -57,6 +57,7 @@ def test_aux_loss_weights_each_task_and_mixes_targets_like_mixup():
     assert torch.allclose(mixed, ce(logits["speaker"], soft.float()), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_the_adversarial_head_pushes_the_encoder_the_opposite_way():
     torch.manual_seed(0)
     batch = {"wavs": torch.randn(2, 16000), "lengths": torch.tensor([16000, 16000])}
@@ -76,6 +77,7 @@ def _base(manifest, **overrides):
                 lr=3e-3, max_seconds=2.0, batch_size=8, num_workers=0, progress=False, save_model=True) | overrides
 
 
+@pytest.mark.slow
 def test_a_run_with_auxiliary_tasks_trains_and_saves_a_model_without_them(manifest, tmp_path):
     base = _base(manifest)
     plain = run(FinetuneConfig(out=str(tmp_path / "plain"), **base))
@@ -109,6 +111,7 @@ def test_gender_weight_without_known_genders_names_the_manifest(manifest, tmp_pa
         run(FinetuneConfig(out=str(tmp_path / "out"), **_base(tmp_path / "nogender.csv", gender_weight=0.5)))
 
 
+@pytest.mark.slow
 def test_at_a_tenth_of_the_labels_the_auxiliary_heads_train_on_every_training_row(manifest, tmp_path):
     """Semi-supervised (Latif et al. 2020): speaker and gender are known for every training row, emotion for 10%."""
     for name, extra in (("aux", {}), ("adversarial", {"speaker_adversarial": True})):
@@ -122,6 +125,7 @@ def test_at_a_tenth_of_the_labels_the_auxiliary_heads_train_on_every_training_ro
     assert fold["train_items"] == fold["train_labelled_items"] == 4 and plain["pooled"]["count"] > 0
 
 
+@pytest.mark.slow
 def test_unlabelled_rows_reach_the_auxiliary_losses_but_not_the_emotion_loss(manifest):
     rows = load_manifest(str(manifest))
     train = rows[rows["speaker"].isin(sorted(rows["speaker"].unique())[:2])]

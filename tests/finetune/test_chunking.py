@@ -135,6 +135,7 @@ def test_dynamic_chunking_trains_on_whole_utterances_and_sliding_on_crops(manife
         assert sorted(batch["lengths"].tolist()) == sorted(expected.tolist()), mode  # the clips last 2.5 s
 
 
+@pytest.mark.slow
 def test_a_gru_chunked_run_saves_its_chunking_and_predicts_with_it(manifest, tmp_path):
     base = _base(manifest, chunk_seconds=0.5, chunk_count=6, chunk_pooling="gru")
     summary = run(FinetuneConfig(out=str(tmp_path / "run"), **base))
@@ -152,6 +153,7 @@ def test_a_gru_chunked_run_saves_its_chunking_and_predicts_with_it(manifest, tmp
     assert torch.allclose(out, expected, atol=1e-6) and not torch.allclose(out, whole)
 
 
+@pytest.mark.slow
 def test_a_model_folder_from_before_the_dynamic_mode_loads_and_chunks_by_sliding(manifest, tmp_path):
     base = _base(manifest, epochs=1, chunk_seconds=0.5, chunk_mode="sliding", chunk_pooling="attention")
     run(FinetuneConfig(out=str(tmp_path / "run"), **base))

@@ -47,6 +47,7 @@ def _config(manifest, out, **kwargs) -> FinetuneConfig:
     return FinetuneConfig(**(base | kwargs))
 
 
+@pytest.mark.slow
 def test_speaker_independent_ravdess_run_beats_chance_and_repeats_exactly(ravdess, tmp_path):
     """12 actors, 4 classes (chance UAR 0.25): train on 6 actors, select on 2, test on 4 unseen ones."""
     manifest = _subset(ravdess, tmp_path, 12)
@@ -72,6 +73,7 @@ def small(tmp_path_factory) -> Path:
     return write_manifest(rows, root / "synthetic_6.csv")
 
 
+@pytest.mark.slow
 def test_frozen_pretrained_encoder_is_unchanged_and_the_model_predicts(small, tmp_path):
     torch.manual_seed(3)
     pretrained = save_pretrained(build_encoder("cnn", **TINY), tmp_path / "pre" / "encoder")
@@ -115,6 +117,7 @@ def test_encoder_learning_rate_is_zero_while_frozen_then_scaled():
     assert head[0] == pytest.approx(1e-3) and (np.diff(head) <= 0).all()  # cosine decay, no warm-up
 
 
+@pytest.mark.slow
 def test_bad_inputs_are_named(small, tmp_path):
     with pytest.raises(ValueError, match=r"not in --classes .*'neutral' \(48 rows\)"):
         run(_config(small, tmp_path / "a", classes="angry,happy,sad"))
@@ -147,6 +150,7 @@ def test_bad_inputs_are_named(small, tmp_path):
     assert result.returncode == 2 and "more than one split" in result.stderr, result.stderr
 
 
+@pytest.mark.slow
 def test_dimensional_targets_train_with_ccc(small, tmp_path):
     rows = pd.read_csv(small, dtype=str, keep_default_na=False)
     arousal = {"angry": 0.9, "happy": 0.7, "neutral": 0.2, "sad": 0.3}
@@ -158,6 +162,7 @@ def test_dimensional_targets_train_with_ccc(small, tmp_path):
     assert "mean_ccc_mean" in summary
 
 
+@pytest.mark.slow
 def test_consecutive_splits_on_one_accelerator_leave_no_loader_workers_behind(small, tmp_path):
     """An experiment trains every cell on one Accelerator: each cell's loader workers must end with the cell."""
     import multiprocessing
@@ -177,6 +182,7 @@ def test_consecutive_splits_on_one_accelerator_leave_no_loader_workers_behind(sm
     assert accelerator._dataloaders == [] and accelerator._models == []
 
 
+@pytest.mark.slow
 def test_experiment_grid_reports_and_resumes(small, tmp_path):
     from finetune.experiment import base_config, run_grid
 
@@ -209,6 +215,7 @@ def test_experiment_grid_reports_and_resumes(small, tmp_path):
     assert pd.read_csv(tmp_path / "exp" / "paired.csv")["pairs"].tolist() == [2, 2]
 
 
+@pytest.mark.slow
 def test_two_process_data_parallel_run_scores_every_test_file_once(small, tmp_path):
     """accelerate launch with 2 CPU processes (gloo): gathered predictions cover the test set exactly."""
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",

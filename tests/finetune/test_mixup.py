@@ -53,6 +53,7 @@ def _history(folder) -> list[dict]:
     return [json.loads(line) for line in (folder / "fold0" / "history.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_a_mixup_run_trains_repeats_and_refuses_a_negative_alpha(tmp_path, manifest):
     base = dict(manifest=str(manifest), encoder="cnn", encoder_options=TINY, epochs=2, num_folds=3, fold="0",
                 lr=3e-3, max_seconds=2.0, batch_size=8, num_workers=0, progress=False, save_model=False,

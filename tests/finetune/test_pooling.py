@@ -15,6 +15,7 @@ from tests.finetune.test_finetune import _config
 from tests.test_encoders import SMALL, _batch
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(ENCODERS))
 @pytest.mark.parametrize("pooling", ["stats", "attentive_stats"])
 def test_statistics_pooling_is_mean_and_std_of_the_valid_frames_whatever_the_padding(name, pooling):
@@ -63,6 +64,7 @@ def test_unknown_pooling_is_refused():
         build_encoder("cnn", pooling="max")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["finetune", "probe"])
 def test_fine_tuning_and_probe_train_on_statistics_and_the_model_folder_records_them(manifest, tmp_path, mode):
     options = {"channels": [8, 16, 32], "dim": 32, "n_mels": 40, "pooling": "attentive_stats"}

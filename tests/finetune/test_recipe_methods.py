@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+import pytest
+
 from avpretext import synthetic
 from encoders import build_encoder, save_pretrained
 from experiments.recipe_methods import main
@@ -11,6 +13,7 @@ from finetune.recipes import prepare_csv, write_manifest
 TINY = {"channels": [8, 16, 32], "dim": 32, "n_mels": 40}
 
 
+@pytest.mark.slow
 def test_methods_are_compared_with_the_current_recipe_on_matched_cells(tmp_path, capsys):
     rows = prepare_csv(synthetic.write_labeled_speech(tmp_path / "speech", speakers=6, per_class=3),
                        gender_column="gender", split_column="split", fold_column="fold")

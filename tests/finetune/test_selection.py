@@ -50,6 +50,7 @@ def test_unknown_rule_is_refused_before_training(manifest, tmp_path):
         run(_config(manifest, tmp_path / "x", selection="best"))
 
 
+@pytest.mark.slow
 def test_one_run_comparing_the_rules_gives_each_rule_what_its_own_run_gives(manifest, tmp_path):
     """``compare_selections``: one run trains until every rule has stopped and scores each rule's epoch; each
     rule's own run (early stopping included, loader workers included) keeps the same epoch, stops at the same

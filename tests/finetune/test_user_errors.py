@@ -75,6 +75,7 @@ def _with_missing_file(speech, folder: Path) -> tuple[Path, str]:
     return folder / "manifest.csv", str(folder / "spk01" / "deleted.flac")
 
 
+@pytest.mark.slow
 def test_finetune_input_errors_are_one_line_before_anything_is_written(speech, tmp_path):
     program = "finetune/train.py"
     manifest, deleted = _with_missing_file(speech, tmp_path / "data")
@@ -89,6 +90,7 @@ def test_finetune_input_errors_are_one_line_before_anything_is_written(speech, t
     assert not any((tmp_path / name).exists() for name in "abcd")
 
 
+@pytest.mark.slow
 def test_a_training_set_smaller_than_two_processes_batches_still_trains(speech, tmp_path):
     """3 training speakers x 8 = 24 files, batch 16, 2 processes: drop_last left each process no batch, so
     every epoch trained nothing and the run still reported a 'trained' model."""
@@ -103,6 +105,7 @@ def test_a_training_set_smaller_than_two_processes_batches_still_trains(speech, 
     assert len(history) == 2 and all(h["train_loss"] > 0 for h in history), history
 
 
+@pytest.mark.slow
 def test_experiment_input_errors_are_one_line(speech, pretrained, tmp_path):
     program = "finetune/experiment.py"
     manifest, deleted = _with_missing_file(speech, tmp_path / "data")
@@ -117,6 +120,7 @@ def test_experiment_input_errors_are_one_line(speech, pretrained, tmp_path):
     assert not any((tmp_path / name).exists() for name in "abcd")
 
 
+@pytest.mark.slow
 def test_experiment_cells_record_their_config_and_a_rerun_with_other_settings_is_refused(speech, pretrained,
                                                                                           tmp_path):
     program, out = "finetune/experiment.py", tmp_path / "exp"
@@ -148,6 +152,7 @@ def test_experiment_cells_record_their_config_and_a_rerun_with_other_settings_is
     assert sorted(p.name for p in (out / "cells").iterdir()) == cells  # nothing new trained
 
 
+@pytest.mark.slow
 def test_cells_from_before_configs_were_recorded_are_refused_as_unknown(speech, pretrained, tmp_path):
     out = tmp_path / "exp"
     assert _experiment(speech, pretrained, out).returncode == 0
@@ -176,6 +181,7 @@ def _predict(*args):
     return _run([str(REPO / "finetune" / "predict.py"), *args])
 
 
+@pytest.mark.slow
 def test_predict_refuses_an_existing_folder_as_out_before_any_inference(model_run, speech, tmp_path):
     (tmp_path / "taken").mkdir()
     result = _predict(model_run, Path(speech).parent, "--out", tmp_path / "taken")
@@ -184,6 +190,7 @@ def test_predict_refuses_an_existing_folder_as_out_before_any_inference(model_ru
     assert not any((tmp_path / "taken").iterdir())
 
 
+@pytest.mark.slow
 def test_predict_skips_audio_far_shorter_than_the_model_was_trained_on(model_run, speech, tmp_path):
     """A WAV truncated to 3 KB decodes to 0.09 s: the model never saw anything that short, so the file is
     skipped and named, not given a confident label; the model folder records what it was trained on."""
@@ -204,6 +211,7 @@ def test_predict_skips_audio_far_shorter_than_the_model_was_trained_on(model_run
     assert forced.returncode == 0 and len(pd.read_csv(tmp_path / "all.csv")) == 2, forced.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_a_bad_init_checkpoint_is_one_line_before_anything_is_written(speech, tmp_path):
     """torch's traceback (with its weights_only=False suggestion) never reaches the user; nothing is unpickled."""
     from encoders import build_encoder
@@ -218,6 +226,7 @@ def test_a_bad_init_checkpoint_is_one_line_before_anything_is_written(speech, tm
         assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_bad_init_checkpoint_stops_pretraining_before_the_run_folder_is_written(tmp_path):
     from avpretext import synthetic
 
@@ -231,6 +240,7 @@ def test_a_bad_init_checkpoint_stops_pretraining_before_the_run_folder_is_writte
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_too_few_speakers_for_the_folds_names_the_option_and_the_value_that_works(tmp_path):
     four = write_labeled_speech(tmp_path / "four", speakers=4, per_class=1, classes=("neutral", "angry"),
                                 duration_s=0.5)

@@ -45,6 +45,7 @@ def test_the_task_passes_the_checked_contract():
     assert task.frame_level and task.classes == ()
 
 
+@pytest.mark.slow
 def test_label_writes_descriptor_files_and_standardises_over_the_corpus(labelled):
     table = load_segments(labelled["dest"])
     assert table["acoustic_mask"].all() and (table["acoustic_label"] == 0).all()
@@ -107,6 +108,7 @@ def test_aligned_targets_average_into_encoder_frames_and_correlations_score_them
     assert scores["r/a"] == pytest.approx(1.0) and scores["r/b"] == pytest.approx(1.0) and scores["n"] == 5
 
 
+@pytest.mark.slow
 def test_pretraining_regresses_the_descriptors(labelled, tmp_path):
     run = tmp_path / "run"
     train(TrainConfig(data=str(labelled["dest"]), tasks="energy,acoustic", encoder="crnn", out=str(run),

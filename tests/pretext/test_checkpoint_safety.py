@@ -58,6 +58,7 @@ def _resume_args(config, out):
             "--val-fraction", "0.2", "--warmup-steps", "1", "--resume"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("planted", CHECKPOINT_FILES + ["custom_checkpoint_0.pkl", "random_states_0.pkl",
                                                         "pytorch_model.bin", "optimizer.bin", "rng_1.json"])
 def test_resume_refuses_a_crafted_or_unexpected_file_by_name(checkpointed_run, planted, tmp_path, capsys):

@@ -157,6 +157,7 @@ def test_kmeans_is_seeded_and_numbers_clusters_by_size():
     np.testing.assert_array_equal(again[0], labels) and again[2] == inertia
 
 
+@pytest.mark.slow
 def test_pretraining_with_energy_and_cluster(corpus, tmp_path):
     from pretext.train import TrainConfig, train
 

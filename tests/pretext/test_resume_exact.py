@@ -73,6 +73,7 @@ def _train_losses(out):
                                                                       if r["split"] == "train"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("processes,workers", [(1, 0), (1, 2), (2, 0), (2, 2)])
 def test_killed_and_resumed_run_equals_the_uninterrupted_one(segments, tmp_path, tmp_path_factory, processes,
                                                              workers):

@@ -54,6 +54,7 @@ def test_tiny_run_logs_metrics_checkpoints_and_exports(segments, tmp_path):
     assert len(where) == 1 and where[0]["torch"] == torch.__version__ and where[0]["cpu"]
 
 
+@pytest.mark.slow
 def test_refuses_to_resume_with_other_architecture_or_tasks(segments, tmp_path):
     train(_config(segments, tmp_path / "run", max_steps=2))
     with pytest.raises(ValueError, match="already holds a run"):
@@ -76,6 +77,7 @@ def test_plugin_task_from_a_test_module(segments, tmp_path):
     assert "duration/loss" in _metrics(tmp_path / "run")[0]
 
 
+@pytest.mark.slow
 def test_each_task_loss_falls_when_overfitting_a_handful_of_segments(segments, tmp_path):
     from data_prep import load_segments
 
@@ -103,6 +105,7 @@ def _cli_args(segments, out, steps, extra=()):
             "--eval-every", 100, "--log-every", 1, "--max-seconds", 2.0, "--warmup-steps", 1, *extra]
 
 
+@pytest.mark.slow
 def test_kill_after_a_checkpoint_then_resume_continues_the_step_count(segments, tmp_path):
     out = tmp_path / "run"
     proc = _launch(_cli_args(segments, out, 400))
@@ -126,6 +129,7 @@ def test_kill_after_a_checkpoint_then_resume_continues_the_step_count(segments, 
     assert steps[0] <= 1
 
 
+@pytest.mark.slow
 def test_two_process_ddp_on_cpu_ends_with_identical_weights(segments, tmp_path):
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
@@ -137,6 +141,7 @@ def test_two_process_ddp_on_cpu_ends_with_identical_weights(segments, tmp_path):
     assert (tmp_path / "run" / "encoder" / "model.safetensors").exists()
 
 
+@pytest.mark.slow
 def test_unreadable_audio_is_named_or_skipped_and_counted(segments, tmp_path):
     from data_prep import load_segments
 
@@ -155,6 +160,7 @@ def test_unreadable_audio_is_named_or_skipped_and_counted(segments, tmp_path):
     assert skipped >= 3
 
 
+@pytest.mark.slow
 def test_bf16_run_logs_to_tensorboard(segments, tmp_path):
     """bf16 autocast (CPU here, CUDA elsewhere) trains to finite losses; metrics also reach TensorBoard."""
     pytest.importorskip("tensorboard", reason="tensorboard is in the [dev] extra")

@@ -54,6 +54,7 @@ def assert_user_error(result, *expected: str) -> str:
     return errors[0]
 
 
+@pytest.mark.slow
 def test_missing_unlabelled_and_empty_data_and_an_out_that_is_a_file(segments, tmp_path):
     assert_user_error(_run(_args(tmp_path / "nowhere", tmp_path / "a")), f"{tmp_path / 'nowhere'}: not found")
     (tmp_path / "unlabelled").mkdir()
@@ -69,6 +70,7 @@ def test_missing_unlabelled_and_empty_data_and_an_out_that_is_a_file(segments, t
     assert not any((tmp_path / name).exists() for name in "abcd")
 
 
+@pytest.mark.slow
 def test_a_mistake_writes_nothing_so_the_corrected_command_runs(segments, tmp_path):
     out = tmp_path / "run"
     for extra, expected in ((["--tasks", "energy,arousl"], "arousl"),
@@ -83,6 +85,7 @@ def test_a_mistake_writes_nothing_so_the_corrected_command_runs(segments, tmp_pa
     assert (out / "encoder" / "model.safetensors").exists()
 
 
+@pytest.mark.slow
 def test_unreadable_audio_read_by_loader_workers_is_one_line(segments, tmp_path):
     gone = tmp_path / "gone.flac"
     data = _table_copy(segments, tmp_path / "broken", audio_path=str(gone))
@@ -109,6 +112,7 @@ def test_batches_per_process_follows_accelerate_sharding(items, batch, processes
     assert train_drop_last(items, batch, processes) == (batches_per_process(items, batch, processes, True) > 0)
 
 
+@pytest.mark.slow
 def test_fewer_segments_than_a_batch_trains_instead_of_hanging(segments, tmp_path):
     """5 segments, batch 16: drop_last gave an empty epoch and the loop spun forever without a step."""
     few = _table_copy(segments, tmp_path / "few", rows=5)
@@ -119,6 +123,7 @@ def test_fewer_segments_than_a_batch_trains_instead_of_hanging(segments, tmp_pat
     assert steps == [1, 2]
 
 
+@pytest.mark.slow
 def test_fewer_segments_than_two_processes_batches_trains_instead_of_hanging(segments, tmp_path):
     few = _table_copy(segments, tmp_path / "few", rows=5)
     launcher = ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
