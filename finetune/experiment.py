@@ -38,7 +38,7 @@ import pandas as pd
 
 from avpretext.common.audio import AudioError
 from avpretext.common.cli import CommandParser, command_name
-from avpretext.common.distributed import finish_processes
+from avpretext.common.distributed import die_with_launcher, finish_processes
 from avpretext.common.environment import record_environment
 from avpretext.common.io import check_output_folder, write_atomic, write_json_atomic
 from finetune.baseline import BASELINE_INIT, BASELINE_MODES, baseline_settings, run_baseline_cell
@@ -177,6 +177,7 @@ def run_grid(base: FinetuneConfig, pretrained: str, out: Path, modes, fractions,
     """
     from accelerate import Accelerator
 
+    die_with_launcher()
     out = check_output_folder(out)
     unknown = [m for m in modes if m not in (*MODES, *BASELINE_MODES)]
     if unknown:
