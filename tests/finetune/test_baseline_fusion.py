@@ -53,6 +53,7 @@ def test_egemaps_functionals_of_real_files_are_cached_and_follow_the_audio(tmp_p
     assert len(list((feature_cache / "functionals" / "egemaps").glob("*.npy"))) == 3
 
 
+@pytest.mark.slow
 def test_baseline_modes_run_as_grid_cells_paired_with_egemaps(manifest, tmp_path):
     base = base_config(str(manifest), ["num_folds=3", "dev_speakers=1"])
     out = tmp_path / "grid"
@@ -72,6 +73,7 @@ def test_baseline_modes_run_as_grid_cells_paired_with_egemaps(manifest, tmp_path
                  ["egemaps"], [1.0], [0])
 
 
+@pytest.mark.slow
 def test_fused_model_trains_records_its_statistics_and_predicts_from_functionals(manifest, tmp_path):
     config = FinetuneConfig(manifest=str(manifest), out=str(tmp_path / "run"), encoder_options=TINY, epochs=1,
                             num_folds=3, fold="0", dev_speakers=1, batch_size=8, max_seconds=1.0,

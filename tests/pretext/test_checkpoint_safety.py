@@ -73,6 +73,7 @@ def test_resume_refuses_a_crafted_or_unexpected_file_by_name(checkpointed_run, p
     assert not marker.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["truncate", "bad_json", "missing_tensor", "shape", "schedule_ahead"])
 def test_resume_refuses_a_corrupt_or_mismatching_checkpoint_by_name(checkpointed_run, damage, tmp_path, capsys):
     from safetensors.torch import load_file, save_file

@@ -53,6 +53,7 @@ def test_two_processes_follow_the_one_process_schedule_step_for_step(segments, t
     assert output.count("encoder exported") == 1
 
 
+@pytest.mark.slow
 def test_gradient_accumulation_steps_the_schedule_once_per_optimizer_step(segments, tmp_path):
     from avpretext.common.schedules import warmup_cosine
     from pretext.train import train

@@ -41,6 +41,7 @@ def _ended(pid: int) -> bool:
     return process_state(pid)[0] != "alive"
 
 
+@pytest.mark.slow
 def test_a_refused_run_writes_nothing_so_the_corrected_command_runs(segments, tmp_path):
     from data_prep import load_segments
 
@@ -60,6 +61,7 @@ def test_a_refused_run_writes_nothing_so_the_corrected_command_runs(segments, tm
     assert (out / "encoder").is_dir() and not (out / LOCK_FILE).exists()
 
 
+@pytest.mark.slow
 def test_no_validation_segments_is_said_not_scored(segments, tmp_path, capsys):
     train(_config(segments, tmp_path / "run", max_steps=2, val_fraction=0.0))
     assert "no validation segments" in capsys.readouterr().out

@@ -39,6 +39,7 @@ def _metrics(out):
     return [json.loads(line) for line in open(Path(out) / "metrics.jsonl")]
 
 
+@pytest.mark.slow
 def test_tiny_run_logs_metrics_checkpoints_and_exports(segments, tmp_path):
     export = train(_config(segments, tmp_path / "run"))
     encoder = load_pretrained(export)
@@ -72,6 +73,7 @@ def test_bad_task_names_and_missing_labels_are_clear(segments, tmp_path):
         train(_config(segments, tmp_path / "b", tasks="tests.pretext.test_train:SpeedTask"))
 
 
+@pytest.mark.slow
 def test_plugin_task_from_a_test_module(segments, tmp_path):
     train(_config(segments, tmp_path / "run", tasks="energy,tests.pretext.plugin_task:DurationTask"))
     assert "duration/loss" in _metrics(tmp_path / "run")[0]
