@@ -7,10 +7,12 @@ AudioReader holds the whole track in memory and is slower.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 SAMPLE_RATE = 16000
 
@@ -259,10 +261,6 @@ def iter_frames_image(path: str, info: VideoInfo, max_fps: float | None = None, 
     Raises:
         DecodeError: not an image, truncated or corrupt data, or more than :data:`MAX_IMAGE_PIXELS` pixels.
     """
-    import warnings
-
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     with warnings.catch_warnings():  # our own size limit below replaces Pillow's decompression-bomb warning
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:

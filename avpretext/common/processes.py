@@ -52,18 +52,27 @@ def parse_identity(text: str) -> tuple[int, int | None] | None:
     return int(pid), int(started) if started else None
 
 
-def is_alive(pid: int, started: int | None = None) -> bool:
-    """True while process ``pid`` of this host runs (a zombie does not); with ``started`` (its
-    :func:`start_time`), only if the process now holding that pid is the same one."""
+def process_state(pid: int) -> tuple[str, int | None]:
+    """``(state, start time)`` of process ``pid`` of this host: state ``"gone"``, ``"zombie"`` or ``"alive"``;
+    the start time in clock ticks since boot (None without /proc, where only the pid's existence is known)."""
     if has_proc():
         fields = _stat_fields(pid)
-        if fields is None or fields[0] in _DEAD_STATES:
-            return False
-        return started is None or int(fields[19]) == started
+        if fields is None:
+            return "gone", None
+        return ("zombie" if fields[0] in _DEAD_STATES else "alive"), int(fields[19])
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return False
+        return "gone", None
     except PermissionError:  # someone else's live process
-        return True
-    return True
+        pass
+    return "alive", None
+
+
+def is_alive(pid: int, started: int | None = None) -> bool:
+    """True while process ``pid`` of this host runs (a zombie does not); with ``started`` (its
+    :func:`start_time`), only if the process now holding that pid is the same one."""
+    state, ticks = process_state(pid)
+    if state != "alive":
+        return False
+    return started is None or ticks is None or ticks == started

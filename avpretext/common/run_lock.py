@@ -27,6 +27,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from avpretext.common.processes import process_state
+
 LOCK_FILE = "run.lock"
 HEARTBEAT_S = 30.0
 STALE_AFTER_S = 300.0
@@ -51,24 +53,6 @@ def machine_identity() -> dict:
     except OSError:
         namespace = ""
     return {"host": socket.gethostname(), "boot_id": boot, "pid_namespace": namespace}
-
-
-def process_state(pid: int) -> tuple[str, int | None]:
-    """``(state, start_ticks)`` of a process of this machine: state ``"gone"``, ``"zombie"`` or ``"alive"``;
-    the start time in clock ticks since boot (None where ``/proc`` does not exist)."""
-    stat = _read_text(f"/proc/{pid}/stat")
-    if stat is None:
-        if Path("/proc/self/stat").exists():
-            return "gone", None
-        try:  # no /proc (macOS): only whether the pid exists
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return "gone", None
-        except PermissionError:
-            pass
-        return "alive", None
-    fields = stat.rsplit(")", 1)[1].split()  # the command name may hold spaces and parentheses
-    return ("zombie" if fields[0] in ("Z", "X") else "alive"), int(fields[19])
 
 
 def owner_record() -> dict:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from avpretext.common.run_lock import process_state
+from avpretext.common.processes import process_state
 
 REPO = Path(__file__).resolve().parents[2]
 # Makes its request, then says so by creating the file argv[1].

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from avpretext.common.run_lock import LOCK_FILE, RunLock, RunLockedError, owner_record, process_state
+from avpretext.common.processes import process_state
+from avpretext.common.run_lock import LOCK_FILE, RunLock, RunLockedError, owner_record
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from avpretext.common.audio import AudioError
-from avpretext.common.run_lock import LOCK_FILE, process_state
+from avpretext.common.processes import process_state
+from avpretext.common.run_lock import LOCK_FILE
 from pretext.train import train
 from tests.pretext.test_resume_exact import _descendants
 from tests.pretext.test_train import REPO, _cli_args, _config
