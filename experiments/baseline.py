@@ -26,7 +26,7 @@ from avpretext.common.cli import CommandParser
 from avpretext.common.io import write_atomic
 from experiments.ravdess_results import timed
 from experiments.scaling import CORPORA, REPO, baseline_folder, prepare, run_baseline
-from finetune.baseline import BASELINE_INIT
+from finetune.baseline import BASELINE_INIT, BASELINE_MODES
 from finetune.experiment import METRICS, collect, finished_cells, paired_differences
 
 SUMMARY_COLUMNS = ["corpus", "fraction", "method", "mode", "cells", "uar", "pairs", "diff_vs_egemaps",
@@ -61,6 +61,17 @@ def methods_grid(corpus: str, cells_csv: Path = METHODS_CELLS) -> pd.DataFrame:
     table = table[table["method"] == "current"]
     names = {"pretrained": "pretrained-cnn-all-methods-grid", "scratch": "scratch-cnn-methods-grid"}
     return table.assign(method=table["init"].map(names))
+
+
+def archived_experiments(archive: Path, corpus: str) -> pd.DataFrame:
+    """Cells of further experiments archived beside the baseline (``ARCHIVE/<corpus>_<name>/cells.csv``, a
+    ``method`` column naming each configuration), so that rewriting the summary keeps their rows; their own
+    eGeMAPS cells are the baseline's and are left out."""
+    parts = [pd.read_csv(path) for path in sorted(archive.glob(f"{corpus}_*/cells.csv"))]
+    if not parts:
+        return pd.DataFrame()
+    table = pd.concat(parts, ignore_index=True)
+    return table[~table["method"].isin(BASELINE_MODES)]
 
 
 def summary_rows(corpus: str, baseline_cells: pd.DataFrame, others: pd.DataFrame) -> pd.DataFrame:
@@ -106,7 +117,8 @@ def report(work: Path, archive: Path) -> pd.DataFrame:
             continue
         write_atomic(archive / "cells" / f"{corpus}.csv", lambda tmp: cells.to_csv(tmp, index=False,
                                                                                   float_format="%.4f"))
-        others = pd.concat([scaling_methods(corpus), methods_grid(corpus)], ignore_index=True)
+        others = pd.concat([scaling_methods(corpus), methods_grid(corpus), archived_experiments(archive, corpus)],
+                           ignore_index=True)
         parts.append(summary_rows(corpus, cells, others))
     summary = pd.concat(parts, ignore_index=True)
     write_atomic(archive / "summary.csv", lambda tmp: summary.to_csv(tmp, index=False, float_format="%.2f"))
