@@ -13,7 +13,6 @@ gets a new entry. The folder is ``$AVPRETEXT_CACHE/functionals`` (default ``~/.c
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 from pathlib import Path
 from typing import Callable
@@ -21,7 +20,7 @@ from typing import Callable
 import numpy as np
 
 from avpretext.common.audio import SAMPLE_RATE, AudioError, audio_error, read_audio
-from avpretext.common.io import write_bytes_atomic
+from avpretext.common.io import write_npy_atomic
 
 # Our names -> opensmile.FeatureSet members.
 FEATURE_SETS = {"egemaps": "eGeMAPSv02", "compare": "ComParE_2016"}
@@ -85,9 +84,7 @@ class Functionals:
         wav = self.read(path)
         values = self.of_signal(wav.numpy() if hasattr(wav, "numpy") else wav)
         if entry is not None:
-            buffer = io.BytesIO()
-            np.save(buffer, values)
-            write_bytes_atomic(entry, buffer.getvalue())
+            write_npy_atomic(entry, values)
         return values
 
     def compute(self, paths) -> tuple[np.ndarray, list[tuple[str, str]]]:

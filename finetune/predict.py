@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 
-from avpretext.common.audio import AudioError, read_audio
+from avpretext.common.audio import SAMPLE_RATE, AudioError, read_audio
 from avpretext.common.batches import collate
 from avpretext.common.cli import CommandParser, command_name
 from avpretext.common.io import check_output_file, write_atomic, write_json_atomic
@@ -60,7 +60,7 @@ def input_files(inputs: list[str]) -> list[Path]:
 
 def load_waveform(path: Path, max_seconds: float | None = None) -> torch.Tensor:
     """(T,) float32 16 kHz mono from an audio file (soundfile) or any file PyAV decodes (video, mp3, ...)."""
-    stop = None if max_seconds is None else int(max_seconds * 16000)
+    stop = None if max_seconds is None else int(max_seconds * SAMPLE_RATE)
     try:
         return read_audio(path, 0, stop)
     except AudioError as sound_error:
@@ -113,8 +113,8 @@ def predict(models: list[SERModel], class_names: list[str], files: list[Path], b
             except AudioError as err:
                 skipped.append((str(path), err.reason))
                 continue
-            if len(wav) < min_seconds * 16000:
-                skipped.append((str(path), f"only {len(wav) / 16000:.2f} s of audio, under the minimum of "
+            if len(wav) < min_seconds * SAMPLE_RATE:
+                skipped.append((str(path), f"only {len(wav) / SAMPLE_RATE:.2f} s of audio, under the minimum of "
                                            f"{min_seconds:.2f} s (--min-seconds; by default half the model's "
                                            "shortest training utterance; 0 predicts every file)"))
                 continue

@@ -88,6 +88,15 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     write_atomic(path, write)
 
 
+def write_npy_atomic(path: str | Path, array: np.ndarray) -> None:
+    """Write one array as ``.npy`` so that readers see either the old file or the whole new one."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "xb") as f:  # mode 0o666 minus the umask
+            np.save(f, array)
+
+    write_atomic(path, write)
+
+
 def write_json_atomic(path: str | Path, obj) -> None:
     """Write JSON so that readers see either the old file or the whole new one."""
     write_bytes_atomic(path, json.dumps(obj, indent=1, ensure_ascii=False, default=_json_default).encode("utf-8"))

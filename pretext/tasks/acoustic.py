@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from avpretext.common.io import write_npy_atomic
+
 from .base import FrameRegressionTask, frames_in
 
 SAMPLE_RATE = 16000
@@ -109,8 +111,6 @@ def compute_llds(audio_path: str | Path) -> np.ndarray:
 def cached_llds(audio_path: str | Path) -> np.ndarray:
     """The audio file's LLDs from its cache file, computed and written (atomically) when missing or older than
     the audio. Raises AudioError (unreadable audio) or RuntimeError (openSMILE failed)."""
-    from avpretext.common.io import write_atomic
-
     path, audio_path = lld_path(audio_path), Path(audio_path)
     if path.is_file() and path.stat().st_mtime >= audio_path.stat().st_mtime:
         try:
@@ -120,12 +120,7 @@ def cached_llds(audio_path: str | Path) -> np.ndarray:
         except (OSError, ValueError):
             pass  # a damaged cache file is recomputed
     llds = compute_llds(audio_path)
-
-    def save(tmp: Path) -> None:
-        with open(tmp, "wb") as f:
-            np.save(f, llds)
-
-    write_atomic(path, save)
+    write_npy_atomic(path, llds)
     return llds
 
 
