@@ -21,6 +21,8 @@ import sys
 import urllib.request
 from pathlib import Path
 
+from avpretext.common.io import write_atomic
+
 # mediapipe's C++ core logs a few INFO/WARNING lines per landmarker; they drown the progress bar.
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -77,8 +79,6 @@ def resolve_face_model(explicit: str | Path | None = None, *, download: bool = T
 def download_face_model(target: Path, url: str | None = None, sha256: str = MODEL_SHA256) -> Path:
     """Download the model (``url``, default :data:`MODEL_URL` as it is at call time) to ``target`` atomically,
     refusing a file whose checksum differs."""
-    from .store import write_atomic
-
     url = url or MODEL_URL
 
     def fetch(tmp: Path) -> None:
@@ -119,6 +119,7 @@ def open_face_landmarker(model_bytes: bytes, num_faces: int = 4, still_image: bo
     the face on its own frame (``landmarker.detect``), with no tracking prior.
     Use it as a context manager (mediapipe 1.2.2 prints an error at exit otherwise).
     """
+    # mediapipe is heavy (seconds to import): loaded by the extraction workers that open a landmarker only.
     from mediapipe.tasks.python import BaseOptions
     from mediapipe.tasks.python.vision import FaceLandmarker, FaceLandmarkerOptions, RunningMode
 

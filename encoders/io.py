@@ -9,6 +9,10 @@ import json
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from avpretext.common.io import clean_stale_temp_files, write_atomic
 
 
 class LoadError(ValueError):
@@ -51,9 +55,6 @@ def read_json(path: str | Path, required=(), error=LoadError) -> dict:
 def read_safetensors(path: str | Path, expected: dict | None = None, error=LoadError) -> dict:
     """{name: tensor} from a safetensors file (CPU), refused naming the file when it is not one, or when
     ``expected`` ({name: tensor or shape}) is given and a tensor is missing, unexpected or of another shape."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     try:
         tensors = load_file(str(path))
     except FileNotFoundError:
@@ -85,10 +86,6 @@ def load_module_state(module: torch.nn.Module, path: str | Path, error=LoadError
 def save_tensors(tensors: dict, path: str | Path) -> None:
     """Write {name: tensor} as safetensors (moved to CPU, contiguous), atomically: a folder whose weights file
     exists holds the whole file."""
-    from safetensors.torch import save_file
-
-    from avpretext.common.io import clean_stale_temp_files, write_atomic
-
     cpu = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     # A write killed earlier left its temporary file, which the folder check would refuse as unexpected.
     clean_stale_temp_files(Path(path).parent, [Path(path).name])

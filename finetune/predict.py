@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-
 from avpretext.common.audio import SAMPLE_RATE, AudioError, read_audio
 from avpretext.common.batches import collate
 from avpretext.common.cli import CommandParser, command_name
 from avpretext.common.io import check_output_file, write_atomic, write_json_atomic
+from data_prep.decode import AudioInfo, DecodeError, iter_audio_chunks
 from data_prep.sources import MEDIA_EXTENSIONS
 from encoders.io import read_json
 from finetune.fusion import add_functionals
@@ -64,8 +64,6 @@ def load_waveform(path: Path, max_seconds: float | None = None) -> torch.Tensor:
     try:
         return read_audio(path, 0, stop)
     except AudioError as sound_error:
-        from data_prep.decode import AudioInfo, DecodeError, iter_audio_chunks
-
         try:
             chunks = []
             for chunk in iter_audio_chunks(str(path), AudioInfo()):

@@ -83,7 +83,7 @@ def voiced_only(name: str) -> bool:
 
 @lru_cache(maxsize=1)
 def _smile():
-    import opensmile
+    import opensmile  # heavy, needed only when this task labels
 
     smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
                             feature_level=opensmile.FeatureLevel.LowLevelDescriptors)
@@ -100,7 +100,7 @@ def lld_path(audio_path: str | Path) -> Path:
 
 def compute_llds(audio_path: str | Path) -> np.ndarray:
     """(F, 25) float32 eGeMAPSv02 LLDs of a whole audio file at 16 kHz, frame k starting at k * 10 ms."""
-    from avpretext.common.audio import read_audio
+    from avpretext.common.audio import read_audio  # imports torch: heavy, needed only when this task labels
 
     wav = read_audio(audio_path).numpy()
     if len(wav) == 0:
@@ -161,7 +161,7 @@ class AcousticTask(FrameRegressionTask):
     # -- label stage -------------------------------------------------------------------------------------
     def fit_context(self, medias, cfg: AcousticConfig) -> AcousticContext:
         """Compute (or read from the cache) every item's LLDs; their mean and std over the speech frames."""
-        from avpretext.common.audio import AudioError
+        from avpretext.common.audio import AudioError  # imports torch: heavy, needed only when this task labels
 
         total = np.zeros(len(DESCRIPTORS))
         squares = np.zeros(len(DESCRIPTORS))

@@ -20,6 +20,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import pandas as pd
 
+# torch, and the project modules that import it or sklearn (encoders, avpretext.common.metrics), are imported
+# inside the training-side functions below: they are heavy (seconds each) and the label stage, which imports
+# every task, never needs them.
+
 if TYPE_CHECKING:  # only for type hints: the task modules do not need data_prep at run time
     from data_prep.signals import MediaSignals
 
@@ -343,7 +347,7 @@ class ClassificationTask(PretextTask):
 def summarize_counts(confusion) -> dict:
     """Accuracy, UAR and item count from summed :meth:`ClassificationTask.metric_counts` (a confusion),
     scored by :func:`avpretext.common.metrics.metrics_from_confusion` (NaN when nothing was labelled)."""
-    from avpretext.common.metrics import metrics_from_confusion
+    from avpretext.common.metrics import metrics_from_confusion  # imports sklearn: heavy, training only
 
     counts = np.rint(np.asarray(confusion.cpu() if hasattr(confusion, "cpu") else confusion)).astype(np.int64)
     scores = metrics_from_confusion(counts, [str(i) for i in range(len(counts))])
@@ -392,10 +396,10 @@ def frame_regression_head(input_dim: int, outputs: int, hidden: int):
 
 
 def _frame_head_class():
+    import torch
     from torch import nn
 
-    from encoders.base import frame_mask
-    import torch
+    from encoders.base import frame_mask  # imports torch: heavy, training only
 
     class FrameMLPHead(nn.Module):
         """``EncoderOutput`` -> (B, F, outputs + 1): a 2-layer MLP per frame, and a last channel that is 1 on

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from data_prep import geometry
+
 from .base import MedianSplitConfig, ClassificationTask, frames_in, label_high_low
 
 
@@ -36,8 +38,6 @@ class FaceConfig(MedianSplitConfig):
     max_frame_gap_s: float = 0.5
 
     def __post_init__(self):
-        from data_prep import geometry
-
         super().__post_init__()
         if self.region not in geometry.REGIONS:
             raise ValueError(f"face.region {self.region!r}: choose from {sorted(geometry.REGIONS)}")
@@ -79,8 +79,6 @@ def video_landmark_speed(media, region: np.ndarray, max_gap_s: float, chunk: int
     The reference face is the median over at most ``reference_frames`` evenly spread face frames, and the
     alignment runs chunk by chunk (one frame of overlap), so memory stays bounded for hour-long videos.
     """
-    from data_prep import geometry
-
     landmarks = media.face["landmarks"]
     times = np.asarray(media.face["times"])
     present = np.flatnonzero(np.asarray(media.face["present"]))
@@ -107,8 +105,6 @@ class FaceTask(ClassificationTask):
 
     def segment_values(self, media, segments, cfg: FaceConfig, context=None) -> list[dict]:
         """Per segment: ``face_value`` (mean landmark speed) and ``face_coverage``."""
-        from data_prep import geometry
-
         if media.face is None or not np.any(media.face["present"]):
             return [{"face_value": np.nan, "face_coverage": 0.0} for _ in segments]
         times = np.asarray(media.face["times"])
