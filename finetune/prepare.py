@@ -29,19 +29,29 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
+def _default(corpus: str, option: str) -> str:
+    """The default of one recipe option as the command line writes it (a tuple as comma-separated names)."""
+    value = inspect.signature(RECIPES[corpus]).parameters[option].default
+    return ",".join(value) if isinstance(value, tuple) else str(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = CommandParser(prog=program(), description="Emotion corpus -> fine-tuning manifest (CSV).")
     parser.add_argument("corpus", choices=sorted(RECIPES), help="corpus recipe (naming convention of its files)")
     parser.add_argument("root", help="the corpus folder (for csv: the CSV file)")
     parser.add_argument("--out", required=True, help="manifest CSV to write")
-    # Recipe options: None means "not given", so only options the user chose reach the recipe.
-    parser.add_argument("--seed", type=int, help="crema-d: seed of the speaker split (default 0)")
-    parser.add_argument("--dev-fraction", type=float, help="crema-d: share of speakers in dev (default 0.1)")
-    parser.add_argument("--test-fraction", type=float, help="crema-d: share of speakers in test (default 0.2)")
-    parser.add_argument("--classes", type=_names, help="iemocap: comma-separated classes (default "
-                        "neutral,happy,angry,sad)")
+    # Recipe options: None means "not given", so only options the user chose reach the recipe, and the help
+    # shows the recipe's own default.
+    parser.add_argument("--seed", type=int,
+                        help=f"crema-d: seed of the speaker split (default {_default('crema-d', 'seed')})")
+    parser.add_argument("--dev-fraction", type=float,
+                        help=f"crema-d: share of speakers in dev (default {_default('crema-d', 'dev_fraction')})")
+    parser.add_argument("--test-fraction", type=float,
+                        help=f"crema-d: share of speakers in test (default {_default('crema-d', 'test_fraction')})")
+    parser.add_argument("--classes", type=_names,
+                        help=f"iemocap: comma-separated classes (default {_default('iemocap', 'classes')})")
     parser.add_argument("--test-sets", type=_names, help="msp-podcast: comma-separated Split_Set values used as "
-                        "test (default Test1)")
+                        f"test (default {_default('msp-podcast', 'test_sets')})")
     for column in ("path", "label", "speaker", "gender", "split", "fold"):
         parser.add_argument(f"--{column}-column", help=f"csv: the column holding {column}")
     return parser
