@@ -36,7 +36,8 @@ import pandas as pd
 import torch
 
 from avpretext.common.io import write_atomic, write_json_atomic
-from pretext.tasks.cluster import cluster_table, embed_with
+from pretext.recluster import embed_with
+from pretext.tasks.cluster import cluster_table
 
 TASK = "cluster"
 ROUNDS_DIR = "clusters"
