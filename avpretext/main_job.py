@@ -72,7 +72,8 @@ def load_labelled(path: str):
 
 def run_main_job(config: MainJobConfig) -> Path:
     """Run every stage into ``config.out``; returns the report's path."""
-    from data_prep import build_label_config, label_corpus
+    from data_prep.label.config import build_label_config
+    from data_prep.label.stage import label_corpus
     from avpretext import synthetic
     from data_prep.extract import ExtractOptions, extract_corpus
     from finetune.experiment import base_config, run_grid

@@ -14,7 +14,7 @@ import pandas as pd
 
 from avpretext.common.cli import CommandParser
 from avpretext.common.io import write_atomic
-from data_prep.label import task_specific_entries
+from data_prep.label.stage import task_specific_entries
 from data_prep.segments import STATS_FILE
 from finetune.baseline import BASELINE_MODES
 

@@ -497,7 +497,7 @@ def write_segment_table(folder: str | Path, tasks: tuple[str, ...] = ("energy", 
     from avpretext.common.io import write_atomic, write_json_atomic
     from data_prep.audio_features import frame_energy_db
     from data_prep.segments import CONFIG_FILE, SEGMENTS_FILE
-    from data_prep.label_config import build_label_config
+    from data_prep.label.config import build_label_config
     from pretext.tasks import get_task
 
     folder = Path(folder)

@@ -36,7 +36,8 @@ def build_segments(work: Path, shared: Path, repeat: int) -> Path:
 
     import pandas as pd
 
-    from data_prep import build_label_config, label_corpus
+    from data_prep.label.config import build_label_config
+    from data_prep.label.stage import label_corpus
     from avpretext import synthetic
     from data_prep.extract import ExtractOptions, extract_corpus
     from data_prep.segments import CONFIG_FILE, load_segments

@@ -39,7 +39,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 from avpretext.common.cli import CommandParser
 from avpretext.common.io import write_atomic, write_bytes_atomic, write_json_atomic
-from data_prep import build_label_config, label_corpus, load_segments
+from data_prep.label.config import build_label_config
+from data_prep.label.stage import label_corpus
+from data_prep.segments import load_segments
 from data_prep.extract import ExtractOptions, extract_corpus
 from data_prep.segments import CONFIG_FILE, SEGMENTS_FILE
 from finetune.experiment import (CELL_CONFIG, base_config, collect, finished_cells, run_grid,

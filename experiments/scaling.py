@@ -45,7 +45,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 from avpretext.common.cli import CommandParser
 from avpretext.common.io import write_atomic, write_bytes_atomic, write_json_atomic
-from data_prep import build_label_config, label_corpus, load_segments
+from data_prep.label.config import build_label_config
+from data_prep.label.stage import label_corpus
+from data_prep.segments import load_segments
 from data_prep.extract import ExtractOptions, extract_corpus
 from data_prep.segments import CONFIG_FILE, SEGMENTS_FILE
 from experiments.ravdess_results import share_scratch_cells, timed
@@ -102,7 +104,7 @@ def extract(work: Path, shared: Path, workers: int) -> None:
 
 def label(work: Path) -> None:
     # auto segmentation: pre-cut clips (GRID 3 s, LRW-AR 1.2 s, TESS 2 s) are one segment each, long
-    # recordings are cut into windows; see data_prep.label.segment_speech.
+    # recordings are cut into windows; see data_prep.label.stage.segment_speech.
     config = build_label_config({"tasks": TASKS_BY_DATA.split(","), "segmentation": {"mode": "auto", "min_s": 1.0}})
     label_corpus(work / "pool_extract", config, progress=False)
 

@@ -68,7 +68,7 @@ class SegmentDataset(Dataset):
     """One item per segment: ``(wav (T,) float32, {task: label}, {task: labelled})``.
 
     Args:
-        table: the segment table (``data_prep.load_segments``).
+        table: the segment table (``data_prep.segments.load_segments``).
         tasks: task names whose ``<name>_label``/``<name>_mask`` columns are read.
         max_seconds: longer segments are cropped to this (randomly when ``random_crop``, else centred).
         random_crop: training crops vary per epoch (seeded by ``seed`` and the epoch). The epoch travels in

@@ -58,15 +58,16 @@ def test_every_training_option_has_help(module):
 
 def _commands():
     import avpretext.main_job
-    import data_prep.cli
+    import data_prep.label.cli
     import finetune.experiment
     import finetune.predict
     import finetune.prepare
     import finetune.train
     import pretext.train
 
-    return {"data_prep extract": (data_prep.cli.main, ["extract"]), "data_prep label": (data_prep.cli.main, ["label"]),
-            "data_prep audit": (data_prep.cli.main, ["audit"]), "pretext/train.py": (pretext.train.main, []),
+    data_prep_main = data_prep.label.cli.main
+    return {"data_prep extract": (data_prep_main, ["extract"]), "data_prep label": (data_prep_main, ["label"]),
+            "data_prep audit": (data_prep_main, ["audit"]), "pretext/train.py": (pretext.train.main, []),
             "finetune/train.py": (finetune.train.main, []), "finetune.prepare": (finetune.prepare.main, []),
             "finetune/experiment.py": (finetune.experiment.main, []), "finetune/predict.py": (finetune.predict.main, []),
             "avpretext.main_job": (avpretext.main_job.main, [])}
@@ -151,10 +152,10 @@ def test_print_config_is_toml_that_explains_every_field_and_reads_back(capsys, t
     """README: the full config, every field documented; saved as a file it is a valid --config."""
     import tomllib
 
-    import data_prep.cli
-    from data_prep.label_config import build_label_config, load_label_config
+    import data_prep.label.cli
+    from data_prep.label.config import build_label_config, load_label_config
 
-    assert data_prep.cli.main(["label", "--print-config"]) == 0
+    assert data_prep.label.cli.main(["label", "--print-config"]) == 0
     text = capsys.readouterr().out
     config = build_label_config()
     assert build_label_config(tomllib.loads(text)).to_dict() == config.to_dict()

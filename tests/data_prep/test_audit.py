@@ -11,10 +11,10 @@ import pytest
 
 from avpretext import synthetic
 from avpretext.common.metrics import roc_auc
-from data_prep.audit import AuditOptions, audit_labels, read_references
-from data_prep.cli import main as cli_main
-from data_prep.label import label_corpus
-from data_prep.label_config import build_label_config
+from data_prep.label.audit import AuditOptions, audit_labels, read_references
+from data_prep.label.cli import main as cli_main
+from data_prep.label.config import build_label_config
+from data_prep.label.stage import label_corpus
 from tests.conftest import SHARED, _require
 
 from .helpers import run_extract

@@ -7,7 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from data_prep import load_segments, store
+from data_prep import store
+from data_prep.segments import load_segments
 from data_prep.face_signals import load_face_arrays
 
 # Extraction runs of several videos (or a Ray cluster): left out of the quick check `-m "not slow"`.

@@ -100,8 +100,8 @@ def test_bad_images_fail_with_one_line_reason(image_extraction):
 
 
 def test_label_and_audit_handle_images(image_extraction, tmp_path):
-    from data_prep.audit import audit_labels
-    from data_prep.label import label_corpus
+    from data_prep.label.audit import audit_labels
+    from data_prep.label.stage import label_corpus
 
     out, _ = image_extraction
     result = label_corpus(out, dest=tmp_path / "labels", progress=False)
@@ -151,10 +151,10 @@ def posed_manifest(tmp_path_factory) -> Path:
 @pytest.mark.slow
 def test_fit_command_writes_a_json_mapping_and_the_au_task_uses_it(posed_manifest, tmp_path, face_model,
                                                                     monkeypatch, capsys):
-    from data_prep.cli import main
+    from data_prep.label.cli import main
     from data_prep.face_emotion import load_mapping
-    from data_prep.label_config import build_label_config
-    from data_prep.audit import audit_labels
+    from data_prep.label.config import build_label_config
+    from data_prep.label.audit import audit_labels
 
     monkeypatch.setenv("AVPRETEXT_FACE_MODEL", str(face_model))
     out = tmp_path / "mine.json"
@@ -184,8 +184,8 @@ def test_shipped_mapping_through_the_label_stage(tmp_path, face_model):
     every segment with a face gets a class from the mapping's probabilities, and the statistics say which
     mapping labelled them."""
     from data_prep.extract import ExtractOptions, extract_corpus
-    from data_prep.label import format_statistics, label_corpus
-    from data_prep.label_config import build_label_config
+    from data_prep.label.stage import format_statistics, label_corpus
+    from data_prep.label.config import build_label_config
 
     from avpretext import synthetic
 
@@ -212,7 +212,7 @@ def test_shipped_mapping_through_the_label_stage(tmp_path, face_model):
 
 
 def test_mapping_that_does_not_match_the_features_is_a_clear_error(tmp_path, capsys):
-    from data_prep.cli import main
+    from data_prep.label.cli import main
     from data_prep.face_emotion import MappingError, default_mapping_path, load_mapping
     from pretext.tasks.au import AUConfig
 

@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 
 from avpretext import synthetic
-from data_prep import build_label_config, label_corpus, store
+from data_prep import store
+from data_prep.label.config import build_label_config
+from data_prep.label.stage import label_corpus
 from data_prep.decode import FRAME_DECODERS, VideoInfo
 from data_prep.face_signals import SMALL_FACE_PX, load_face_arrays
 from data_prep.sources import discover_media

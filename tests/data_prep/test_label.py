@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from avpretext import synthetic
-from data_prep import build_label_config, label_corpus, load_segments
-from data_prep.label import segment_speech
+from data_prep.label.config import build_label_config
+from data_prep.label.stage import label_corpus, segment_speech
+from data_prep.segments import load_segments
 
 from .helpers import run_extract
 
@@ -120,7 +121,7 @@ def test_config_rejects_unknown_keys_and_sections(tmp_path):
         build_label_config({"tasks": ["energy", "nope"]})
     bad = tmp_path / "bad.toml"
     bad.write_text("[face]\nregion = 'ears'\n")
-    from data_prep.label_config import load_label_config
+    from data_prep.label.config import load_label_config
 
     with pytest.raises(ValueError, match="bad.toml: face.region 'ears': choose from"):
         load_label_config(bad)  # checked when the config is read, not later by the face task

@@ -5,7 +5,9 @@ import csv
 
 import pytest
 
-from data_prep import build_label_config, label_corpus, store
+from data_prep import store
+from data_prep.label.config import build_label_config
+from data_prep.label.stage import label_corpus
 from data_prep.sources import discover_media
 
 from .helpers import run_extract

@@ -15,7 +15,9 @@ import pytest
 
 from avpretext import synthetic
 from avpretext.common import processes
-from data_prep import label_corpus, load_segments, store
+from data_prep import store
+from data_prep.label.stage import label_corpus
+from data_prep.segments import load_segments
 from data_prep.decode import AudioInfo, iter_audio_chunks
 
 from .helpers import item_ids, run_extract
@@ -200,7 +202,8 @@ def speech_extraction(speech_corpus, face_model, tmp_path_factory) -> Path:
 
 _KILLED_AFTER = textwrap.dedent("""
     import os, signal, sys
-    from data_prep import label, store
+    from data_prep import store
+    from data_prep.label.stage import label_corpus
     extract_dir, dest, last = sys.argv[1:4]
     write_json = store.write_json_atomic
     def write_then_die(path, obj):  # SIGKILL right after one file of the folder is published
@@ -208,7 +211,7 @@ _KILLED_AFTER = textwrap.dedent("""
         if os.path.basename(path) == last:
             os.kill(os.getpid(), signal.SIGKILL)
     store.write_json_atomic = write_then_die
-    label.label_corpus(extract_dir, dest=dest, progress=False)
+    label_corpus(extract_dir, dest=dest, progress=False)
 """)
 
 

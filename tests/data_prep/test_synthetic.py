@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-import data_prep
 from avpretext import synthetic
-from data_prep import build_label_config, label_corpus
+from data_prep.label.config import build_label_config
+from data_prep.label.stage import label_corpus
+from data_prep.segments import load_segments
 
 from .helpers import run_extract
 
@@ -162,7 +163,7 @@ def test_segment_table_helper_has_the_columns_of_a_real_label_run(face_model, tm
     run_extract(root, tmp_path / "extract", face_model, options={"max_fps": 5})
     real = label_corpus(tmp_path / "extract", config, progress=False).table
     folder = synthetic.write_segment_table(tmp_path / "written", tasks=TASKS)
-    written = data_prep.load_segments(folder)
+    written = load_segments(folder)
     assert list(written.columns) == list(real.columns)
     # The sample corpus has no manifest, so its speaker column is all None (object); the helper names speakers.
     dtypes = written.dtypes.drop("speaker").astype(str), real.dtypes.drop("speaker").astype(str)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from data_prep import load_segments
+from data_prep.segments import load_segments
 from pretext.deep_cluster import check_recluster, cluster_purity, DeepClusterLoop
 from pretext.train import TrainConfig, train
 from tests.pretext.test_cluster_task import _kind_of_segments, _label, corpus  # noqa: F401 (fixture)

@@ -44,7 +44,7 @@ def _ended(pid: int) -> bool:
 
 @pytest.mark.slow
 def test_a_refused_run_writes_nothing_so_the_corrected_command_runs(segments, tmp_path):
-    from data_prep import load_segments
+    from data_prep.segments import load_segments
 
     table = load_segments(segments)
     table.loc[table.index[-1], "audio_path"] = "relative/to/elsewhere/gone.flac"  # read last by the loaders

@@ -81,7 +81,7 @@ def test_plugin_task_from_a_test_module(segments, tmp_path):
 
 @pytest.mark.slow
 def test_each_task_loss_falls_when_overfitting_a_handful_of_segments(segments, tmp_path):
-    from data_prep import load_segments
+    from data_prep.segments import load_segments
 
     table = load_segments(segments)
     few = table[table.face_mask & table.au_mask].head(8)
@@ -145,7 +145,7 @@ def test_two_process_ddp_on_cpu_ends_with_identical_weights(segments, tmp_path):
 
 @pytest.mark.slow
 def test_unreadable_audio_is_named_or_skipped_and_counted(segments, tmp_path):
-    from data_prep import load_segments
+    from data_prep.segments import load_segments
 
     table = load_segments(segments)
     broken = table.copy()

@@ -11,8 +11,17 @@ import argparse
 import sys
 
 from avpretext.common.cli import CommandParser
+from data_prep.aus_pyfeat import PyFeatUnavailable
+from data_prep.decode import FRAME_DECODERS
+from data_prep.extract import ExtractOptions, extract_corpus
+from data_prep.face_emotion_fit import format_fit, run_fit
+from data_prep.face_model import FaceModelError
+from data_prep.ray_runner import RayUnavailable
 
-from .decode import FRAME_DECODERS
+from .audit import AuditOptions, audit_labels
+from .audit_report import format_audit
+from .config import config_toml, load_label_config
+from .stage import format_statistics, label_corpus
 
 
 def _parse_shard(text: str) -> tuple[int, int]:
@@ -129,11 +138,6 @@ INPUT_ERRORS = (FileNotFoundError, NotADirectoryError, ValueError)
 
 
 def _extract(args) -> int:
-    from .aus_pyfeat import PyFeatUnavailable
-    from .extract import ExtractOptions, extract_corpus
-    from .face_model import FaceModelError
-    from .ray_runner import RayUnavailable
-
     options = ExtractOptions(max_fps=args.fps or None, max_side=args.max_side or None, decoder=args.decoder,
                              au_backend=args.au_backend, num_faces=args.num_faces, face_model=args.face_model)
     try:
@@ -147,9 +151,6 @@ def _extract(args) -> int:
 
 
 def _label(args) -> int:
-    from .label import format_statistics, label_corpus
-    from .label_config import config_toml, load_label_config
-
     try:
         config = load_label_config(args.config)
         if args.print_config:
@@ -161,14 +162,11 @@ def _label(args) -> int:
     except INPUT_ERRORS as err:
         return _input_error_exit("label", err)
     print(format_statistics(result.stats))
-    print(f"wrote {result.path} (load with data_prep.load_segments)")
+    print(f"wrote {result.path} (load with data_prep.segments.load_segments)")
     return 0
 
 
 def _fit_face_emotion(args) -> int:
-    from .face_emotion_fit import format_fit, run_fit
-    from .face_model import FaceModelError
-
     try:
         result = run_fit(args.source, args.out, extract_dir=args.extract_dir, features=args.features,
                          n_splits=args.folds, workers=args.workers, face_model=args.face_model,
@@ -181,9 +179,6 @@ def _fit_face_emotion(args) -> int:
 
 
 def _audit(args) -> int:
-    from .audit import audit_labels, audit_options_from_pairs, format_audit
-    from .label_config import load_label_config
-
     try:
         config = load_label_config(args.config) if args.config else None
         result = audit_labels(args.dir, args.references, args.out, config=config, segments=args.segments,
@@ -195,5 +190,16 @@ def _audit(args) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def audit_options_from_pairs(aliases: list[str], arousal: list[str], whole_items: bool | None) -> AuditOptions:
+    """Options from CLI ``NAME=CLASS`` pairs (``--alias furious=anger``, ``--arousal contempt=low``)."""
+    def pairs(items: list[str], flag: str) -> dict[str, str]:
+        out = {}
+        for item in items:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise ValueError(f"{flag} {item!r}: expected NAME=VALUE")
+            out[key.strip().lower()] = value.strip()
+        return out
+
+    return AuditOptions(aliases=pairs(aliases, "--alias"), arousal_of=pairs(arousal, "--arousal"),
+                        whole_items=whole_items)

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
+from data_prep import store
+from data_prep.audio_features import mask_to_runs, speech_activity
+from data_prep.segments import CONFIG_FILE, SEGMENTS_FILE, STATS_FILE, relative_audio_paths, resolve_audio_paths
+from data_prep.signals import MediaSignals, list_done_items, load_media
 from pretext.tasks import get_task
 
-from . import store
-from .audio_features import mask_to_runs, speech_activity
-from .label_config import LabelConfig, SegmentationConfig, build_label_config
-from .segments import (CONFIG_FILE, SEGMENTS_FILE, STATS_FILE, load_segments,  # noqa: F401 (public here too)
-                       relative_audio_paths, resolve_audio_paths)
-from .signals import MediaSignals, list_done_items, load_media
+from .config import LabelConfig, SegmentationConfig, build_label_config
 
 # Warn when one class takes more than this share of a task's labels: the task would teach nothing.
 DOMINANT_CLASS_SHARE = 0.9
@@ -85,7 +85,7 @@ def label_corpus(extract_dir: str | Path, config: LabelConfig | None = None, des
             (default: ``extract_dir``).
 
     Returns:
-        The segment table (audio paths absolute, as :func:`load_segments` gives them), its statistics, and the
+        The segment table (audio paths absolute, as :func:`data_prep.segments.load_segments` gives them), its statistics, and the
         table's path.
     """
     config = config or build_label_config()
@@ -109,7 +109,6 @@ def derive_labels(medias: list[MediaSignals], segments_of: dict[str, list[tuple[
                   config: LabelConfig, progress: bool = False) -> tuple[pd.DataFrame, dict]:
     """The segment table of ``segments_of`` (media id -> ``[(start_s, end_s)]``) labelled by every task of
     ``config``, and each task's facts for the statistics. Shared by ``label`` and ``audit`` (whole items)."""
-    from tqdm import tqdm
 
     tasks = {name: get_task(name) for name in config.tasks}
     contexts = {name: task.fit_context(medias, config.task_configs[name]) for name, task in tasks.items()}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import textwrap
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,8 +167,6 @@ def _toml_table(path: list[str], values: dict, comments: dict[str, str]) -> list
 
 
 def _comment(text: str) -> list[str]:
-    import textwrap
-
     return [f"# {line}" for line in textwrap.wrap(text, 108, break_on_hyphens=False)]
 
 
