@@ -12,9 +12,11 @@ from avpretext import synthetic
 from data_prep.label.config import build_label_config
 from data_prep.label.stage import label_corpus
 from data_prep.segments import load_segments
+from avpretext.common.clustering import kmeans, nearest_centres, standardise_within_groups
+from pretext.recluster import recluster
 from pretext.tasks import get_task
-from pretext.tasks.cluster import (ClusterConfig, descriptor_columns, kmeans, recluster,
-                                   standardise_within_groups)
+from pretext.tasks.cluster import NORM_CLIP, ClusterConfig
+from pretext.tasks.cluster_descriptors import descriptor_columns
 from tests.data_prep.helpers import run_extract
 
 RATE = 16000
@@ -118,7 +120,7 @@ def test_a_pure_gain_difference_lands_in_the_same_clusters(corpus, tmp_path):
     # recordings' descriptors agree (the kinds here differ enough that even corpus-wide clusters would).
     columns = descriptor_columns(32)
     both = pd.concat([quiet, loud])
-    standardised = standardise_within_groups(both[columns].to_numpy(), both["media_id"].to_numpy())
+    standardised = standardise_within_groups(both[columns].to_numpy(), both["media_id"].to_numpy(), NORM_CLIP)
     difference = np.abs(standardised[:len(quiet)] - standardised[len(quiet):]).max(0)
     # Except the frame-to-frame spread of the top quarter of the mel bands: there the quiet copy's voice sits
     # at the 16-bit floor of the extracted FLAC, which a gain does not move.
@@ -156,7 +158,11 @@ def test_kmeans_is_seeded_and_numbers_clusters_by_size():
     assert np.bincount(labels).tolist() == [30, 20, 10]
     np.testing.assert_allclose(centres[:, 0], [0, -5, 5], atol=0.1)
     again = kmeans(x, 3, seed=1, restarts=3)
-    np.testing.assert_array_equal(again[0], labels) and again[2] == inertia
+    np.testing.assert_array_equal(again[0], labels)
+    assert again[2] == inertia
+    # New points go to the centre of their blob, in the same size-ordered numbering.
+    np.testing.assert_array_equal(nearest_centres(np.array([[5.2, 4.9], [0.1, 0.0], [-4.8, -5.1]]), centres),
+                                  [2, 0, 1])
 
 
 @pytest.mark.slow
