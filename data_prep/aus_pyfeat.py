@@ -17,7 +17,7 @@ import numpy as np
 from .decode import FRAME_DECODERS, VideoInfo
 from .store import NpyStreamWriter
 
-PYFEAT_AU_FILE = "aus_pyfeat.npy"
+PYFEAT_AU_ARRAY = "aus_pyfeat"  # its face array: face/aus_pyfeat.npy, read back by face_signals.load_face_arrays
 
 
 class PyFeatUnavailable(RuntimeError):
@@ -64,7 +64,7 @@ class PyFeatAUBackend:
 
     def rewrite_aus(self, path: str, face_dir: Path, options, timings: dict) -> list[str]:
         """Decode the analysed frames again and write ``aus_pyfeat.npy`` (T, n_aus). Returns the AU names."""
-        import torch
+        import torch  # heavy; the py-feat backend is optional and the only user here
 
         bboxes = np.load(face_dir / "bbox.npy", mmap_mode="r")
         info = VideoInfo()
@@ -81,7 +81,7 @@ class PyFeatAUBackend:
             names = [c for c in fex.columns if c.startswith("AU")]
             if writer is None:
                 self.au_names = names
-                writer = NpyStreamWriter(face_dir / "aus_pyfeat.npy", np.float32, (len(names),))
+                writer = NpyStreamWriter(face_dir / f"{PYFEAT_AU_ARRAY}.npy", np.float32, (len(names),))
             h, w = batch[0].shape[:2]
             for k in range(len(batch)):
                 rows = fex[fex["frame"] == k]

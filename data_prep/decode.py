@@ -11,7 +11,9 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Iterator
 
+import av
 import numpy as np
+from av.stream import Disposition
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 SAMPLE_RATE = 16000
@@ -46,8 +48,6 @@ class AudioInfo:
 
 
 def _open_container(path: str):
-    import av
-
     try:
         return av.open(path, metadata_errors="ignore")
     except av.FFmpegError as err:
@@ -63,8 +63,6 @@ def probe_streams(path: str) -> tuple[bool, bool]:
 
 def _is_real_video(stream) -> bool:
     # Cover art in audio files (mp3, m4a) shows up as a one-frame video stream.
-    from av.stream import Disposition
-
     return not (stream.disposition & Disposition.attached_pic)
 
 
@@ -115,8 +113,6 @@ def iter_frames_pyav(
     PyAV does not apply rotation metadata (``frame.rotation``), so the array is rotated here. A decoding
     error after some frames were read (truncated file) ends the stream and is recorded in ``info``.
     """
-    import av
-
     container = _open_container(path)
     with container:
         streams = [s for s in container.streams.video if _is_real_video(s)]
@@ -176,7 +172,7 @@ def iter_frames_decord(
     path: str, info: VideoInfo, max_fps: float | None = 30.0, max_side: int | None = 640, batch: int = 32
 ) -> Iterator[tuple[float, np.ndarray]]:
     """Like :func:`iter_frames_pyav` with decord (which applies rotation itself and fails on any truncation)."""
-    import decord
+    import decord  # the alternative video backend: loaded only when chosen
 
     try:
         probe = decord.VideoReader(path, ctx=decord.cpu(0))
@@ -293,7 +289,7 @@ def iter_frames_image(path: str, info: VideoInfo, max_fps: float | None = None, 
     rgb = _to_rgb8(upright, info)
     w, h = scaled_size(rgb.shape[1], rgb.shape[0], max_side)
     if (w, h) != (rgb.shape[1], rgb.shape[0]):
-        import cv2
+        import cv2  # only a still image larger than max_side needs it (0.4 s to import)
 
         rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
     info.height, info.width = rgb.shape[:2]
@@ -323,8 +319,6 @@ def iter_audio_chunks(path: str, info: AudioInfo, chunk_s: float = 10.0) -> Iter
     Raises:
         DecodeError: no audio stream, or not a single decodable audio frame.
     """
-    import av
-
     container = _open_container(path)
     with container:
         if not container.streams.audio:

@@ -15,6 +15,7 @@ from typing import Iterable
 import numpy as np
 
 from . import aus, geometry
+from .aus_pyfeat import PYFEAT_AU_ARRAY
 from .store import NpyStreamWriter, iter_npy_chunks
 
 NUM_LANDMARKS = 478
@@ -99,7 +100,7 @@ def analyse_frames(frames: Iterable[tuple[float, np.ndarray]], landmarker, out_d
         Summary: frames analysed, frames with a face, frames with several faces, the most faces in one
         frame, and frames whose tracked face is smaller than :data:`SMALL_FACE_PX` (shorter side).
     """
-    import mediapipe as mp
+    import mediapipe as mp  # heavy (seconds to import): loaded by the extraction workers only
 
     out_dir.mkdir(parents=True, exist_ok=True)
     writers = {name: NpyStreamWriter(out_dir / f"{name}.npy", dt, shape) for name, (dt, shape) in FACE_ARRAYS.items()}
@@ -213,5 +214,7 @@ def load_face_arrays(face_dir: str | Path, mmap: bool = True) -> FaceArrays:
     """The arrays written by :func:`analyse_frames`, as a read-only mapping name -> array (memory-mapped by
     default; each read opens the file, see :class:`FaceArrays`)."""
     face_dir = Path(face_dir)
-    names = [*FACE_ARRAYS, *DERIVED_ARRAYS] + (["aus_pyfeat"] if (face_dir / "aus_pyfeat.npy").exists() else [])
+    names = [*FACE_ARRAYS, *DERIVED_ARRAYS]
+    if (face_dir / f"{PYFEAT_AU_ARRAY}.npy").exists():  # written by the optional py-feat backend
+        names.append(PYFEAT_AU_ARRAY)
     return FaceArrays(face_dir, names, mmap)

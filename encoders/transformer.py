@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torchaudio.models import wav2vec2_model
 
 from .base import EncoderOutput, SpeechEncoder
 from .io import LoadError, read_safetensors
@@ -46,8 +47,6 @@ class TransformerEncoder(SpeechEncoder):
 
     def __init__(self, config: TransformerConfig = TransformerConfig()):
         super().__init__(config)
-        from torchaudio.models import wav2vec2_model
-
         self.model = wav2vec2_model(
             extractor_mode="layer_norm", extractor_conv_layer_config=[tuple(c) for c in config.conv_layers],
             extractor_conv_bias=True, encoder_embed_dim=config.dim, encoder_projection_dropout=config.dropout,

@@ -47,7 +47,7 @@ def interval(values) -> tuple[float, float, float]:
 
 def run_cells(manifest: str, work: Path, fraction: float, seeds, extra=(), log=print) -> dict:
     """Every unfinished cell (scratch ``cnn``, fine-tuning, every rule compared)."""
-    from accelerate import Accelerator
+    from accelerate import Accelerator  # heavy (seconds to import): only a run of the cells needs it
 
     work = check_output_folder(work)
     base = base_config(manifest, [*RECIPE, "encoder=cnn", *extra])

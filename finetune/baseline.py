@@ -13,6 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from avpretext.common.audio import AudioError
 from avpretext.common.io import write_json_atomic
@@ -37,10 +41,6 @@ def baseline_settings(config: FinetuneConfig) -> dict:
 
 def fit_logistic(train_x: np.ndarray, train_y: np.ndarray, C: float):
     """Standardised features (training statistics) -> class-balanced multinomial logistic regression."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     model = make_pipeline(StandardScaler(), LogisticRegression(C=C, class_weight="balanced", max_iter=3000))
     return model.fit(train_x, train_y)
 
@@ -49,8 +49,6 @@ def select_c(train_x, train_y, dev_x, dev_y, class_names: list[str], grid=C_GRID
     """The model fitted with the C of ``grid`` that scores the best dev UAR (the smaller C on a tie).
 
     Returns (fitted model, C, {C: dev UAR})."""
-    from threadpoolctl import threadpool_limits
-
     dev_uar, models = {}, {}
     # One BLAS thread: on small matrices (a few hundred rows) OpenBLAS's threads only contend, and on a loaded
     # 2-core machine a ComParE fit took 60 s with them and 1 s without.

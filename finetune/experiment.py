@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 
 from avpretext.common.audio import AudioError
@@ -175,7 +176,7 @@ def run_grid(base: FinetuneConfig, pretrained: str, out: Path, modes, fractions,
     Refused before any training when the folder holds finished cells made with other settings
     (:func:`check_finished_cells`); each cell trained records its config in ``cells/<cell>/config.json``.
     """
-    from accelerate import Accelerator
+    from accelerate import Accelerator  # heavy (seconds to import): only a run of the grid needs it
 
     die_with_launcher()
     out = check_output_folder(out)
@@ -292,8 +293,6 @@ def summary_table(cells: pd.DataFrame) -> pd.DataFrame:
 
 def t_quantile(n: int) -> float:
     """The 97.5% quantile of Student's t with n - 1 degrees of freedom (two-sided 95% interval)."""
-    from scipy import stats
-
     return float(stats.t.ppf(0.975, n - 1)) if n > 1 else float("nan")
 
 
@@ -391,7 +390,7 @@ def markdown(summary: pd.DataFrame, paired: pd.DataFrame) -> str:
 def plot_efficiency(summary: pd.DataFrame, path: Path) -> Path:
     """UAR (mean +- std over cells) against the label fraction, one panel per mode, one line per init; the
     baseline modes (egemaps, compare) are drawn in every panel for reference."""
-    import matplotlib
+    import matplotlib  # heavy (seconds to import): loaded only to plot
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -18,7 +18,7 @@ __all__ = ["ccc", "classification_metrics", "confusion_matrix", "metrics_from_co
 
 def plot_confusion(confusion, class_names: list[str], path: str | Path, title: str = "") -> Path:
     """Save a row-normalised confusion matrix (counts annotated) as PNG."""
-    import matplotlib
+    import matplotlib  # heavy (seconds to import): loaded only to plot
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -46,7 +46,7 @@ class Functionals:
 
     def __init__(self, feature_set: str = "egemaps", cache: str | Path | bool | None = None,
                  read: Callable[[Path], "object"] = read_audio):
-        import opensmile
+        import opensmile  # heavy (seconds to import): loaded when features are computed
 
         self.feature_set = check_feature_set(feature_set)
         self.smile = opensmile.Smile(feature_set=getattr(opensmile.FeatureSet, FEATURE_SETS[feature_set]),

@@ -2,6 +2,9 @@
 file and kept across the cells of an experiment; the head then trains on (B, D) embeddings."""
 from __future__ import annotations
 
+import hashlib
+import json
+
 import torch
 
 from avpretext.common.batches import collate, SegmentDataset, stack_by_task
@@ -46,9 +49,6 @@ _EMBEDDINGS_KEPT = 4  # encoders whose embeddings stay cached (a few MB each)
 
 
 def _encoder_key(encoder, max_seconds: float) -> str:
-    import hashlib
-    import json
-
     digest = hashlib.sha1(f"{max_seconds}".encode())
     # The config too: two encoders with the same weights can pool differently (statistics pooling has none).
     digest.update(json.dumps(encoder.config_dict(), sort_keys=True, default=str).encode())

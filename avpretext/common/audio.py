@@ -61,7 +61,7 @@ def read_audio(path, start: int = 0, stop: int | None = None) -> torch.Tensor:
         raise audio_error(path, err) from err
     wav = torch.from_numpy(np.ascontiguousarray(wav.mean(1) if wav.shape[1] > 1 else wav[:, 0]))
     if rate != SAMPLE_RATE:
-        import torchaudio
+        import torchaudio  # only resampling needs it, and it adds to torch's import time
 
         wav = torchaudio.functional.resample(wav, rate, SAMPLE_RATE)
     return wav

@@ -2,7 +2,9 @@
 with their launcher, and a clean end."""
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import sys
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -17,7 +19,7 @@ def finish_processes() -> None:
     a process at exit ("terminate called without an active exception", SIGABRT) after all its work is done,
     and the launcher then reports the whole run as failed.
     """
-    import torch.distributed as dist
+    import torch.distributed as dist  # torch is heavy: the common layer loads it only where used
 
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
@@ -38,9 +40,6 @@ def die_with_launcher() -> bool:
     """
     if not launched_worker() or not sys.platform.startswith("linux"):
         return False
-    import ctypes
-    import signal
-
     parent = os.getppid()
     try:
         libc = ctypes.CDLL(None, use_errno=True)

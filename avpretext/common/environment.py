@@ -22,7 +22,7 @@ PACKAGES = ("torch", "torchaudio", "numpy", "accelerate", "scikit-learn", "media
 
 def environment_info() -> dict:
     """Versions of Python and the numeric packages, the CPU, its thread settings and any accelerator."""
-    import torch
+    import torch  # heavy: the common layer loads it only where used
 
     versions = {}
     for package in PACKAGES:

@@ -79,7 +79,7 @@ def concordance(x, y, eps: float = 0.0):
 def ccc(x, y) -> float:
     """:func:`concordance` of two 1-D arrays as a float (the dimensional-SER score); NaN for fewer than two
     items, 0 when both are constant."""
-    import torch
+    import torch  # heavy: the common layer loads it only where used
 
     x, y = torch.as_tensor(np.asarray(x, dtype=np.float64)), torch.as_tensor(np.asarray(y, dtype=np.float64))
     if len(x) < 2:

@@ -32,7 +32,7 @@ class StepProgress:
         self._started, self._first = time.monotonic(), initial
         self._printed = None  # monotonic time of the last plain line
         if enabled and self.stream.isatty():
-            from tqdm import tqdm
+            from tqdm import tqdm  # only a terminal gets a bar
 
             self._bar = tqdm(total=total, initial=initial, desc="pretrain", unit="step", file=self.stream,
                              dynamic_ncols=True)

@@ -206,7 +206,7 @@ def hold_run_lock(folder: str | Path, accelerator):
         except RunLockedError as err:
             lock, refused = None, str(err)
     if accelerator.num_processes > 1:
-        from accelerate.utils import broadcast_object_list
+        from accelerate.utils import broadcast_object_list  # heavy: only multi-process runs need it
 
         refused = broadcast_object_list([refused])[0]
     if refused is not None:
