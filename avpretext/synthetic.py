@@ -496,7 +496,7 @@ def write_segment_table(folder: str | Path, tasks: tuple[str, ...] = ("energy", 
 
     from avpretext.common.io import write_atomic, write_json_atomic
     from data_prep.audio_features import frame_energy_db
-    from data_prep.segments import CONFIG_FILE, SEGMENTS_FILE
+    from data_prep.segments import LABEL_CONFIG_FILE, SEGMENTS_FILE
     from data_prep.label.config import build_label_config
     from pretext.tasks import get_task
 
@@ -536,7 +536,7 @@ def write_segment_table(folder: str | Path, tasks: tuple[str, ...] = ("energy", 
     for name, task in task_of.items():
         table, _ = task.assign_labels(table, config.task_configs[name])
     table["config_hash"] = config.hash()
-    write_json_atomic(folder / CONFIG_FILE, config.to_dict())
+    write_json_atomic(folder / LABEL_CONFIG_FILE, config.to_dict())
     write_atomic(folder / SEGMENTS_FILE, lambda tmp: table.to_parquet(tmp, index=False))
     return folder
 

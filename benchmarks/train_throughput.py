@@ -3,7 +3,7 @@
 Run:  .venv/bin/python -m benchmarks.train_throughput [--steps 30] [--batch-size 8] [--shared ../shared]
 
 For each encoder (default configs), in a fresh process each (so peak memory is that encoder's):
-* samples/s of ``pretext.train.train_step`` (Accelerate-prepared model and optimiser, its scheduler, masked
+* samples/s of ``pretext.train.train_step`` (Accelerate-prepared model and optimizer, its scheduler, masked
   multi-task losses) and of a bare loop (plain model, summed losses, backward, step) on the same in-memory
   batches, alternating the two every step so machine noise hits both alike; target ratio >= 0.95;
 * the share of step time spent waiting for data in a real ``train()`` run with 2 loader workers (from
@@ -15,12 +15,27 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pandas as pd
+import torch
+from accelerate import Accelerator
+
+from avpretext import synthetic
+from avpretext.common.batches import SegmentDataset, collate
 from avpretext.common.cli import CommandParser
+from avpretext.common.schedules import build_scheduler
+from data_prep.extract import ExtractOptions, extract_corpus
+from data_prep.label.config import build_label_config
+from data_prep.label.stage import label_corpus
+from data_prep.segments import LABEL_CONFIG_FILE, load_segments
+from encoders import build_encoder
+from pretext.tasks import parse_tasks
+from pretext.train import PretextModel, TrainConfig, load_task_table, train, train_step
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,16 +47,6 @@ def build_segments(work: Path, shared: Path, repeat: int) -> Path:
     epoch boundary, so with 3 batches per epoch every third step waits for a whole batch: that measures
     the toy corpus, not the loader. Repeating rows gives an epoch the length of a small real corpus.
     """
-    import shutil
-
-    import pandas as pd
-
-    from data_prep.label.config import build_label_config
-    from data_prep.label.stage import label_corpus
-    from avpretext import synthetic
-    from data_prep.extract import ExtractOptions, extract_corpus
-    from data_prep.segments import CONFIG_FILE, load_segments
-
     out = work / "extract"
     if not (out / "segments.parquet").exists():
         corpus = synthetic.write_sample_corpus(work / "corpus")
@@ -52,20 +57,11 @@ def build_segments(work: Path, shared: Path, repeat: int) -> Path:
     repeated.mkdir(exist_ok=True)
     table = load_segments(out)  # audio paths made absolute: the copy lives in another folder
     pd.concat([table] * repeat, ignore_index=True).to_parquet(repeated / "segments.parquet")
-    shutil.copy(out / CONFIG_FILE, repeated / CONFIG_FILE)
+    shutil.copy(out / LABEL_CONFIG_FILE, repeated / LABEL_CONFIG_FILE)
     return repeated
 
 
 def measure(encoder_name: str, segments: Path, work: Path, steps: int, batch_size: int) -> dict:
-    import torch
-    from accelerate import Accelerator
-
-    from encoders import build_encoder
-    from avpretext.common.batches import collate, SegmentDataset
-    from pretext.tasks import parse_tasks
-    from avpretext.common.schedules import build_scheduler
-    from pretext.train import PretextModel, TrainConfig, load_task_table, train, train_step
-
     torch.manual_seed(0)
     tasks = parse_tasks("energy,face,au")
     table, configs = load_task_table(str(segments), tasks)
@@ -108,8 +104,6 @@ def measure(encoder_name: str, segments: Path, work: Path, steps: int, batch_siz
     samples = steps * batch_size
 
     run = work / f"run_{encoder_name}"
-    import shutil
-
     shutil.rmtree(run, ignore_errors=True)
     train(TrainConfig(data=str(segments), encoder=encoder_name, out=str(run), max_steps=steps, batch_size=batch_size,
                       num_workers=2, log_every=5, eval_every=10 ** 9, checkpoint_every=10 ** 9,

@@ -18,7 +18,7 @@ import pandas as pd
 
 SEGMENTS_FILE = "segments.parquet"
 STATS_FILE = "label_stats.json"
-CONFIG_FILE = "label_config.json"
+LABEL_CONFIG_FILE = "label_config.json"
 RELABEL_HINT = "rerun data_prep label on its extraction"
 
 
@@ -54,12 +54,12 @@ def load_segments(path: str | Path) -> pd.DataFrame:
 
 def check_label_folder(folder: Path) -> None:
     """Refuse a label folder whose files were not all published (see the module docstring)."""
-    table, config, stats = (folder / name for name in (SEGMENTS_FILE, CONFIG_FILE, STATS_FILE))
+    table, config, stats = (folder / name for name in (SEGMENTS_FILE, LABEL_CONFIG_FILE, STATS_FILE))
     if not table.exists() and (stats.exists() or config.exists()):
-        raise ValueError(f"{folder}: unfinished label folder ({STATS_FILE} or {CONFIG_FILE} without "
+        raise ValueError(f"{folder}: unfinished label folder ({STATS_FILE} or {LABEL_CONFIG_FILE} without "
                          f"{SEGMENTS_FILE}: a data_prep label run stopped before its last file); {RELABEL_HINT}")
     if table.exists() and not config.exists():
-        raise ValueError(f"{folder}: unfinished label folder ({SEGMENTS_FILE} without {CONFIG_FILE}: the labels "
+        raise ValueError(f"{folder}: unfinished label folder ({SEGMENTS_FILE} without {LABEL_CONFIG_FILE}: the labels "
                          f"cannot be interpreted); {RELABEL_HINT}")
 
 

@@ -8,16 +8,16 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from avpretext.common.io import write_json_atomic
+
 from .base import EncoderOutput, SpeechEncoder, masked_mean
 from .cnn import CNNEncoder
 from .crnn import CRNNEncoder
-from avpretext.common.io import write_json_atomic
-
 from .io import LoadError, check_folder_files, load_module_state, read_json, save_tensors
 from .transformer import TransformerEncoder
 
 ENCODERS: dict[str, type[SpeechEncoder]] = {"cnn": CNNEncoder, "crnn": CRNNEncoder, "transformer": TransformerEncoder}
-CONFIG_FILE = "config.json"
+ENCODER_CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 
 
@@ -40,14 +40,14 @@ def save_pretrained(encoder: SpeechEncoder, directory: str | Path) -> Path:
     """Write ``config.json`` and ``model.safetensors`` into ``directory``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(directory / CONFIG_FILE, encoder.config_dict())
+    write_json_atomic(directory / ENCODER_CONFIG_FILE, encoder.config_dict())
     save_tensors(encoder.state_dict(), directory / WEIGHTS_FILE)
     return directory
 
 
 def read_encoder_config(directory: str | Path) -> tuple[str, dict]:
     """(registry name, config overrides) of a saved encoder: enough to rebuild its architecture."""
-    path = Path(directory) / CONFIG_FILE
+    path = Path(directory) / ENCODER_CONFIG_FILE
     config = read_json(path, required=("name",))
     name = config.pop("name")
     config.pop("init_checkpoint", None)  # saved weights (or a fresh twin) supersede the initialisation
@@ -62,12 +62,12 @@ def load_pretrained(directory: str | Path) -> SpeechEncoder:
     (a ValueError) naming the file.
     """
     directory = Path(directory)
-    check_folder_files(directory, (CONFIG_FILE, WEIGHTS_FILE))
+    check_folder_files(directory, (ENCODER_CONFIG_FILE, WEIGHTS_FILE))
     name, options = read_encoder_config(directory)
     try:
         encoder = build_encoder(name, **options)
     except (ValueError, TypeError) as err:
-        raise LoadError(directory / CONFIG_FILE, str(err)) from None
+        raise LoadError(directory / ENCODER_CONFIG_FILE, str(err)) from None
     load_module_state(encoder, directory / WEIGHTS_FILE)
     return encoder
 

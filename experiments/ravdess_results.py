@@ -43,7 +43,7 @@ from data_prep.label.config import build_label_config
 from data_prep.label.stage import label_corpus
 from data_prep.segments import load_segments
 from data_prep.extract import ExtractOptions, extract_corpus
-from data_prep.segments import CONFIG_FILE, SEGMENTS_FILE
+from data_prep.segments import LABEL_CONFIG_FILE, SEGMENTS_FILE
 from finetune.experiment import (CELL_CONFIG, base_config, collect, finished_cells, run_grid,
                                  write_reports)
 from finetune.recipes import load_manifest, prepare_ravdess, write_manifest
@@ -128,7 +128,7 @@ def pretrain_fold(work: Path, variant: Variant, fold: str, test_speakers: list[s
     data = work / f"{variant.pretrain}_data" / fold
     data.mkdir(parents=True, exist_ok=True)
     table = pd.concat(tables, ignore_index=True)
-    write_bytes_atomic(data / CONFIG_FILE, (work / "faces_extract" / CONFIG_FILE).read_bytes())
+    write_bytes_atomic(data / LABEL_CONFIG_FILE, (work / "faces_extract" / LABEL_CONFIG_FILE).read_bytes())
     write_atomic(data / SEGMENTS_FILE, lambda tmp: table.to_parquet(tmp))
     train(TrainConfig(data=str(data), tasks=variant.tasks, encoder="cnn", encoder_options=ENCODER_OPTIONS,
                       out=str(run), max_steps=steps, batch_size=16, lr=1e-3, warmup_steps=20, max_seconds=3.0,

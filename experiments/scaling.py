@@ -49,7 +49,7 @@ from data_prep.label.config import build_label_config
 from data_prep.label.stage import label_corpus
 from data_prep.segments import load_segments
 from data_prep.extract import ExtractOptions, extract_corpus
-from data_prep.segments import CONFIG_FILE, SEGMENTS_FILE
+from data_prep.segments import LABEL_CONFIG_FILE, SEGMENTS_FILE
 from experiments.ravdess_results import share_scratch_cells, timed
 from finetune.baseline import BASELINE_MODES
 from finetune.experiment import (base_config, baseline_paired, collect, finished_cells, merge_unmeasured_blocks,
@@ -147,7 +147,7 @@ def pretrain(work: Path, rung: Rung, encoder: str, epochs: float, min_steps: int
     data = work / "pretrain_data" / rung.folder
     if not (data / SEGMENTS_FILE).exists():
         # The table marks the step done, so it is written last and atomically.
-        write_bytes_atomic(data / CONFIG_FILE, (work / "pool_extract" / CONFIG_FILE).read_bytes())
+        write_bytes_atomic(data / LABEL_CONFIG_FILE, (work / "pool_extract" / LABEL_CONFIG_FILE).read_bytes())
         write_atomic(data / SEGMENTS_FILE, lambda tmp: table.to_parquet(tmp))
     batch = 16
     steps = max(min_steps, int(round(epochs * len(table) / batch)))

@@ -42,6 +42,7 @@ from avpretext.common.cli import CommandParser, command_name
 from avpretext.common.distributed import die_with_launcher, finish_processes
 from avpretext.common.environment import record_environment
 from avpretext.common.io import check_output_folder, write_atomic, write_json_atomic
+from encoders import ENCODER_CONFIG_FILE, WEIGHTS_FILE
 from finetune.baseline import BASELINE_INIT, BASELINE_MODES, baseline_settings, run_baseline_cell
 from finetune.opensmile_features import Functionals
 from finetune.config import MODES, FinetuneConfig
@@ -164,9 +165,9 @@ def check_pretrained(pretrained: str, folds) -> None:
     """Every fold's ``--pretrained`` encoder exists (also the scratch twins' architecture), before any cell."""
     for fold in folds:
         folder = encoder_folder(pretrained.format(fold=fold))
-        if not (folder / "config.json").is_file():
+        if not (folder / ENCODER_CONFIG_FILE).is_file():
             raise ValueError(f"--pretrained {pretrained}" + (f" (fold {fold})" if "{fold}" in pretrained else "")
-                             + f": {folder} holds no exported encoder (config.json + model.safetensors)")
+                             + f": {folder} holds no exported encoder ({ENCODER_CONFIG_FILE} + {WEIGHTS_FILE})")
 
 
 def run_grid(base: FinetuneConfig, pretrained: str, out: Path, modes, fractions, seeds, folds="all",

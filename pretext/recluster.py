@@ -22,7 +22,7 @@ import torch
 
 from avpretext.common.audio import SAMPLE_RATE, read_audio
 from avpretext.common.io import write_atomic
-from data_prep.segments import CONFIG_FILE, load_segments, segments_path
+from data_prep.segments import LABEL_CONFIG_FILE, load_segments, segments_path
 from encoders import load_pretrained
 from pretext.tasks.cluster import ClusterConfig, cluster_table
 
@@ -69,7 +69,7 @@ def recluster(encoder_dir: str | Path, data: str | Path, cfg: ClusterConfig | No
     """
     table_path = segments_path(data)
     if cfg is None:
-        config_file = table_path.parent / CONFIG_FILE
+        config_file = table_path.parent / LABEL_CONFIG_FILE
         saved = json.loads(config_file.read_text()).get("cluster", {}) if config_file.exists() else {}
         cfg = ClusterConfig(**saved)
     table = load_segments(table_path)

@@ -108,7 +108,7 @@ class TrainState:
 
 def load_task_table(data: str, tasks) -> tuple:
     """The segment table and each task's label config (from the label run), checked for usable labels."""
-    from data_prep.segments import CONFIG_FILE, SEGMENTS_FILE, STATS_FILE, load_segments, segments_path
+    from data_prep.segments import LABEL_CONFIG_FILE, SEGMENTS_FILE, STATS_FILE, load_segments, segments_path
 
     path = Path(data)
     table_path = segments_path(path)
@@ -124,7 +124,7 @@ def load_task_table(data: str, tasks) -> tuple:
     if table.empty:  # before the column checks: an empty table lacks the task columns too
         raise ValueError(f"{table_path}: the table has 0 segments; see {folder / STATS_FILE} for why "
                          "(e.g. no speech region long enough: segmentation.mode = auto or clip for pre-cut clips)")
-    label_config = json.loads((folder / CONFIG_FILE).read_text()) if (folder / CONFIG_FILE).exists() else {}
+    label_config = json.loads((folder / LABEL_CONFIG_FILE).read_text()) if (folder / LABEL_CONFIG_FILE).exists() else {}
     configs = {}
     for task in tasks:
         for column in (task.label_column, task.mask_column):

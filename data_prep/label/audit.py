@@ -30,7 +30,7 @@ import pandas as pd
 from avpretext.common.metrics import classification_metrics, roc_auc
 from data_prep import store
 from data_prep.face_emotion import EMOTION_ALIASES
-from data_prep.segments import CONFIG_FILE, SEGMENTS_FILE, load_segments
+from data_prep.segments import LABEL_CONFIG_FILE, SEGMENTS_FILE, load_segments
 from data_prep.signals import MediaSignals, list_done_items, load_media
 from pretext.tasks import get_task
 
@@ -285,7 +285,7 @@ def audit_labels(extract_dir: str | Path, references: str | Path, out: str | Pat
             raise FileNotFoundError(f"{table_file}: no segment table (run `data_prep label`, or audit whole items)")
         table = load_segments(table_file)
         if config is None:
-            config = build_label_config(store.read_json(table_file.parent / CONFIG_FILE))
+            config = build_label_config(store.read_json(table_file.parent / LABEL_CONFIG_FILE))
         for m in medias:
             detect_speech(m, config)
         unit = f"segments of {table_file}"

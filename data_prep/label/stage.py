@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from data_prep import store
 from data_prep.audio_features import mask_to_runs, speech_activity
-from data_prep.segments import CONFIG_FILE, SEGMENTS_FILE, STATS_FILE, relative_audio_paths, resolve_audio_paths
+from data_prep.segments import LABEL_CONFIG_FILE, SEGMENTS_FILE, STATS_FILE, relative_audio_paths, resolve_audio_paths
 from data_prep.signals import MediaSignals, list_done_items, load_media
 from pretext.tasks import get_task
 
@@ -235,11 +235,11 @@ def _write_outputs(dest: Path, table: pd.DataFrame, stats: dict, config: LabelCo
     (:func:`data_prep.segments.check_label_folder`), so a run killed part-way is never taken as complete."""
     dest.mkdir(parents=True, exist_ok=True)
     # A run killed mid-write left its temporary file; only these names: DEST may be any user folder.
-    store.clean_stale_temp_files(dest, (SEGMENTS_FILE, STATS_FILE, CONFIG_FILE))
+    store.clean_stale_temp_files(dest, (SEGMENTS_FILE, STATS_FILE, LABEL_CONFIG_FILE))
     path = dest / SEGMENTS_FILE
     path.unlink(missing_ok=True)  # the previous run's table must not pass for this run's
     store.write_json_atomic(dest / STATS_FILE, stats)
-    store.write_json_atomic(dest / CONFIG_FILE, config.to_dict())
+    store.write_json_atomic(dest / LABEL_CONFIG_FILE, config.to_dict())
     stored = relative_audio_paths(table, dest)  # readable from any working folder (resolved on load)
     store.write_atomic(path, lambda tmp: stored.to_parquet(tmp, index=False))
     return path

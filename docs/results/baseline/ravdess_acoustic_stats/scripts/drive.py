@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 from data_prep import build_label_config, label_corpus, load_segments
 from data_prep.extract import ExtractOptions, extract_corpus
-from data_prep.segments import CONFIG_FILE, SEGMENTS_FILE
+from data_prep.segments import LABEL_CONFIG_FILE, SEGMENTS_FILE
 from avpretext.common.io import write_atomic, write_bytes_atomic, write_json_atomic
 import experiments.scaling as scaling
 from pretext.train import TrainConfig, train
