@@ -75,6 +75,7 @@ def run_main_job(config: MainJobConfig) -> Path:
     from data_prep.label.config import build_label_config
     from data_prep.label.stage import label_corpus
     from avpretext import synthetic
+    from data_prep.executors import ProcessExecutor
     from data_prep.extract import ExtractOptions, extract_corpus
     from finetune.experiment import base_config, run_grid
     from finetune.recipes import write_manifest
@@ -89,7 +90,7 @@ def run_main_job(config: MainJobConfig) -> Path:
     stages.run("sample corpus" if not config.videos else "videos (given)",
                lambda: config.videos or synthetic.write_sample_corpus(videos, config.sample_videos))
     summary = stages.run("data_prep extract", extract_corpus, videos, out / "extract",
-                         ExtractOptions(max_fps=config.fps), workers=config.workers)
+                         ExtractOptions(max_fps=config.fps), executor=ProcessExecutor(config.workers))
     print(f"   {summary}")
     result = stages.run("data_prep label", label_corpus, out / "extract", build_label_config())
     for warning in result.stats.get("warnings", []):

@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 from avpretext.common.cli import CommandParser
 from data_prep import store
 from data_prep.decode import FrameSelector, iter_audio_chunks, AudioInfo
+from data_prep.executors import ProcessExecutor
 from data_prep.extract import ExtractOptions, extract_corpus
 from data_prep.face_model import open_face_landmarker
 
@@ -121,7 +122,8 @@ def run_pipeline(corpus: Path, out: Path, model: Path, workers: int) -> tuple[fl
     if out.exists():
         shutil.rmtree(out)
     started = time.perf_counter()
-    summary = extract_corpus(corpus, out, ExtractOptions(face_model=str(model)), workers=workers, progress=False)
+    summary = extract_corpus(corpus, out, ExtractOptions(face_model=str(model)), executor=ProcessExecutor(workers),
+                             progress=False)
     wall = time.perf_counter() - started
     assert not summary.failed, summary.failed
     stages = {"decode": 0.0, "face": 0.0, "audio": 0.0, "write": 0.0}

@@ -56,7 +56,7 @@ def main() -> None:
     pd.DataFrame({"path": [str(f) for f in files]}).to_csv(manifest, index=False)
     shutil.rmtree(args.work / "extract", ignore_errors=True)
     started = time.perf_counter()
-    summary = extract_corpus(manifest, args.work / "extract", ExtractOptions(), workers=1, progress=False)
+    summary = extract_corpus(manifest, args.work / "extract", ExtractOptions(), progress=False)
     rows["data_prep extract (--workers 1)"] = (time.perf_counter() - started, summary.done)
 
     for name in FEATURE_SETS:

@@ -1,12 +1,13 @@
 """Stage 1: decode each video once and keep its audio and per-frame face signals.
 
 ``extract_item`` is the pure per-item job (one video in, one ``items/<id>`` folder out);
-``extract_corpus`` runs it over a corpus with the shared runner (workers, shards, resume, failures).
+``extract_corpus`` runs it over a corpus with an executor (workers, shards, resume, failures).
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import re
 import shutil
 import sys
@@ -16,15 +17,17 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from tqdm import tqdm
 
 from . import store
 from .aus import AU_NAMES
 from .audio_features import ENERGY_RATE, StreamingEnergy, speech_activity
+from .aus_pyfeat import PyFeatAUBackend, PyFeatUnavailable, pyfeat_weights_available
 from .decode import (FRAME_DECODERS, SAMPLE_RATE, AudioInfo, DecodeError, VideoInfo, iter_audio_chunks,
                      iter_frames_image, probe_streams)
+from .executors import Executor, ItemResult, ProcessExecutor
 from .face_model import open_face_landmarker, resolve_face_model, sha256_of
 from .face_signals import SMALL_FACE_PX, analyse_frames, write_derived_arrays
-from .runner import ItemResult, distributed_shard, run_items
 from .sources import (AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, MediaItem, discover_media,
                       is_audio_only, is_image, not_a_file_reason, select_shard)
 
@@ -60,11 +63,7 @@ class WorkerState:
 def init_worker(options: ExtractOptions) -> WorkerState:
     """Load the heavy models once per worker process."""
     model_bytes = Path(options.face_model or resolve_face_model()).read_bytes()
-    backend = None
-    if options.au_backend == "pyfeat":
-        from .aus_pyfeat import PyFeatAUBackend
-
-        backend = PyFeatAUBackend()
+    backend = PyFeatAUBackend() if options.au_backend == "pyfeat" else None
     return WorkerState(options, model_bytes, backend)
 
 
@@ -228,23 +227,20 @@ def name_some(ids: list[str], limit: int = NAMED_ITEMS) -> str:
     return f"{named} and {len(ids) - limit} more" if len(ids) > limit else named
 
 
-def extract_corpus(source: str | Path, out: str | Path, options: ExtractOptions = ExtractOptions(),
-                   workers: int | None = 1, shard: tuple[int, int] | None = None, retry_failed: bool = False,
-                   progress: bool = True, executor: str = "processes", ray_address: str | None = None
-                   ) -> ExtractSummary:
+def extract_corpus(source: str | Path, out: str | Path, options: ExtractOptions = ExtractOptions(), *,
+                   executor: Executor | None = None, shard: tuple[int, int] | None = None,
+                   retry_failed: bool = False, progress: bool = True) -> ExtractSummary:
     """Extract every media file of ``source`` into ``out`` (see :mod:`data_prep.store` for the layout).
 
     Args:
         source: folder of videos/audio, or CSV manifest with a ``path`` column.
         out: output folder; finished items there are skipped, so a killed run is resumed by rerunning.
         options: see :class:`ExtractOptions`.
-        workers: worker processes on this machine (None: 1), or Ray actors (None: one per cluster CPU); each
-            loads the face model once.
+        executor: runs the items; each of its workers loads the face model once. None: one process, this one
+            (``ProcessExecutor(workers=2)``: two processes; a ``RayExecutor``: a Ray cluster, and then ``out``
+            must be on storage every machine of the cluster sees).
         shard: ``(index, count)``; defaults to the rank/world size of ``accelerate launch`` or ``torchrun``.
         retry_failed: also redo items recorded as failed by an earlier run.
-        executor: ``processes`` (this machine) or ``ray`` (a Ray cluster: :mod:`data_prep.ray_runner`; ``out``
-            must be on storage every machine of the cluster sees).
-        ray_address: ``auto`` or ``HOST:PORT`` of a running Ray cluster; None starts a local one.
 
     Returns:
         Counts of done/skipped/failed items with reasons, hours of media and speech, face coverage.
@@ -254,19 +250,9 @@ def extract_corpus(source: str | Path, out: str | Path, options: ExtractOptions 
     options = _resolve_model(options)
     if options.au_backend == "pyfeat":
         # Checked here, once, with a clear message: a worker that fails to start would be restarted forever.
-        from .aus_pyfeat import PyFeatUnavailable, pyfeat_weights_available
-
         available, reason = pyfeat_weights_available()
         if not available:
             raise PyFeatUnavailable(reason)
-    if executor == "ray":  # before anything is written: say how to install it
-        from .ray_runner import import_ray
-
-        import_ray()
-    elif executor != "processes":
-        raise ValueError(f"unknown executor {executor!r}; expected processes or ray")
-    elif ray_address is not None:
-        raise ValueError(f"--ray-address {ray_address}: needs --executor ray")
     items = discover_media(source, exclude=(out,))
     if not items:  # before anything is written, like every other input error
         raise ValueError(no_media_reason(source))
@@ -288,7 +274,7 @@ def extract_corpus(source: str | Path, out: str | Path, options: ExtractOptions 
     process = functools.partial(extract_item, out=str(out))
     init = functools.partial(init_worker, options)
     bar = _progress_bar(len(todo), progress, f"extract {shard_index}/{num_shards}" if num_shards > 1 else "extract")
-    for result in run_items(todo, process, init, workers=workers, executor=executor, ray_address=ray_address):
+    for result in (executor or ProcessExecutor()).map(todo, process, init):
         _account(summary, result, out)
         if result.ok:
             bar.set_postfix_str(f"{summary.video_hours * 3600 / max(time.perf_counter() - started, 1e-9):.1f} media-s/s")
@@ -366,7 +352,12 @@ def _check_run_config(out: Path, options: ExtractOptions) -> None:
     store.write_json_atomic(path, config)
 
 
-def _progress_bar(total: int, enabled: bool, desc: str):
-    from tqdm import tqdm
+def distributed_shard() -> tuple[int, int]:
+    """(rank, world size) when launched by ``accelerate launch``/``torchrun`` (from their environment), else (0, 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    return rank, world
 
+
+def _progress_bar(total: int, enabled: bool, desc: str):
     return tqdm(total=total, disable=not enabled, desc=desc, unit="media", dynamic_ncols=True)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .executors import ProcessExecutor
 from .face_emotion import (EMOTION_ALIASES, EMOTION_CLASSES, FaceEmotionMapping, MappingError, feature_names,
                            frame_features)
 
@@ -335,8 +336,8 @@ def run_fit(source: str | Path, out: str | Path, extract_dir: str | Path | None 
     if len({r["identity"] for r in rows}) < 2:
         raise ValueError(f"{source}: needs at least 2 identities to keep them apart between fitting and checking")
     extract_dir = Path(extract_dir) if extract_dir else default_extract_dir(out)
-    summary = extract_corpus(source, extract_dir, ExtractOptions(face_model=face_model), workers=workers,
-                             progress=progress)
+    summary = extract_corpus(source, extract_dir, ExtractOptions(face_model=face_model),
+                             executor=ProcessExecutor(workers), progress=progress)
     if progress and summary.failed:
         print(f"{len(summary.failed)} files failed to extract (see {extract_dir}/failed); fitting on the others")
     samples = {n: collect_samples(extract_dir, rows, CANDIDATE_FEATURES[n]) for n in names}

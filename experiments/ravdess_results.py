@@ -42,6 +42,7 @@ from avpretext.common.io import write_atomic, write_bytes_atomic, write_json_ato
 from data_prep.label.config import build_label_config
 from data_prep.label.stage import label_corpus
 from data_prep.segments import load_segments
+from data_prep.executors import ProcessExecutor
 from data_prep.extract import ExtractOptions, extract_corpus
 from data_prep.segments import LABEL_CONFIG_FILE, SEGMENTS_FILE
 from finetune.experiment import (CELL_CONFIG, base_config, collect, finished_cells, run_grid,
@@ -75,11 +76,11 @@ def extract_all(work: Path, shared: Path, manifest: pd.DataFrame) -> None:
     model = str(shared / "models" / "face_landmarker.task")
     audio_list = work / "ravdess_audio.csv"
     manifest[["path", "speaker"]].to_csv(audio_list, index=False)  # speakers for per-actor medians
-    extract_corpus(audio_list, work / "ravdess_extract", ExtractOptions(face_model=model), workers=2,
-                   progress=False)
+    extract_corpus(audio_list, work / "ravdess_extract", ExtractOptions(face_model=model),
+                   executor=ProcessExecutor(2), progress=False)
     faces = shared / "data" / "talking_faces" / "manifest.csv"
-    extract_corpus(faces, work / "faces_extract", ExtractOptions(face_model=model, max_fps=10), workers=2,
-                   progress=False)
+    extract_corpus(faces, work / "faces_extract", ExtractOptions(face_model=model, max_fps=10),
+                   executor=ProcessExecutor(2), progress=False)
 
 
 def label_all(work: Path) -> None:

@@ -48,6 +48,7 @@ from avpretext.common.io import write_atomic, write_bytes_atomic, write_json_ato
 from data_prep.label.config import build_label_config
 from data_prep.label.stage import label_corpus
 from data_prep.segments import load_segments
+from data_prep.executors import ProcessExecutor
 from data_prep.extract import ExtractOptions, extract_corpus
 from data_prep.segments import LABEL_CONFIG_FILE, SEGMENTS_FILE
 from experiments.ravdess_results import share_scratch_cells, timed
@@ -98,8 +99,8 @@ def pool_manifest(work: Path, shared: Path) -> Path:
 
 
 def extract(work: Path, shared: Path, workers: int) -> None:
-    extract_corpus(pool_manifest(work, shared), work / "pool_extract", ExtractOptions(max_fps=10), workers=workers,
-                   progress=False)
+    extract_corpus(pool_manifest(work, shared), work / "pool_extract", ExtractOptions(max_fps=10),
+                   executor=ProcessExecutor(workers), progress=False)
 
 
 def label(work: Path) -> None:

@@ -13,10 +13,10 @@ import sys
 from avpretext.common.cli import CommandParser
 from data_prep.aus_pyfeat import PyFeatUnavailable
 from data_prep.decode import FRAME_DECODERS
+from data_prep.executors import EXECUTORS, ExecutorUnavailable, ProcessExecutor, make_executor
 from data_prep.extract import ExtractOptions, extract_corpus
 from data_prep.face_emotion_fit import format_fit, run_fit
 from data_prep.face_model import FaceModelError
-from data_prep.ray_runner import RayUnavailable
 
 from .audit import AuditOptions, audit_labels
 from .audit_report import format_audit
@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--workers", type=int, default=None,
                     help="worker processes on this machine (default 1); with --executor ray, actors over the "
                          "cluster (default: one per CPU of the cluster)")
-    ex.add_argument("--executor", choices=["processes", "ray"], default="processes",
+    ex.add_argument("--executor", choices=list(EXECUTORS), default=ProcessExecutor.name,
                     help="processes: --workers processes on this machine (default); ray: a Ray cluster, items "
                          "handed out as workers free up, a dead worker's item retried (pip install "
                          "'avpretext[ray]')")
@@ -141,10 +141,10 @@ def _extract(args) -> int:
     options = ExtractOptions(max_fps=args.fps or None, max_side=args.max_side or None, decoder=args.decoder,
                              au_backend=args.au_backend, num_faces=args.num_faces, face_model=args.face_model)
     try:
-        summary = extract_corpus(args.videos, args.out, options, workers=args.workers, shard=args.shard,
-                                 retry_failed=args.retry_failed, progress=not args.no_progress,
-                                 executor=args.executor, ray_address=args.ray_address)
-    except (FaceModelError, PyFeatUnavailable, RayUnavailable, *INPUT_ERRORS) as err:
+        executor = make_executor(args.executor, args.workers, ray_address=args.ray_address)
+        summary = extract_corpus(args.videos, args.out, options, executor=executor, shard=args.shard,
+                                 retry_failed=args.retry_failed, progress=not args.no_progress)
+    except (FaceModelError, PyFeatUnavailable, ExecutorUnavailable, *INPUT_ERRORS) as err:
         return _input_error_exit("extract", err)
     print(summary.report())
     return 1 if summary.failed or summary.failed_earlier else 0

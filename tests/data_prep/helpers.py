@@ -7,12 +7,16 @@ import numpy as np
 import soundfile as sf
 
 from data_prep import store
+from data_prep.executors import make_executor
 from data_prep.extract import ExtractOptions, extract_corpus
 
 
-def run_extract(source, out, face_model, workers=1, **kwargs):
+def run_extract(source, out, face_model, workers=1, executor="processes", **kwargs):
+    """``extract_corpus`` with the face model given, ``options`` a dict of :class:`ExtractOptions` fields, and the
+    executor chosen by name as ``data_prep extract --executor`` does."""
     options = ExtractOptions(face_model=str(face_model), **kwargs.pop("options", {}))
-    return extract_corpus(source, out, options, workers=workers, progress=False, **kwargs)
+    return extract_corpus(source, out, options, executor=make_executor(executor, workers), progress=False,
+                          **kwargs)
 
 
 def item_ids(out: Path) -> set[str]:

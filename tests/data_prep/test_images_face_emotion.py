@@ -59,8 +59,7 @@ def image_extraction(image_corpus, tmp_path_factory, face_model):
     from data_prep.extract import ExtractOptions, extract_corpus
 
     out = tmp_path_factory.mktemp("images_out")
-    summary = extract_corpus(image_corpus, out, ExtractOptions(face_model=str(face_model)), workers=1,
-                             progress=False)
+    summary = extract_corpus(image_corpus, out, ExtractOptions(face_model=str(face_model)), progress=False)
     return out, summary
 
 

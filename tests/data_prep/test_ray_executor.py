@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from data_prep import store
+from data_prep.executors import RayExecutor
 from .helpers import assert_same_outputs, item_ids, run_extract
 
 pytest.importorskip("ray", reason="Ray is not installed; install the extra: pip install 'avpretext[ray]'")
@@ -123,8 +124,6 @@ def test_a_killed_driver_is_resumed_to_identical_outputs(synthetic_corpus, face_
 
 
 def test_an_item_whose_worker_always_dies_is_failed_with_the_reason_and_others_finish():
-    from data_prep.ray_runner import run_items_ray
-
     def init():  # closures: Ray pickles them by value, so the test module need not be importable by workers
         return "state"
 
@@ -135,26 +134,11 @@ def test_an_item_whose_worker_always_dies_is_failed_with_the_reason_and_others_f
 
     items = [SimpleNamespace(id=name) for name in ("a", "poison", "b", "c")]
     logged = []
-    results = {r.item_id: r for r in run_items_ray(items, process, init, workers=2, max_attempts=2,
-                                                   log=logged.append)}
+    executor = RayExecutor(workers=2, max_attempts=2, log=logged.append)
+    results = {r.item_id: r for r in executor.map(items, process, init)}
     assert set(results) == {"a", "poison", "b", "c"}
     assert all(results[name].ok and results[name].summary["state"] == "state" for name in "abc")
     assert not results["poison"].ok
     assert "its worker died 2 times while handling it" in results["poison"].error
     assert results["poison"].summary["type"] == "WorkerDied"
     assert len(logged) == 1 and "poison (attempt 1/2" in logged[0]
-
-
-def test_executor_ray_without_ray_installed_says_how_to_install(synthetic_corpus, face_model, tmp_path,
-                                                                 monkeypatch):
-    from data_prep.ray_runner import RayUnavailable
-
-    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError, as without the extra
-    with pytest.raises(RayUnavailable, match=r"pip install 'avpretext\[ray\]'"):
-        run_extract(synthetic_corpus, tmp_path / "out", face_model, executor="ray")
-    assert not (tmp_path / "out").exists()  # refused before anything was written
-
-
-def test_ray_address_without_executor_ray_is_refused(synthetic_corpus, face_model, tmp_path):
-    with pytest.raises(ValueError, match="--ray-address auto: needs --executor ray"):
-        run_extract(synthetic_corpus, tmp_path / "out", face_model, ray_address="auto")

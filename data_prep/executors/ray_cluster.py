@@ -1,4 +1,4 @@
-"""The Ray executor of the batch runner: items spread over a Ray cluster, balanced as workers free up.
+"""The Ray executor: items spread over a Ray cluster, balanced as workers free up.
 
 One long-lived actor per slot (one CPU, or one GPU with ``gpus_per_worker``) builds the heavy state once
 (``init_fn``: the face model) and handles one item at a time; the driver hands the next item to whichever actor
@@ -8,7 +8,9 @@ process killed, out of memory, its machine lost) is replaced and its item handed
 written by ``process_fn`` itself, atomically, on storage every machine sees (the output folder), so the driver
 only collects small summaries: results, resumability and ``--retry-failed`` are those of the process pool.
 
-Ray is an optional extra: ``pip install 'avpretext[ray]'``.
+Ray is an optional extra (``pip install 'avpretext[ray]'``), so it is imported only when this executor is made
+or run, never at the top of a module: the process pool and the CLI work without it. The module is not named
+``ray`` so that it cannot be mistaken for the package.
 """
 from __future__ import annotations
 
@@ -17,63 +19,81 @@ import sys
 from collections import deque
 from typing import Any, Callable, Iterable, Iterator
 
-from .runner import ItemResult, build_state, run_with_state
+from .base import Executor, ExecutorUnavailable, InitFn, ItemResult, ProcessFn, build_state, run_with_state
 
 INSTALL_HINT = "pip install 'avpretext[ray]'"
 MAX_ATTEMPTS = 3  # an item whose worker died this many times is recorded as failed, not retried forever
-
-
-class RayUnavailable(RuntimeError):
-    """``--executor ray`` without Ray installed."""
 
 
 def import_ray():
     try:
         import ray
     except ImportError as err:
-        raise RayUnavailable(f"--executor ray needs Ray, which is not installed ({err}); {INSTALL_HINT}") from None
+        raise ExecutorUnavailable(f"--executor ray needs Ray, which is not installed ({err}); {INSTALL_HINT}"
+                                  ) from None
     return ray
 
 
 class ItemWorker:
     """The actor: the state built once, then items one at a time (run as ``ray.remote(ItemWorker)``)."""
 
-    def __init__(self, init_fn: Callable[[], Any]):
+    def __init__(self, init_fn: InitFn):
         self.state = build_state(init_fn)
 
-    def run(self, process_fn: Callable[[Any, Any], dict], item) -> ItemResult:
+    def run(self, process_fn: ProcessFn, item) -> ItemResult:
         return run_with_state(process_fn, self.state, item)
 
     def pid(self) -> int:
         return os.getpid()
 
 
-def run_items_ray(items: Iterable, process_fn: Callable[[Any, Any], dict], init_fn: Callable[[], Any],
-                  workers: int | None = None, address: str | None = None, gpus_per_worker: float = 0.0,
-                  max_attempts: int = MAX_ATTEMPTS, log: Callable[[str], None] | None = None) -> Iterator[ItemResult]:
-    """Yield an :class:`ItemResult` per item as items finish (any order).
+class RayExecutor(Executor):
+    """Items over a Ray cluster, a dead worker's item handed out again.
 
     Args:
-        workers: actors to start (default: one per CPU, or per GPU, of the cluster).
+        workers: actors to start (None: one per CPU, or per GPU, of the cluster).
         address: ``auto`` or ``HOST:PORT`` of a running cluster (``ray start --head``); None starts a local one
-            on this machine for the run (with ``workers`` CPUs when given) and stops it afterwards.
+            on this machine for each run (with ``workers`` CPUs when given) and stops it afterwards.
         gpus_per_worker: GPUs reserved per actor (0: CPU actors).
         max_attempts: how often an item is handed out when its worker dies under it.
+        log: where the driver reports a worker's death (default: stderr).
+
+    Raises:
+        ExecutorUnavailable: Ray is not installed (checked here, before a run writes anything).
     """
-    ray = import_ray()
-    items = list(items)
-    if not items:
-        return
-    log = log or (lambda text: print(text, file=sys.stderr, flush=True))
-    started_here = not ray.is_initialized()
-    if started_here:
-        local = {} if address else {"num_cpus": workers} if workers else {}
-        # The driver's modules are importable on the workers (an editable install or the same tree on each
-        # machine); the dashboard is not needed for a batch job and is the slowest part of starting a cluster.
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False, **local)
-    try:
-        slots = workers or _cluster_slots(ray, gpus_per_worker)
-        actor_class = ray.remote(num_cpus=0 if gpus_per_worker else 1, num_gpus=gpus_per_worker,
+
+    name = "ray"
+
+    def __init__(self, workers: int | None = None, address: str | None = None, gpus_per_worker: float = 0.0,
+                 max_attempts: int = MAX_ATTEMPTS, log: Callable[[str], None] | None = None):
+        import_ray()
+        self.workers = workers
+        self.address = address
+        self.gpus_per_worker = gpus_per_worker
+        self.max_attempts = max_attempts
+        self.log = log or (lambda text: print(text, file=sys.stderr, flush=True))
+
+    def map(self, items: Iterable, process_fn: ProcessFn, init_fn: InitFn) -> Iterator[ItemResult]:
+        ray = import_ray()
+        items = list(items)
+        if not items:
+            return
+        started_here = not ray.is_initialized()
+        if started_here:
+            local = {} if self.address else {"num_cpus": self.workers} if self.workers else {}
+            # The driver's modules are importable on the workers (an editable install or the same tree on each
+            # machine); the dashboard is not needed for a batch job and is the slowest part of starting a cluster.
+            ray.init(address=self.address, include_dashboard=False, log_to_driver=False, configure_logging=False,
+                     **local)
+        try:
+            yield from self._run(ray, items, process_fn, init_fn)
+        finally:
+            if started_here:
+                ray.shutdown()
+
+    def _run(self, ray, items: list, process_fn: ProcessFn, init_fn: InitFn) -> Iterator[ItemResult]:
+        slots = self.workers or _cluster_slots(ray, self.gpus_per_worker)
+        actor_class = ray.remote(num_cpus=0 if self.gpus_per_worker else 1, num_gpus=self.gpus_per_worker,
                                  max_restarts=0)(ItemWorker)  # the driver replaces dead actors itself
         init_ref, process_ref = ray.put(init_fn), ray.put(process_fn)
         queue = deque((item, 1) for item in items)
@@ -92,9 +112,9 @@ def run_items_ray(items: Iterable, process_fn: Callable[[Any, Any], dict], init_
                 result = ray.get(ref)
             except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as err:
                 reason = _first_line(err)
-                if attempt < max_attempts:
-                    log(f"worker died while handling {item.id} (attempt {attempt}/{max_attempts}: {reason}); "
-                        "handing it out again")
+                if attempt < self.max_attempts:
+                    self.log(f"worker died while handling {item.id} (attempt {attempt}/{self.max_attempts}: "
+                             f"{reason}); handing it out again")
                     queue.appendleft((item, attempt + 1))
                 else:
                     yield ItemResult(item.id, False, {"type": "WorkerDied", "attempts": attempt},
@@ -106,9 +126,6 @@ def run_items_ray(items: Iterable, process_fn: Callable[[Any, Any], dict], init_
                 hand_out(actor)
             else:
                 ray.kill(actor)
-    finally:
-        if started_here:
-            ray.shutdown()
 
 
 def _cluster_slots(ray, gpus_per_worker: float) -> int:
