@@ -2,8 +2,8 @@
 
 :class:`ProcessExecutor` (processes on this machine) and :class:`RayExecutor` (a Ray cluster) give the same
 results; the code that runs items (``extract_corpus``) takes one as an object, and a command line chooses one
-by name with :func:`make_executor`, the one place that maps names to executors (``--executor`` offers
-:data:`EXECUTORS`' names). The job's contract and the per-item error capture are in :mod:`.base`.
+by name with :func:`make_executor`, the one place that maps names to executors (``--executor`` offers the
+keys of :data:`EXECUTORS`). The job's contract and the per-item error capture are in :mod:`.base`.
 """
 from __future__ import annotations
 

@@ -14,7 +14,6 @@ or run, never at the top of a module: the process pool and the CLI work without 
 """
 from __future__ import annotations
 
-import os
 import sys
 from collections import deque
 from typing import Any, Callable, Iterable, Iterator
@@ -27,7 +26,7 @@ MAX_ATTEMPTS = 3  # an item whose worker died this many times is recorded as fai
 
 def import_ray():
     try:
-        import ray
+        import ray  # the optional extra: imported here only, so that the pool and the CLI work without it
     except ImportError as err:
         raise ExecutorUnavailable(f"--executor ray needs Ray, which is not installed ({err}); {INSTALL_HINT}"
                                   ) from None
@@ -42,9 +41,6 @@ class ItemWorker:
 
     def run(self, process_fn: ProcessFn, item) -> ItemResult:
         return run_with_state(process_fn, self.state, item)
-
-    def pid(self) -> int:
-        return os.getpid()
 
 
 class RayExecutor(Executor):
