@@ -1,4 +1,4 @@
-"""What the seed papers' fine-tuning methods buy on RAVDESS (issue 15): each method's pretrained-vs-scratch grid
+"""What the seed papers' fine-tuning methods buy on RAVDESS: each method's pretrained-vs-scratch grid
 against the current recipe's, cell for cell.
 
     .venv/bin/python -m experiments.recipe_methods --manifest M.csv --pretrained RUN --work WORK

@@ -20,8 +20,8 @@ tensor are zeros that the encoder masks by the length), so it is still C chunks 
 
 ``sliding``: chunks of S seconds with a fixed overlap (``--chunk-overlap``, a fraction of a chunk), so the
 number of chunks grows with the length (``1 + ceil((L - S) / hop)``, the last chunk aligned to the end); it runs
-after the training crop. This is not the papers' method; it is kept for comparison with earlier results and
-for model folders made with it (their chunking has no ``mode``).
+after the training crop. This is not the papers' method; it is selectable for comparison, and it is how a model
+folder whose chunking records no ``mode`` is read.
 
 Aggregation (``--chunk-pooling``) over an utterance's chunk embeddings, after the papers' variants [1]:
 ``mean`` (their NonAtten), ``attention`` (a softmax of a learned score ``w . tanh(V e)``), ``gated`` (their

@@ -145,8 +145,8 @@ def check_finished_cells(base: FinetuneConfig, pretrained: str, out: Path) -> No
                          f"would mix: {shown}. Rerun with their settings, or use a new --out")
     if unknown:
         raise ValueError(f"{out}: {len(unknown)} finished cell(s) (e.g. {unknown[0]}) have no {CELL_CONFIG}: "
-                         "they were made before cells recorded their settings, which are unknown, so they "
-                         "cannot be mixed with this run's; use a new --out")
+                         "their settings, which are unknown, cannot be checked against this run's; "
+                         "use a new --out")
 
 
 def baseline_config(base: FinetuneConfig, cell: Cell, out: Path) -> FinetuneConfig:

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from safetensors.torch import save_file
 
-from encoders import ENCODERS, build_encoder, load_pretrained, save_pretrained
+from encoders import ENCODERS, LoadError, build_encoder, load_pretrained, save_pretrained
 
 SMALL = {
     "cnn": {"channels": [8, 16, 16], "dim": 16},
@@ -89,8 +90,6 @@ def test_unknown_encoder_and_option_are_clear_errors():
 
 
 def test_transformer_initialises_from_a_local_checkpoint_without_unpickling(tmp_path):
-    from safetensors.torch import save_file
-
     torch.manual_seed(3)
     source = build_encoder("transformer", **SMALL["transformer"])
     save_file(source.model.state_dict(), tmp_path / "w2v.safetensors")
@@ -101,10 +100,6 @@ def test_transformer_initialises_from_a_local_checkpoint_without_unpickling(tmp_
 
 def test_a_bad_transformer_init_checkpoint_is_refused_by_name_without_unpickling(tmp_path):
     """torch.load's own errors (a traceback suggesting weights_only=False) never reach the user."""
-    from safetensors.torch import save_file
-
-    from encoders import LoadError
-
     source = build_encoder("transformer", **SMALL["transformer"])
     torch.save(source.model.state_dict(), tmp_path / "w2v.pt")
     (tmp_path / "corrupt.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")

@@ -2,8 +2,8 @@
 
 ``python -m data_prep`` puts the current folder on ``sys.path``; a console script (``data_prep``,
 ``avpretext-pretrain``) and ``python pretext/train.py`` (what ``accelerate launch`` runs) put the script's own
-folder there instead. So a module beside the user, importable under one, was "No module named ..." under the
-others. Resolution here is independent of how the process started:
+folder there instead. So a plain import of a module beside the user would work under one and fail ("No module
+named ...") under the others. Resolution here is independent of how the process started:
 
 1. ``module:Class`` is imported normally when it can be (an installed package, or on ``PYTHONPATH``);
 2. else, when its top-level package or module is in the current folder (``mypkg/`` or ``mypkg.py``), it is

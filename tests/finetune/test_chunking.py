@@ -1,7 +1,7 @@
 """Chunk-level modelling (Lin and Busso): the dynamic mode maps every utterance to exactly C chunks of S seconds
 whose overlap is (C*S - L)/(C - 1), training reads whole utterances, chunk embeddings are aggregated (mean,
 attention, gated, a GRU over the chunk sequence), and the settings travel with the model folder; the sliding
-mode (a fixed overlap) stays for older model folders."""
+mode (a fixed overlap) is how a model folder whose chunking records no mode is read."""
 from __future__ import annotations
 
 import json
@@ -154,12 +154,12 @@ def test_a_gru_chunked_run_saves_its_chunking_and_predicts_with_it(manifest, tmp
 
 
 @pytest.mark.slow
-def test_a_model_folder_from_before_the_dynamic_mode_loads_and_chunks_by_sliding(manifest, tmp_path):
+def test_a_model_folder_without_a_chunk_mode_loads_and_chunks_by_sliding(manifest, tmp_path):
     base = _base(manifest, epochs=1, chunk_seconds=0.5, chunk_mode="sliding", chunk_pooling="attention")
     run(FinetuneConfig(out=str(tmp_path / "run"), **base))
     folder = tmp_path / "run" / "fold0" / "model"
     info = json.loads((folder / LABELS_FILE).read_text())
-    info["chunking"] = {"seconds": 0.5, "overlap": 0.5, "pooling": "attention"}  # as older folders recorded it
+    info["chunking"] = {"seconds": 0.5, "overlap": 0.5, "pooling": "attention"}  # no mode recorded
     (folder / LABELS_FILE).write_text(json.dumps(info))
     model, _ = load_model(folder)
     wav = load_waveform(next((manifest.parent / "speech").rglob("*.flac")), 3.0).unsqueeze(0)

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from encoders import ENCODERS, build_encoder, load_pretrained, save_pretrained
-from encoders.base import frame_mask
 from finetune.model import load_model
 from finetune.train import run
 from tests.finetune.test_finetune import _config

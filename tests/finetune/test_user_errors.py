@@ -153,10 +153,10 @@ def test_experiment_cells_record_their_config_and_a_rerun_with_other_settings_is
 
 
 @pytest.mark.slow
-def test_cells_from_before_configs_were_recorded_are_refused_as_unknown(speech, pretrained, tmp_path):
+def test_cells_without_a_recorded_config_are_refused_as_unknown(speech, pretrained, tmp_path):
     out = tmp_path / "exp"
     assert _experiment(speech, pretrained, out).returncode == 0
-    (out / "cells" / "finetune-scratch-f1-fold0-s0" / "config.json").unlink()  # as an older version left it
+    (out / "cells" / "finetune-scratch-f1-fold0-s0" / "config.json").unlink()  # a cell whose settings are unknown
     assert_user_error(_experiment(speech, pretrained, out), "finetune/experiment.py",
                       "1 finished cell(s) (e.g. finetune-scratch-f1-fold0-s0) have no config.json",
                       "settings, which are unknown", "use a new --out")

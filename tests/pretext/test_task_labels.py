@@ -1,14 +1,23 @@
 """Pretext tasks' label derivations: registry, AU rule table, median splits."""
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
+from data_prep import geometry
 from data_prep.aus import AU_NAMES
-from pretext.tasks import TASKS, get_task, parse_tasks
+from encoders.base import EncoderOutput
+from pretext.tasks import TASKS, get_task, parse_tasks, register_task
 from pretext.tasks.au import AUConfig, classify_frames
-from pretext.tasks.base import ClassificationTask, median_split, resolve_group
+from pretext.tasks.base import ClassificationTask, PretextTask, check_task_class, median_split, resolve_group
+from pretext.tasks.energy import EnergyConfig
+from pretext.tasks.face import FaceConfig, landmark_speed, video_landmark_speed
 
 
 def _frame(**active):
@@ -86,11 +95,6 @@ def test_registry_and_plugin_names():
 
 def test_chunked_video_speed_equals_whole_video():
     """Chunking the alignment (for hour-long videos) must not change a single value."""
-    from types import SimpleNamespace
-
-    from data_prep import geometry
-    from pretext.tasks.face import landmark_speed, video_landmark_speed
-
     rng = np.random.default_rng(0)
     base = rng.uniform(0.3, 0.7, size=(478, 3)).astype(np.float32)
     landmarks = base + rng.normal(0, 0.002, size=(50, 478, 3)).astype(np.float32)
@@ -113,10 +117,6 @@ def test_chunked_video_speed_equals_whole_video():
 def test_every_registered_task_keeps_the_contract(name):
     """Registry name = task name; a dataclass config with defaults that survives the label config's round trip
     (train.py rebuilds it from label_config.json); classes for the statistics; a head with one logit each."""
-    import dataclasses
-
-    import torch
-
     task = get_task(name)
     assert task.name == name and isinstance(task, TASKS[name])
     cfg = task.Config()
@@ -124,8 +124,6 @@ def test_every_registered_task_keeps_the_contract(name):
     assert task.label_column == f"{name}_label" and task.mask_column == f"{name}_mask"
     n = task.num_classes(cfg)
     if task.frame_level:  # regression per frame: the head reads the encoder's frames, targets are frames
-        from encoders.base import EncoderOutput
-
         lengths = torch.tensor([5, 3, 4])
         outputs = task.build_head(16, cfg)(EncoderOutput(torch.randn(3, 5, 16), lengths, torch.zeros(3, 16)))
         assert outputs.shape == (3, 5, n + 1)
@@ -145,8 +143,6 @@ def test_every_registered_task_keeps_the_contract(name):
 
 def test_auto_groups_fall_back_per_segment_speaker_then_folder_then_corpus():
     """A pool mixing a corpus with speaker ids and pre-cut clips of unknown speakers in two folders."""
-    import pandas as pd
-
     rows = [{"media_id": f"spk{k}", "speaker": "A", "source": "libri"} for k in range(4)]  # one speaker, 4 clips
     rows += [{"media_id": f"lone{k}", "speaker": f"B{k}", "source": "libri"} for k in range(4)]  # 1 clip each
     rows += [{"media_id": f"lrw{k}", "speaker": "", "source": "lrw"} for k in range(5)]  # unknown speakers
@@ -164,11 +160,6 @@ def test_auto_groups_fall_back_per_segment_speaker_then_folder_then_corpus():
 def test_a_task_that_breaks_the_contract_is_refused_when_registered_or_loaded():
     """A half-written task fails at registration (or when loaded as module:Class) naming what is missing,
     not in the middle of a training run."""
-    from dataclasses import dataclass
-
-    from pretext.tasks import register_task
-    from pretext.tasks.base import PretextTask, check_task_class
-
     @dataclass
     class Cfg:
         threshold: float = 0.5
@@ -213,9 +204,6 @@ def test_a_task_that_breaks_the_contract_is_refused_when_registered_or_loaded():
 
 
 def test_task_configs_are_validated_on_construction():
-    from pretext.tasks.energy import EnergyConfig
-    from pretext.tasks.face import FaceConfig
-
     with pytest.raises(ValueError, match="face.region 'nose_tip'"):
         FaceConfig(region="nose_tip")
     with pytest.raises(ValueError, match="group 'speakers'"):
