@@ -105,7 +105,7 @@ def train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Pat
     """Train on ``split.train``, select on ``split.dev``, score ``split.test``; write ``out``; return metrics.
 
     The accelerator is shared by every split of a run and every cell of an experiment, and ``prepare`` keeps a
-    reference to each model, optimiser and loader it wraps: without ``free_memory`` each split would leave its
+    reference to each model, optimizer and loader it wraps: without ``free_memory`` each split would leave its
     model and its loaders' persistent worker processes alive until the run ends (6 processes per cell).
     """
     try:

@@ -7,7 +7,7 @@ N-th epoch the training and validation segments that the cluster task labels are
 trained (pooled embeddings of whole segments, eval mode), re-clustered with the cluster task's own settings
 (:func:`pretext.tasks.cluster.cluster_table`: standardised within groups, PCA, k-means, ``k`` from the label
 config; seeded by the config's seed plus the round), the task's labels are replaced by the new assignments, and
-the cluster head is re-initialised with its optimiser state, as DeepCluster does: cluster indices of one round
+the cluster head is re-initialised with its optimizer state, as DeepCluster does: cluster indices of one round
 mean nothing in the next. Round 0 is the label stage's clustering of hand-made descriptors.
 
 Each round writes ``RUN/clusters/round_NNN.parquet`` (``segment_id``, ``cluster_label``, ``cluster_mask``) and
@@ -151,7 +151,7 @@ class DeepClusterLoop:
         return json.loads((self.folder / f"round_{number:03d}.json").read_text())
 
     def _reset_head(self, head: torch.nn.Module, optimizer, number: int) -> None:
-        """Fresh weights for the cluster head (the same on every process) and no optimiser state for them."""
+        """Fresh weights for the cluster head (the same on every process) and no optimizer state for them."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed * 1000 + number)
             for module in head.modules():

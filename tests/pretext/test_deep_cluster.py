@@ -85,7 +85,7 @@ def test_pretraining_re_clusters_on_its_own_embeddings_every_epoch_and_resumes_w
 
 
 @pytest.mark.slow
-def test_a_round_replaces_the_labels_and_re_initialises_the_head_and_its_optimiser_state(labelled, tmp_path):
+def test_a_round_replaces_the_labels_and_re_initialises_the_head_and_its_optimizer_state(labelled, tmp_path):
     """The loop's own steps, on the run's real datasets, a real encoder and a trained head."""
     from accelerate import Accelerator
 
