@@ -33,24 +33,24 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
-
-REPO = Path(__file__).resolve().parents[1]
 
 from avpretext.common.cli import CommandParser
 from avpretext.common.io import write_atomic, write_bytes_atomic, write_json_atomic
-from data_prep.label.config import build_label_config
-from data_prep.label.stage import label_corpus
-from data_prep.segments import load_segments
 from data_prep.executors import ProcessExecutor
 from data_prep.extract import ExtractOptions, extract_corpus
-from data_prep.segments import LABEL_CONFIG_FILE, SEGMENTS_FILE
+from data_prep.label.config import build_label_config
+from data_prep.label.stage import label_corpus
+from data_prep.segments import LABEL_CONFIG_FILE, SEGMENTS_FILE, load_segments
 from finetune.experiment import (CELL_CONFIG, base_config, collect, finished_cells, run_grid,
                                  write_reports)
 from finetune.recipes import load_manifest, prepare_ravdess, write_manifest
 from finetune.splits import make_splits
 from pretext.tasks import DEFAULT_TASKS
 from pretext.train import TrainConfig, train
+
+REPO = Path(__file__).resolve().parents[1]
 
 # The default encoder family (cnn: log-mel VGG) at a size two CPU cores can fine-tune 100+ times.
 ENCODER_OPTIONS = {"channels": [16, 32, 64], "dim": 64, "n_mels": 64}
@@ -104,7 +104,7 @@ class Variant:
 
 
 VARIANTS = {
-    # The issue's experiment: all three tasks on the talking faces plus the audio-only energy task on RAVDESS.
+    # The reference experiment: all three tasks on the talking faces plus the audio-only energy task on RAVDESS.
     "main": Variant(),
     # Ablation: what audio alone supports, without the 27 talking-face segments (are face/AU doing anything?).
     "energy_audio": Variant(sources=("ravdess",), tasks="energy", pretrain="pretrain_energy_audio"),
@@ -163,11 +163,10 @@ def plot_results(work: Path, path: Path) -> Path:
     """Top: test UAR (mean +- std over cells) per label fraction, scratch and each pretraining variant.
     Bottom: the paired pretrained - scratch UAR difference with its 95% interval over matched cells.
     Reads each experiment's summary.csv and paired.csv (finetune.experiment.write_reports)."""
-    import matplotlib
+    import matplotlib  # heavy (seconds to import): loaded only to plot
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     folders = experiment_folders(work)
     modes = [m for m in ("probe", "finetune") if (m, "main") in folders]
@@ -264,7 +263,7 @@ def restore(work: Path, folder: Path) -> None:
                 continue
             cell_dir.mkdir(parents=True, exist_ok=True)
             (cell_dir / "history.jsonl").write_text("".join(json.dumps(h) + "\n" for h in record["history"]))
-            if "config" in record:  # archives made before cells recorded their config restore without one
+            if "config" in record:  # a record without one restores without one (the grid refuses such cells)
                 write_json_atomic(cell_dir / CELL_CONFIG, record["config"])
             write_json_atomic(cell_dir / "metrics.json", record["metrics"])  # last: it marks the cell finished
             restored += 1
@@ -283,7 +282,7 @@ def main() -> None:
     parser.add_argument("--finetune-seeds", default="0,1,2")
     parser.add_argument("--steps", default="prepare,extract,label,pretrain,probe,finetune,report")
     parser.add_argument("--variant", choices=sorted(VARIANTS), default="main",
-                        help="main: the issue's experiment; others are ablations written to WORK/*_<variant>")
+                        help="main: the reference experiment; others are ablations written to WORK/*_<variant>")
     parser.add_argument("--archive", type=Path, default=REPO / "docs" / "results" / "ravdess",
                         help="where the archive step keeps, and the restore step reads, the finished cells")
     args = parser.parse_args()

@@ -40,23 +40,23 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-REPO = Path(__file__).resolve().parents[1]
+from scipy import stats
 
 from avpretext.common.cli import CommandParser
 from avpretext.common.io import write_atomic, write_bytes_atomic, write_json_atomic
-from data_prep.label.config import build_label_config
-from data_prep.label.stage import label_corpus
-from data_prep.segments import load_segments
 from data_prep.executors import ProcessExecutor
 from data_prep.extract import ExtractOptions, extract_corpus
-from data_prep.segments import LABEL_CONFIG_FILE, SEGMENTS_FILE
+from data_prep.label.config import build_label_config
+from data_prep.label.stage import label_corpus
+from data_prep.segments import LABEL_CONFIG_FILE, SEGMENTS_FILE, load_segments
 from experiments.ravdess_results import share_scratch_cells, timed
 from finetune.baseline import BASELINE_MODES
 from finetune.experiment import (base_config, baseline_paired, collect, finished_cells, merge_unmeasured_blocks,
                                  paired_differences, run_grid)
 from finetune.recipes import prepare_baved, prepare_ravdess, write_manifest
 from pretext.train import TrainConfig, train
+
+REPO = Path(__file__).resolve().parents[1]
 
 # The pretraining pool: (manifest relative to ../shared/data, corpora kept from it). Evaluated corpora are absent.
 POOL = (("av_pretrain/manifest.csv", ("grid", "lrw_ar")),
@@ -280,7 +280,7 @@ def summary_rows(work: Path, blocks) -> pd.DataFrame:
 def plot_curve(summary: pd.DataFrame, path: Path) -> Path:
     """Pretrained - scratch (UAR points, 95% CI over folds) against pretraining hours, one panel per corpus and
     mode, one line per encoder and label fraction."""
-    import matplotlib
+    import matplotlib  # heavy (seconds to import): loaded only to plot
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -341,8 +341,6 @@ def curve_trend(summary: pd.DataFrame, target: float = 5.0) -> pd.DataFrame:
     (three or more rungs), and the hours at which the line would reach ``target`` (only for a positive slope;
     an extrapolation). The rungs share their scratch cells and are nested, so the points are not independent:
     the interval is optimistic, a reading aid rather than a test."""
-    from scipy import stats
-
     rows = []
     for key, part in summary.groupby(["corpus", "encoder", "mode", "fraction"], sort=False):
         if part["pretrain_hours"].nunique() < 2:
