@@ -8,7 +8,7 @@ Prints, in one run (so machine noise affects all rows alike):
 * the share of per-item time in decode, face model, audio and writing;
 * the ratio of the pipeline's throughput to a bare loop of PyAV decode + FaceLandmarker on the same frames;
 * peak RSS of one worker on a 30 s and a 10 min video (built by concatenating the real clips).
-Targets (issue 2): pipeline/bare >= 0.9; 2 workers >= 1.8x one; RSS(10 min) <= 1.2x RSS(30 s).
+Targets: pipeline/bare >= 0.9; 2 workers >= 1.8x one; RSS(10 min) <= 1.2x RSS(30 s).
 """
 from __future__ import annotations
 
@@ -21,16 +21,21 @@ import sys
 import time
 from pathlib import Path
 
+import av
+import cv2
+import mediapipe as mp
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-
 from avpretext.common.cli import CommandParser
+from avpretext.synthetic import write_media
 from data_prep import store
-from data_prep.decode import FrameSelector, iter_audio_chunks, AudioInfo
+from data_prep.decode import AudioInfo, FrameSelector, iter_audio_chunks, scaled_size
 from data_prep.executors import ProcessExecutor
-from data_prep.extract import ExtractOptions, extract_corpus
+from data_prep.extract import ExtractOptions, extract_corpus, extract_item, init_worker
 from data_prep.face_model import open_face_landmarker
+from data_prep.sources import discover_media
+
+REPO = Path(__file__).resolve().parents[1]
 
 MIN_CORPUS_S = 300.0
 
@@ -55,10 +60,6 @@ def build_corpus(shared: Path, work: Path) -> tuple[Path, float]:
 
 def build_long_video(shared: Path, path: Path, duration_s: float, size: int = 480) -> Path:
     """One video made of the real clips played one after another (frames letterboxed to size x size)."""
-    import av
-
-    from avpretext.synthetic import write_media
-
     if path.exists():
         return path
     rows = [r for r in csv.DictReader(open(shared / "data/talking_faces/manifest.csv")) if r["has_audio"] == "True"]
@@ -107,8 +108,6 @@ def build_long_video(shared: Path, path: Path, duration_s: float, size: int = 48
 
 
 def _letterbox(rgb: np.ndarray, size: int) -> np.ndarray:
-    import cv2
-
     h, w = rgb.shape[:2]
     scale = size / max(h, w)
     resized = cv2.resize(rgb, (max(2, int(w * scale)), max(2, int(h * scale))), interpolation=cv2.INTER_AREA)
@@ -136,11 +135,6 @@ def run_pipeline(corpus: Path, out: Path, model: Path, workers: int) -> tuple[fl
 
 def bare_loop_one(path: Path, model_bytes: bytes, options: ExtractOptions) -> int:
     """PyAV decode + FaceLandmarker over the frames the pipeline analyses, nothing else. Returns frames."""
-    import av
-    import mediapipe as mp
-
-    from data_prep.decode import scaled_size
-
     frames = 0
     with av.open(str(path)) as container, open_face_landmarker(model_bytes, options.num_faces) as landmarker:
         stream = container.streams.video[0]
@@ -165,9 +159,6 @@ def bare_loop_one(path: Path, model_bytes: bytes, options: ExtractOptions) -> in
 def pipeline_vs_bare(corpus: Path, model: Path, work: Path) -> tuple[float, float, int]:
     """Per clip, the bare loop then ``extract_item`` (the pipeline's per-item job), alternating so that
     machine noise hits both alike. Returns (bare seconds, pipeline seconds, frames)."""
-    from data_prep.extract import extract_item, init_worker
-    from data_prep.sources import discover_media
-
     options = ExtractOptions(face_model=str(model))
     state = init_worker(options)
     out = work / "out_item"
@@ -204,13 +195,6 @@ def rss_mb(video: Path, model: Path, out: Path) -> tuple[float, float]:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     peak, now = result.stdout.strip().splitlines()[-1].split()
     return float(peak), float(now)
-
-
-def rss_only(shared: Path, work: Path) -> None:
-    model = shared / "models/face_landmarker.task"
-    for name, seconds in (("real_30s.mp4", 30.0), ("real_10min.mp4", 600.0)):
-        video = build_long_video(shared, work / name, seconds)
-        print(name, "peak / end RSS MB:", rss_mb(video, model, work / f"rss_{name}"))
 
 
 def main() -> None:
