@@ -13,15 +13,17 @@ import dataclasses
 import functools
 import json
 import math
-import shutil
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import soundfile as sf
 import torch
+from accelerate import Accelerator, PartialState
+from accelerate.utils import send_to_device, set_seed
 from torch import nn
-
 
 from avpretext.common.audio import AudioError, audio_error
 from avpretext.common.batches import check_can_progress, collate, SegmentDataset, split_by_media, train_drop_last
@@ -32,14 +34,15 @@ from avpretext.common.io import check_output_folder, write_bytes_atomic, write_j
 from avpretext.common.progress import StepProgress
 from avpretext.common.run_lock import hold_run_lock
 from avpretext.common.schedules import EpochSampler, build_scheduler, epoch_seed, step_scheduler
+from data_prep.segments import LABEL_CONFIG_FILE, SEGMENTS_FILE, STATS_FILE, load_segments, segments_path
 from encoders import build_encoder, save_pretrained
-from pretext.checkpoint import load_checkpoint, save_checkpoint
+from pretext.checkpoint import CHECKPOINT_DIR, Checkpointed, TrainState, load_newest, save_rotating
 from pretext.deep_cluster import check_recluster, DeepClusterLoop, round_line
-from pretext.tasks import DEFAULT_TASKS, TASKS, parse_tasks
+from pretext.tasks import DEFAULT_TASKS, TASKS, PretextTask, parse_tasks
 
 # Fields that define what is trained: a resumed run must match them exactly (solo-learn's SHOULD_MATCH).
 MUST_MATCH_ON_RESUME = ("data", "tasks", "encoder", "encoder_options", "head_hidden")
-CHECKPOINT_DIR = "checkpoints"
+METRICS_FILE = "metrics.jsonl"
 PROG = command_name("pretext/train.py", "avpretext-pretrain")  # in usage and error lines
 
 
@@ -91,25 +94,47 @@ class PretextModel(nn.Module):
                 for name, head in self.heads.items()}
 
 
-class TrainState:
-    """Counters saved with every checkpoint (``train_state.json``)."""
+@dataclass
+class TaskSums:
+    """One task's sums over the batches since the last record. The loss is weighted by each batch's labelled
+    segments, so batches without labels (loss 0) do not dilute the task's reported loss."""
 
-    def __init__(self):
-        self.step = 0
-        self.epoch = 0
-        self.batch_in_epoch = 0
+    counts: torch.Tensor  # float64, the task's metric_shape: e.g. a confusion matrix
+    loss: float = 0.0  # sum of batch loss x labelled segments
+    labelled: int = 0
 
-    def state_dict(self) -> dict:
-        return {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch}
 
-    def load_state_dict(self, state: dict) -> None:
-        self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+@dataclass
+class RunningSums:
+    """What one process saw since the last record (training) or in one validation pass; :func:`_log` sums it
+    over the processes into one record."""
+
+    tasks: dict[str, TaskSums]
+    skipped: int = 0  # unreadable audio files dropped (--skip-bad-audio)
+    segments: int = 0
+    data_wait_s: float = 0.0  # time the loop waited for the loader
+
+    @classmethod
+    def empty(cls, tasks: list[PretextTask], num_classes: dict[str, int], device) -> RunningSums:
+        return cls({t.name: TaskSums(torch.zeros(t.metric_shape(num_classes[t.name]), dtype=torch.float64,
+                                                 device=device)) for t in tasks})
+
+    def add(self, tasks: list[PretextTask], losses: dict, logits: dict, batch: dict,
+            num_classes: dict[str, int]) -> None:
+        """Add one batch: its per-task losses and logits, and the batch (``labels``/``masks`` per task)."""
+        self.skipped += int(batch["skipped"])
+        self.segments += len(batch["lengths"])
+        for t in tasks:
+            sums = self.tasks[t.name]
+            labelled = int(batch["masks"][t.name].sum())
+            sums.loss += float(losses[t.name].detach()) * labelled
+            sums.labelled += labelled
+            sums.counts += t.metric_counts(logits[t.name].detach(), batch["labels"][t.name],
+                                           batch["masks"][t.name], num_classes[t.name])
 
 
 def load_task_table(data: str, tasks) -> tuple:
     """The segment table and each task's label config (from the label run), checked for usable labels."""
-    from data_prep.segments import LABEL_CONFIG_FILE, SEGMENTS_FILE, STATS_FILE, load_segments, segments_path
-
     path = Path(data)
     table_path = segments_path(path)
     if not path.exists():
@@ -159,8 +184,6 @@ def train(config: TrainConfig) -> Path:
     holds ``OUT/run.lock`` (:mod:`avpretext.common.run_lock`) until it ends, so a second live run into the same
     folder is refused while a killed one's folder resumes as it is.
     """
-    from accelerate import Accelerator
-
     die_with_launcher()
     check_options(config)
     out = check_output_folder(config.out)
@@ -189,7 +212,7 @@ class CheckedRun:
 
 def check_options(config: TrainConfig) -> None:
     """ValueError naming the first option out of its range (a zero --log-every would otherwise fail at the
-    first step, a negative --lr at the optimiser, both after the run folder was written)."""
+    first step, a negative --lr at the optimizer, both after the run folder was written)."""
     def flag(name):
         return "--" + name.replace("_", "-")
 
@@ -217,9 +240,6 @@ def check_audio_files(table, workers: int = 8) -> None:
     """AudioError naming the first audio file of the segment table that cannot be opened (missing, not audio,
     unsupported): found before the run writes anything, not when a loader first reads it. Reads each file's
     header once (in threads: on network storage the time is latency)."""
-    import soundfile as sf
-    from concurrent.futures import ThreadPoolExecutor
-
     def probe(path):
         try:
             sf.info(str(path))
@@ -236,8 +256,6 @@ def check_audio_files(table, workers: int = 8) -> None:
 def _check_run(config: TrainConfig, accelerator) -> CheckedRun:
     """Everything a user can get wrong, checked before the first write: a config.json left by a refused run
     would make both the corrected command ("already holds a run") and --resume ("differs") fail."""
-    from accelerate.utils import set_seed
-
     set_seed(config.seed)
     tasks = parse_tasks(config.tasks)
     check_recluster(config.recluster_every, [t.name for t in tasks])
@@ -265,6 +283,27 @@ def _check_run(config: TrainConfig, accelerator) -> CheckedRun:
         accelerator.print(f"warning: --warmup-steps {config.warmup_steps} >= --max-steps {config.max_steps}: the "
                           f"learning rate never reaches --lr {config.lr:g}")
     return CheckedRun(tasks, task_configs, weights, train_table, val_table, drop_last, encoder, heads)
+
+
+@dataclass
+class StepContext:
+    """What the bookkeeping after an optimizer step (logging, validation, checkpoints) reads: fixed for a run."""
+
+    config: TrainConfig
+    accelerator: Accelerator
+    out: Path
+    tasks: list[PretextTask]
+    num_classes: dict[str, int]
+    model: nn.Module  # prepared
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    val_loader: torch.utils.data.DataLoader  # this process's validation shard, not prepared
+    validate: bool  # False when the run has no validation segment (on any process)
+    checkpointed: Checkpointed
+    progress: StepProgress
+    started: float  # time.perf_counter() when training started
+
+    def empty_sums(self) -> RunningSums:
+        return RunningSums.empty(self.tasks, self.num_classes, self.accelerator.device)
 
 
 def _train(config: TrainConfig, accelerator, out: Path, trackers: list[str], run: CheckedRun, lock) -> Path:
@@ -299,11 +338,8 @@ def _train(config: TrainConfig, accelerator, out: Path, trackers: list[str], run
     # Accelerate's wrapper would step it once per process.
     scheduler = build_scheduler(optimizer, config.warmup_steps, config.max_steps)
     model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
-    state = TrainState()
-    checkpointed = {"model": model, "optimizer": optimizer, "scheduler": scheduler,
-                    "generators": {"train_loader": train_generator}}
-    if config.resume:
-        _resume(accelerator, out, state, checkpointed)
+    checkpointed = Checkpointed(model, optimizer, scheduler, {"train_loader": train_generator})
+    state = _resume(accelerator, out, checkpointed) if config.resume else TrainState()
     reclusters = (DeepClusterLoop(config.recluster_every, task_configs["cluster"], [train_set, val_set], out,
                                   config.seed, config.batch_size) if config.recluster_every else None)
     if reclusters is not None and config.resume:
@@ -311,13 +347,14 @@ def _train(config: TrainConfig, accelerator, out: Path, trackers: list[str], run
     if trackers:
         accelerator.init_trackers("pretext", config={k: str(v) for k, v in dataclasses.asdict(config).items()})
 
-    num_classes = {t.name: t.num_classes(task_configs[t.name]) for t in tasks}
-    running = _fresh_running(tasks, num_classes, accelerator.device)
     if not len(val_set):
         accelerator.print("no validation segments (--val-fraction 0, or fewer than 2 media items: validation "
                           "takes whole media items): validation is skipped")
-    progress = StepProgress(config.max_steps, state.step, enabled=accelerator.is_main_process)
-    started = time.perf_counter()
+    ctx = StepContext(config, accelerator, out, tasks, {t.name: t.num_classes(task_configs[t.name]) for t in tasks},
+                      model, scheduler, val_loader, len(val_set) > 0, checkpointed,
+                      StepProgress(config.max_steps, state.step, enabled=accelerator.is_main_process),
+                      time.perf_counter())
+    running = ctx.empty_sums()
     model.train()
     while state.step < config.max_steps:
         # Through the prepared loader: Accelerate re-sets the sampler's epoch from its own pass count, which
@@ -328,15 +365,14 @@ def _train(config: TrainConfig, accelerator, out: Path, trackers: list[str], run
         whole_epoch, steps_before = state.batch_in_epoch == 0, state.step
         waited = time.perf_counter()
         for batch in train_loader:
-            running["_data_wait_s"] += time.perf_counter() - waited
+            running.data_wait_s += time.perf_counter() - waited
             logits, losses = train_step(accelerator, model, optimizer, scheduler, batch, tasks, weights)
             state.batch_in_epoch += 1
-            _accumulate(running, tasks, losses, logits, batch, num_classes)
-            if accelerator.sync_gradients:  # an optimiser step happened (not mid-accumulation)
+            running.add(tasks, losses, logits, batch, ctx.num_classes)
+            if accelerator.sync_gradients:  # an optimizer step happened (not mid-accumulation)
                 state.step += 1
-                progress.update()
-                running = _after_step(config, accelerator, model, val_loader, len(val_set), tasks, num_classes,
-                                      out, state, running, scheduler, started, checkpointed, progress)
+                ctx.progress.update()
+                running = _after_step(ctx, state, running)
                 if lock is not None:
                     lock.check()
                 if state.step >= config.max_steps:
@@ -344,13 +380,13 @@ def _train(config: TrainConfig, accelerator, out: Path, trackers: list[str], run
             waited = time.perf_counter()
         else:
             if whole_epoch and state.step == steps_before:  # the next epoch would be the same: never spin
-                raise RuntimeError(f"epoch {state.epoch} made no optimiser step ({len(train_set)} training "
+                raise RuntimeError(f"epoch {state.epoch} made no optimizer step ({len(train_set)} training "
                                    f"segments, batch {config.batch_size} x {accelerator.num_processes} processes)")
             state.epoch += 1
             state.batch_in_epoch = 0
             if reclusters is not None and reclusters.due(state.epoch):
-                progress.write(round_line(reclusters.after_epoch(accelerator, model, optimizer, state.epoch)))
-    progress.close()
+                ctx.progress.write(round_line(reclusters.after_epoch(accelerator, model, optimizer, state.epoch)))
+    ctx.progress.close()
     _check_ranks_in_sync(accelerator, model)
     export = out / "encoder"
     if accelerator.is_main_process:
@@ -362,27 +398,26 @@ def _train(config: TrainConfig, accelerator, out: Path, trackers: list[str], run
     return export
 
 
-def _after_step(config, accelerator, model, val_loader, n_val, tasks, num_classes, out, state, running, scheduler,
-                started, checkpointed, progress) -> dict:
-    """Logging, evaluation and checkpoints due at this step. Returns the (possibly reset) running sums."""
+def _after_step(ctx: StepContext, state: TrainState, running: RunningSums) -> RunningSums:
+    """Logging, evaluation and checkpoints due at this step. Returns the (possibly restarted) running sums."""
+    config = ctx.config
     last = state.step == config.max_steps
     if state.step % config.log_every == 0 or last:
-        record = _log(accelerator, out, state, running, "train", scheduler.get_last_lr()[0], started)
-        progress.show({**{k[:-len("/loss")]: v for k, v in record.items() if k.endswith("/loss") and v is not None},
-                       "lr": record["lr"]})
-        running = _fresh_running(tasks, num_classes, accelerator.device)
-    if n_val and (state.step % config.eval_every == 0 or last):
-        val_loader.generator.manual_seed(config.seed)  # the same worker seeds at every evaluation
-        progress.write(validation_line(_evaluate(accelerator, model, val_loader, tasks, num_classes, out, state,
-                                                 started)))
-        model.train()
+        record = _log(ctx, state, running, "train", ctx.scheduler.get_last_lr()[0])
+        ctx.progress.show({**{k[:-len("/loss")]: v for k, v in record.items()
+                              if k.endswith("/loss") and v is not None}, "lr": record["lr"]})
+        running = ctx.empty_sums()
+    if ctx.validate and (state.step % config.eval_every == 0 or last):
+        ctx.val_loader.generator.manual_seed(config.seed)  # the same worker seeds at every evaluation
+        ctx.progress.write(validation_line(_evaluate(ctx, state)))
+        ctx.model.train()
     if state.step % config.checkpoint_every == 0 or last:
-        _checkpoint(accelerator, out, state, config.keep_checkpoints, checkpointed)
+        save_rotating(ctx.out, ctx.accelerator, ctx.checkpointed, state, config.keep_checkpoints)
     return running
 
 
 def train_step(accelerator, model, optimizer, scheduler, batch, tasks, weights):
-    """One (possibly accumulated) optimisation step on ``batch``. Returns (logits, losses) per task."""
+    """One (possibly accumulated) optimization step on ``batch``. Returns (logits, losses) per task."""
     with accelerator.accumulate(model):
         logits = model(batch["wavs"], batch["lengths"])
         losses = {t.name: t.loss(logits[t.name], batch["labels"][t.name], batch["masks"][t.name]) for t in tasks}
@@ -406,70 +441,52 @@ def _check_ranks_in_sync(accelerator, model) -> None:
         accelerator.print(f"weights identical on all {accelerator.num_processes} processes")
 
 
-def _fresh_running(tasks, num_classes, device) -> dict:
-    # Loss sums are weighted by each batch's labelled items: batches without labels (loss 0) do not dilute a
-    # task's reported loss.
-    return {"_skipped": 0, "_segments": 0, "_data_wait_s": 0.0} | {
-        t.name: {"loss": 0.0, "labelled": 0,
-                 "counts": torch.zeros(t.metric_shape(num_classes[t.name]), dtype=torch.float64, device=device),
-                 "summarize": t.summarize_metric}
-        for t in tasks}
-
-
-def _accumulate(running, tasks, losses, logits, batch, num_classes) -> None:
-    running["_skipped"] += int(batch["skipped"])
-    running["_segments"] += len(batch["lengths"])
-    for t in tasks:
-        entry = running[t.name]
-        labelled = int(batch["masks"][t.name].sum())
-        entry["loss"] += float(losses[t.name].detach()) * labelled
-        entry["labelled"] += labelled
-        entry["counts"] += t.metric_counts(logits[t.name].detach(), batch["labels"][t.name],
-                                           batch["masks"][t.name], num_classes[t.name])
-
-
-def _log(accelerator, out: Path, state: TrainState, running: dict, split: str, lr: float | None, started: float):
-    record = {"step": state.step, "epoch": state.epoch, "split": split, "elapsed_s": round(time.perf_counter() - started, 2)}
+def _log(ctx: StepContext, state: TrainState, running: RunningSums, split: str, lr: float | None) -> dict:
+    """One ``metrics.jsonl`` record of ``running`` summed over the processes (written by the main process, and
+    passed to the trackers); returns it."""
+    accelerator = ctx.accelerator
+    record = {"step": state.step, "epoch": state.epoch, "split": split,
+              "elapsed_s": round(time.perf_counter() - ctx.started, 2)}
     if lr is not None:
         record["lr"] = lr
-    skipped = accelerator.reduce(torch.tensor(running["_skipped"], device=accelerator.device), reduction="sum")
+    skipped = accelerator.reduce(torch.tensor(running.skipped, device=accelerator.device), reduction="sum")
     record["skipped_bad_audio"] = int(skipped)
     # Segments seen since the last record, over all processes (training: batches completed by cycling count
     # what was trained on; validation: each segment once).
-    record["segments"] = int(accelerator.reduce(torch.tensor(running["_segments"], device=accelerator.device),
+    record["segments"] = int(accelerator.reduce(torch.tensor(running.segments, device=accelerator.device),
                                                 reduction="sum"))
-    record["data_wait_s"] = round(running["_data_wait_s"], 4)
-    for name, entry in running.items():
-        if name.startswith("_"):
-            continue
-        counts = accelerator.reduce(entry["counts"], reduction="sum")
-        sums = accelerator.reduce(torch.tensor([entry["loss"], entry["labelled"]], dtype=torch.float64,
-                                               device=accelerator.device), reduction="sum")
+    record["data_wait_s"] = round(running.data_wait_s, 4)
+    for task in ctx.tasks:
+        sums = running.tasks[task.name]
+        counts = accelerator.reduce(sums.counts, reduction="sum")
+        totals = accelerator.reduce(torch.tensor([sums.loss, sums.labelled], dtype=torch.float64,
+                                                 device=accelerator.device), reduction="sum")
         # No labelled segment: no loss (null), not a perfect-looking 0.
-        loss = float(sums[0] / sums[1]) if sums[1] > 0 else None
-        record.update({f"{name}/loss": loss, **{f"{name}/{k}": v for k, v in entry["summarize"](counts).items()}})
+        loss = float(totals[0] / totals[1]) if totals[1] > 0 else None
+        record.update({f"{task.name}/loss": loss,
+                       **{f"{task.name}/{k}": v for k, v in task.summarize_metric(counts).items()}})
     if accelerator.is_main_process:
-        with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
+        with open(ctx.out / METRICS_FILE, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
     accelerator.log({f"{split}/{k}": v for k, v in record.items() if isinstance(v, (int, float))}, step=state.step)
     return record
 
 
 @torch.no_grad()
-def _evaluate(accelerator, model, loader, tasks, num_classes, out, state, started) -> dict:
-    """Score this process's validation shard (``loader``, not prepared: its batches are moved here) with the
-    model itself, outside DDP (shards may differ by a batch); the logged record sums every process's."""
-    from accelerate.utils import send_to_device
-
-    model = accelerator.unwrap_model(model)  # keeps the mixed-precision autocast of prepare()
+def _evaluate(ctx: StepContext, state: TrainState) -> dict:
+    """Score this process's validation shard (``ctx.val_loader``, not prepared: its batches are moved here)
+    with the model itself, outside DDP (shards may differ by a batch); the logged record sums every
+    process's."""
+    accelerator, tasks = ctx.accelerator, ctx.tasks
+    model = accelerator.unwrap_model(ctx.model)  # keeps the mixed-precision autocast of prepare()
     model.eval()
-    running = _fresh_running(tasks, num_classes, accelerator.device)
-    for batch in loader:
+    running = ctx.empty_sums()
+    for batch in ctx.val_loader:
         batch = send_to_device(batch, accelerator.device)
         logits = model(batch["wavs"], batch["lengths"])
         losses = {t.name: t.loss(logits[t.name], batch["labels"][t.name], batch["masks"][t.name]) for t in tasks}
-        _accumulate(running, tasks, losses, logits, batch, num_classes)
-    return _log(accelerator, out, state, running, "val", None, started)
+        running.add(tasks, losses, logits, batch, ctx.num_classes)
+    return _log(ctx, state, running, "val", None)
 
 
 def validation_line(record: dict) -> str:
@@ -490,41 +507,17 @@ def validation_line(record: dict) -> str:
     return f"step {record['step']} validation ({record['segments']} segments): " + ", ".join(parts)
 
 
-def _checkpoint(accelerator, out: Path, state: TrainState, keep: int, checkpointed: dict) -> None:
-    """Save full state to ``checkpoints/step_N`` (:mod:`pretext.checkpoint`: safetensors and JSON). It is
-    written under a hidden name and renamed once every process has finished, so a run killed mid-save never leaves a half-written ``step_N`` for --resume."""
-    folder = out / CHECKPOINT_DIR / f"step_{state.step}"
-    partial = out / CHECKPOINT_DIR / f".step_{state.step}.partial"
-    if accelerator.is_main_process:
-        shutil.rmtree(partial, ignore_errors=True)  # left by an earlier killed save
-        partial.mkdir(parents=True)
-    accelerator.wait_for_everyone()
-    save_checkpoint(partial, accelerator, train_state=state.state_dict(), **checkpointed)
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        shutil.rmtree(folder, ignore_errors=True)
-        partial.rename(folder)
-        for old in _checkpoint_folders(out)[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
-
-
-def _checkpoint_folders(out: Path) -> list[Path]:
-    """``checkpoints/step_N`` folders, oldest first (hidden ``.step_N.partial`` ones are never used)."""
-    found = [p for p in (out / CHECKPOINT_DIR).glob("step_*") if p.name[5:].isdigit()]
-    return sorted(found, key=lambda p: int(p.name[5:]))
-
-
-def _resume(accelerator, out: Path, state: TrainState, checkpointed: dict) -> None:
+def _resume(accelerator, out: Path, checkpointed: Checkpointed) -> TrainState:
     """Restore the newest checkpoint (nothing is unpickled) and drop the metrics logged after it, so
-    ``metrics.jsonl`` holds each step once."""
-    folders = _checkpoint_folders(out)
-    if folders:
-        state.load_state_dict(load_checkpoint(folders[-1], accelerator, **checkpointed))
-        accelerator.print(f"resumed from {folders[-1]} at step {state.step}")
-    else:
+    ``metrics.jsonl`` holds each step once. Returns the restored counters (step 0 without a checkpoint)."""
+    resumed = load_newest(out, accelerator, checkpointed)
+    if resumed is None:
         accelerator.print(f"--resume: no checkpoint in {out / CHECKPOINT_DIR}; starting from step 0")
-    metrics = out / "metrics.jsonl"
+        state = TrainState()
+    else:
+        folder, state = resumed
+        accelerator.print(f"resumed from {folder} at step {state.step}")
+    metrics = out / METRICS_FILE
     if accelerator.is_main_process and metrics.exists():
         kept = []
         for line in metrics.read_text(encoding="utf-8").splitlines():
@@ -536,6 +529,7 @@ def _resume(accelerator, out: Path, state: TrainState, checkpointed: dict) -> No
                 kept.append(line + "\n")
         write_bytes_atomic(metrics, "".join(kept).encode("utf-8"))
     accelerator.wait_for_everyone()
+    return state
 
 
 def _check_or_save_config(config: TrainConfig, out: Path, accelerator) -> None:
@@ -580,8 +574,6 @@ def main(argv=None) -> int:
     except (ValueError, AudioError, NotADirectoryError) as err:  # user/input errors: one line, exit 2
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
-    from accelerate import PartialState
-
     if PartialState().is_main_process:
         print(f"encoder exported to {export}")
     return 0
