@@ -1,7 +1,8 @@
 """avpretext: audiovisual pretext pretraining for speech emotion recognition.
 
-This package is both ends of the layering: :mod:`avpretext.common` is the bottom layer every stage may use
-(atomic I/O, audio reading and batching, samplers and schedules, CLI parsing);
-:mod:`avpretext.main_job`, :mod:`avpretext.report` and :mod:`avpretext.synthetic` (demo and test media) sit on
-top of every stage. Importing this package imports neither.
+Its folders are layers (docs/architecture.md): :mod:`avpretext.common` is the bottom layer every stage may use
+(atomic I/O, audio reading and batching, samplers and schedules, CLI parsing, clustering); :mod:`avpretext.synthetic`
+(demo and test media) and :mod:`avpretext.pipeline` (the main job and its report) sit on top of every stage.
+This file imports nothing, so importing the bottom layer does not load the top; ``main_job.py`` beside it is
+only the ``python -m avpretext.main_job`` entry point.
 """

@@ -27,7 +27,7 @@ import mediapipe as mp
 import numpy as np
 
 from avpretext.common.cli import CommandParser
-from avpretext.synthetic import write_media
+from avpretext.synthetic import AudioTrack, VideoTrack, write_media
 from data_prep import store
 from data_prep.decode import AudioInfo, FrameSelector, iter_audio_chunks, scaled_size
 from data_prep.executors import ProcessExecutor
@@ -104,7 +104,7 @@ def build_long_video(shared: Path, path: Path, duration_s: float, size: int = 48
             cache[i] = next(frame_source)
         return cache[i]
 
-    return write_media(path, frame_at, frames_needed, fps, audio)
+    return write_media(path, VideoTrack(frame_at, frames_needed, fps), AudioTrack(audio))
 
 
 def _letterbox(rgb: np.ndarray, size: int) -> np.ndarray:

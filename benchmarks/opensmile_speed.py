@@ -36,7 +36,8 @@ def audio_files(shared: Path, work: Path, count: int) -> tuple[list[Path], str]:
     for i in range(count):
         path = folder / f"speech_{i:04d}.wav"
         if not path.exists():
-            synthetic.write_media(path, None, audio=synthetic.voiced_speech(3.0, seed=i), audio_codec="pcm_s16le")
+            synthetic.write_media(path, audio=synthetic.AudioTrack(synthetic.voiced_speech(3.0, seed=i),
+                                                                   codec="pcm_s16le"))
         files.append(path)
     return files, f"{count} generated speech-like files (no shared data folder)"
 

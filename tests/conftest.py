@@ -46,6 +46,6 @@ def synthetic_corpus(tmp_path_factory) -> Path:
     synthetic.write_talking_face(root / "still.mp4", 4.0, jaw_amplitude=0.0, seed=2)
     synthetic.write_talking_face(root / "sub dir" / "swaying é.mp4", 3.0, jaw_amplitude=4.0, head_motion=6.0,
                                  seed=3)
-    synthetic.write_media(root / "podcast.wav", None, audio=synthetic.voiced_speech(5.0, seed=4),
-                          audio_codec="pcm_s16le")
+    synthetic.write_media(root / "podcast.wav", audio=synthetic.AudioTrack(synthetic.voiced_speech(5.0, seed=4),
+                                                                         codec="pcm_s16le"))
     return root

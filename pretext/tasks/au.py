@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .base import ClassificationTask, frames_in
+from .base import ClassificationTask, DemoMedia, frames_in
 
 NEUTRAL = "neutral"
 MAPPINGS = ("rules", "learned")
@@ -369,6 +369,24 @@ class AUTask(ClassificationTask):
                 mean = proba[window.selected].mean(0) if window.selected.any() else np.full(len(names), np.nan)
                 row.update({f"au_prob_{c}": float(v) for c, v in zip(names, mean)})
             rows.append(row)
+        return rows
+
+    def demo_values(self, media: DemoMedia, cfg: AUConfig) -> list[dict]:
+        """Class shares with neutral on calm segments and an emotion (0.4-0.9 of the frames, in turn over media
+        and segments) on lively ones; NaN without a face. A learned mapping also gives each class's mean
+        probability (``au_prob_<class>``), as :meth:`segment_values` does."""
+        names = cfg.class_names
+        columns = ("au_frac", "au_prob") if cfg.mapping == "learned" else ("au_frac",)
+        rows = []
+        for k, (lively, coverage) in enumerate(zip(media.lively, media.face_coverage)):
+            if not coverage:
+                rows.append({"au_coverage": 0.0, **{f"{col}_{c}": np.nan for col in columns for c in names}})
+                continue
+            fractions = np.zeros(len(names))
+            fractions[1 + (media.index + k) % (len(names) - 1) if lively else 0] = media.rng.uniform(0.4, 0.9)
+            fractions[0] += 1.0 - fractions.sum()
+            rows.append({"au_coverage": coverage,
+                         **{f"{col}_{c}": float(f) for col in columns for c, f in zip(names, fractions)}})
         return rows
 
     def audit_values(self, media, segments, cfg: AUConfig, context=None) -> list[dict]:

@@ -33,6 +33,19 @@ GROUP_CHOICES = ("auto", "speaker", "video", "corpus")
 LABEL_MEANINGS = ("", "emotion", "arousal")
 
 
+@dataclass
+class DemoMedia:
+    """One media file of a demo segment table written without video or face model
+    (``avpretext.synthetic.write_segment_table``), as :meth:`PretextTask.demo_values` sees it."""
+
+    index: int  # the media's number in the table, from 0
+    audio: np.ndarray  # (N,) float32 at 16 kHz
+    segments: list[tuple[float, float]]  # (start_s, end_s) of each segment
+    lively: list[bool]  # per segment: loud speech and, where there is a face, a moving, expressive one
+    face_coverage: list[float]  # per segment: the share of its frames with a face (0: none, as in audio-only files)
+    rng: np.random.Generator  # the table's seeded draws, shared by the tasks in their order
+
+
 class PretextTask(abc.ABC):
     """Base class of every pretext task: everything the label stage, training, the report and the audit call.
 
@@ -106,6 +119,13 @@ class PretextTask(abc.ABC):
         """Optional diagnostics per segment for ``data_prep audit`` (e.g. mean AU intensities), one dict of
         ``{name: float}`` per segment; the audit reports their means per reference class. Default: none."""
         return [{} for _ in segments]
+
+    def demo_values(self, media: DemoMedia, cfg) -> list[dict]:
+        """Plausible :meth:`segment_values` output for a demo table written without video (tests and demos that
+        need labelled segments but not the face model), one dict per segment of ``media``. Default:
+        ``segment_values`` from the segment times alone (``media`` None), which suits a task that reads no
+        signal; a task that reads one overrides this with values like those a real run measures."""
+        return self.segment_values(None, media.segments, cfg, None)
 
     # -- training (pretext/train.py) ---------------------------------------------------------------------
     @abc.abstractmethod

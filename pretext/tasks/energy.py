@@ -16,7 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .base import MedianSplitConfig, ClassificationTask, frames_in, label_high_low
+from data_prep.audio_features import frame_energy_db
+from data_prep.decode import SAMPLE_RATE
+
+from .base import ClassificationTask, DemoMedia, MedianSplitConfig, frames_in, label_high_low
 
 STATISTICS = ("mean_db", "std_db", "range_db")
 
@@ -65,6 +68,12 @@ class EnergyTask(ClassificationTask):
             value = energy_statistic(energy[window.selected], cfg.statistic)
             rows.append({"energy_value": value, "energy_speech_fraction": window.coverage})
         return rows
+
+    def demo_values(self, media: DemoMedia, cfg: EnergyConfig) -> list[dict]:
+        """The mean energy of each segment's audio; every frame counts as speech."""
+        return [{"energy_value": float(np.mean(frame_energy_db(
+                    media.audio[int(start * SAMPLE_RATE):int(end * SAMPLE_RATE)]))), "energy_speech_fraction": 1.0}
+                for start, end in media.segments]
 
     def assign_labels(self, table: pd.DataFrame, cfg: EnergyConfig) -> tuple[pd.DataFrame, dict]:
         return label_high_low(table, self.name, table["energy_speech_fraction"] >= cfg.min_speech_fraction, cfg)

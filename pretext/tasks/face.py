@@ -22,7 +22,7 @@ import pandas as pd
 
 from data_prep import geometry
 
-from .base import MedianSplitConfig, ClassificationTask, frames_in, label_high_low
+from .base import ClassificationTask, DemoMedia, MedianSplitConfig, frames_in, label_high_low
 
 
 @dataclass
@@ -115,6 +115,12 @@ class FaceTask(ClassificationTask):
             value = float(speed[window.selected].mean()) if window.selected.any() else np.nan
             rows.append({"face_value": value, "face_coverage": window.coverage})
         return rows
+
+    def demo_values(self, media: DemoMedia, cfg: FaceConfig) -> list[dict]:
+        """A landmark speed (inter-ocular distances per second) faster on lively segments; NaN without a face."""
+        return [{"face_value": float(media.rng.uniform(0.08, 0.15) if lively else media.rng.uniform(0.02, 0.06))
+                 if coverage else np.nan, "face_coverage": coverage}
+                for lively, coverage in zip(media.lively, media.face_coverage)]
 
     def assign_labels(self, table: pd.DataFrame, cfg: FaceConfig) -> tuple[pd.DataFrame, dict]:
         return label_high_low(table, self.name, table["face_coverage"] >= cfg.min_face_coverage, cfg)

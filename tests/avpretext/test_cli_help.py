@@ -57,7 +57,7 @@ def test_every_training_option_has_help(module):
 # --- every command's usage errors and help texts ----------------------------------------------------------------
 
 def _commands():
-    import avpretext.main_job
+    import avpretext.pipeline.main_job
     import data_prep.label.cli
     import finetune.experiment
     import finetune.predict
@@ -70,7 +70,7 @@ def _commands():
             "data_prep audit": (data_prep_main, ["audit"]), "pretext/train.py": (pretext.train.main, []),
             "finetune/train.py": (finetune.train.main, []), "finetune.prepare": (finetune.prepare.main, []),
             "finetune/experiment.py": (finetune.experiment.main, []), "finetune/predict.py": (finetune.predict.main, []),
-            "avpretext.main_job": (avpretext.main_job.main, [])}
+            "avpretext.main_job": (avpretext.pipeline.main_job.main, [])}
 
 
 def _run_main(main, argv, capsys) -> tuple[int, str, str]:

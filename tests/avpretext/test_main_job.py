@@ -6,7 +6,8 @@ import pytest
 
 import pandas as pd
 
-from avpretext.main_job import MainJobConfig, load_labelled, run_main_job
+from avpretext.pipeline.main_job import MainJobConfig, load_labelled, run_main_job
+from avpretext.synthetic import write_labeled_speech
 
 QUICK_FINETUNE = ("epochs=1", "patience=1", "max_seconds=2.0", "batch_size=8", "dev_speakers=1", "num_workers=0")
 
@@ -38,8 +39,6 @@ def test_main_job_runs_every_stage_and_writes_the_report(face_model, tmp_path, m
 
 
 def test_user_labels_in_a_generic_csv_or_a_prepared_manifest(tmp_path):
-    from avpretext.synthetic import write_labeled_speech
-
     prepared = write_labeled_speech(tmp_path / "speech", speakers=2, per_class=1)
     manifest = load_labelled(str(prepared))
     assert len(manifest) == 8 and set(manifest["gender"]) == {"female", "male"}

@@ -30,7 +30,8 @@ def posed_faces(face_model, tmp_path_factory):
     rows = []
     for pose in POSES:
         path = root / "clips" / f"{pose}.mp4"
-        synthetic.write_media(path, lambda i, p=pose: synthetic.expression_frame(face, p, 1.0), 20, fps=10)
+        synthetic.write_media(path, synthetic.VideoTrack(lambda i, p=pose: synthetic.expression_frame(face, p, 1.0),
+                                                         20, fps=10))
         rows.append({"path": f"clips/{pose}.mp4", "speaker": "person1", "emotion": pose})
     rows.append({"path": "clips/missing.mp4", "speaker": "person1", "emotion": "sad"})  # never extracted
     references = root / "references.csv"

@@ -35,10 +35,12 @@ def bad_corpus(tmp_path_factory):
     synthetic.write_talking_face(root / "no_audio.mp4", 2.0, audio=False)
     synthetic.write_talking_face(root / "silent.mp4", 2.0, level_db=-200.0)
     gray = np.full((120, 160, 3), 90, np.uint8)
-    synthetic.write_media(root / "no_face.mp4", lambda i: gray, 25, audio=synthetic.voiced_speech(1.0))
+    synthetic.write_media(root / "no_face.mp4", synthetic.VideoTrack(lambda i: gray, 25),
+                          synthetic.AudioTrack(synthetic.voiced_speech(1.0)))
     face = synthetic.face_image()
-    synthetic.write_media(root / "vfr.mp4", lambda i: face, len(VFR_TIMES), fps=30, frame_times=VFR_TIMES,
-                          audio=synthetic.voiced_speech(VFR_TIMES[-1]))
+    synthetic.write_media(root / "vfr.mp4", synthetic.VideoTrack(lambda i: face, len(VFR_TIMES), fps=30,
+                                                                 frame_times=VFR_TIMES),
+                          synthetic.AudioTrack(synthetic.voiced_speech(VFR_TIMES[-1])))
     _rotated(root / "rotated.mp4")
     synthetic.write_talking_face(root / "a" / "clip.mp4", 1.0, seed=7)
     synthetic.write_talking_face(root / "b" / "clip.mp4", 1.0, seed=8)
@@ -48,7 +50,8 @@ def bad_corpus(tmp_path_factory):
 def _rotated(path):
     """A phone-style video: pixels stored turned by 90 degrees, display matrix says rotate back."""
     face = np.ascontiguousarray(np.rot90(synthetic.face_image(), k=-1))  # stored turned clockwise
-    return synthetic.write_media(path, lambda i: face, 25, rotation=90, audio=synthetic.voiced_speech(1.0))
+    return synthetic.write_media(path, synthetic.VideoTrack(lambda i: face, 25, rotation=90),
+                                 synthetic.AudioTrack(synthetic.voiced_speech(1.0)))
 
 
 @pytest.fixture(scope="module")

@@ -191,8 +191,8 @@ def test_shipped_mapping_through_the_label_stage(tmp_path, face_model):
     corpus = tmp_path / "corpus"
     synthetic.write_talking_face(corpus / "a.mp4", 2.0, jaw_amplitude=8.0, seed=1)
     synthetic.write_talking_face(corpus / "b.mp4", 2.0, jaw_amplitude=4.0, seed=2)
-    synthetic.write_media(corpus / "podcast.wav", None, audio=synthetic.voiced_speech(2.0, seed=3),
-                          audio_codec="pcm_s16le")
+    synthetic.write_media(corpus / "podcast.wav", audio=synthetic.AudioTrack(synthetic.voiced_speech(2.0, seed=3),
+                                                                           codec="pcm_s16le"))
     extract_corpus(corpus, tmp_path / "out", ExtractOptions(face_model=str(face_model), max_fps=10),
                    progress=False)
     for aggregation in ("mean", "votes"):

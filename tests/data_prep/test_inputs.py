@@ -31,8 +31,8 @@ def _cli(*args):
 
 
 def _speech_wav(path, seconds, seed=0):
-    return synthetic.write_media(path, None, audio=synthetic.voiced_speech(seconds, seed=seed),
-                                 audio_codec="pcm_s16le")
+    return synthetic.write_media(path, audio=synthetic.AudioTrack(synthetic.voiced_speech(seconds, seed=seed),
+                                                                  codec="pcm_s16le"))
 
 
 # --- what discovery takes -------------------------------------------------------------------------------
@@ -100,7 +100,7 @@ def _phone_vfr(path):
     """1 s at 30 fps, then 1 s at 15 fps (a phone camera slowing down in low light): 22.5 fps on average."""
     times = np.round(np.r_[np.arange(30) / 30, 1 + np.arange(15) / 15], 3)
     face = synthetic.face_image()
-    synthetic.write_media(path, lambda i: face, len(times), frame_times=times)
+    synthetic.write_media(path, synthetic.VideoTrack(lambda i: face, len(times), frame_times=times))
     return times
 
 
@@ -119,7 +119,7 @@ def test_variable_frame_rate_keeps_every_frame_up_to_the_cap(tmp_path, decoder):
 @pytest.mark.parametrize("decoder", sorted(FRAME_DECODERS))
 def test_constant_frame_rate_sampling_is_unchanged(tmp_path, decoder):
     face = synthetic.face_image()
-    synthetic.write_media(tmp_path / "cfr.mp4", lambda i: face, 50, fps=25)  # 2 s
+    synthetic.write_media(tmp_path / "cfr.mp4", synthetic.VideoTrack(lambda i: face, 50, fps=25))  # 2 s
     for max_fps, expected in ((30, np.arange(50) / 25), (10, np.arange(20) / 10)):
         info = VideoInfo()
         times = [t for t, _ in FRAME_DECODERS[decoder](str(tmp_path / "cfr.mp4"), info, max_fps=max_fps)]
@@ -135,11 +135,11 @@ def face_run(tmp_path_factory, face_model):
     root = tmp_path_factory.mktemp("faces")
     face = synthetic.face_image()
     two = np.ascontiguousarray(np.concatenate([face, face[:, ::-1]], axis=1))  # 480 x 240, two people
-    synthetic.write_media(root / "two_faces.mp4", lambda i: two, 10, fps=10)
+    synthetic.write_media(root / "two_faces.mp4", synthetic.VideoTrack(lambda i: two, 10, fps=10))
     canvas = np.full((240, 320, 3), 90, np.uint8)  # a 120 px face in a 320 x 240 frame, far from the camera
     canvas[60:180, 100:220] = cv2.resize(face, (120, 120), interpolation=cv2.INTER_AREA)
-    synthetic.write_media(root / "small_face.mp4", lambda i: canvas, 10, fps=10)
-    synthetic.write_media(root / "one_face.mp4", lambda i: face, 10, fps=10)
+    synthetic.write_media(root / "small_face.mp4", synthetic.VideoTrack(lambda i: canvas, 10, fps=10))
+    synthetic.write_media(root / "one_face.mp4", synthetic.VideoTrack(lambda i: face, 10, fps=10))
     out = tmp_path_factory.mktemp("faces_out")
     summary = run_extract(root, out, face_model, options=FAST)
     items = {it.relpath: store.item_dir(out, it.id) for it in discover_media(root)}

@@ -34,7 +34,7 @@ def _alternating_video(path, seed=0):
         return np.where((t % 6) >= 3, -12.0, -30.0)
 
     audio = synthetic.voiced_speech(12.0, level, seed=seed, pauses=False)
-    return synthetic.write_media(path, frame, 12 * fps, fps, audio)
+    return synthetic.write_media(path, synthetic.VideoTrack(frame, 12 * fps, fps), synthetic.AudioTrack(audio))
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +42,8 @@ def labelled(tmp_path_factory, face_model):
     root = tmp_path_factory.mktemp("label_corpus")
     _alternating_video(root / "alternating.mp4")
     gray = np.full((120, 160, 3), 90, np.uint8)
-    synthetic.write_media(root / "no_face.mp4", lambda i: gray, 12 * 25, 25,
-                          synthetic.voiced_speech(12.0, seed=3, pauses=False))
+    synthetic.write_media(root / "no_face.mp4", synthetic.VideoTrack(lambda i: gray, 12 * 25, 25),
+                          synthetic.AudioTrack(synthetic.voiced_speech(12.0, seed=3, pauses=False)))
     out = tmp_path_factory.mktemp("label_out")
     run_extract(root, out, face_model)
     config = build_label_config({"segmentation": {"min_s": SEGMENT_S - 0.5, "max_s": SEGMENT_S}})

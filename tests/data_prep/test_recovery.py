@@ -32,8 +32,8 @@ def _cli(*args, cwd=None):
 
 
 def _speech_wav(path, seconds, seed=0):
-    return synthetic.write_media(path, None, audio=synthetic.voiced_speech(seconds, seed=seed),
-                                 audio_codec="pcm_s16le")
+    return synthetic.write_media(path, audio=synthetic.AudioTrack(synthetic.voiced_speech(seconds, seed=seed),
+                                                                  codec="pcm_s16le"))
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,8 @@ def test_a_rerun_reports_earlier_failures_as_failed_not_skipped(tmp_path, face_m
 def test_warnings_name_a_few_items_then_count_the_rest(tmp_path, face_model):
     corpus = tmp_path / "corpus"
     for k in range(5):
-        synthetic.write_media(corpus / f"quiet{k}.wav", None, audio=np.zeros(8000, np.float32), audio_codec="pcm_s16le")
+        synthetic.write_media(corpus / f"quiet{k}.wav",
+                              audio=synthetic.AudioTrack(np.zeros(8000, np.float32), codec="pcm_s16le"))
     summary = run_extract(corpus, tmp_path / "out", face_model, options=FAST)
     ids = sorted(item_ids(tmp_path / "out"))
     assert sorted(summary.warnings["audio is silent"]) == ids
@@ -170,8 +171,9 @@ def test_audio_that_ends_before_the_video_is_not_called_truncated(tmp_path, face
     """A looped clip whose audio is a little shorter than its video: Matroska gives each stream its own
     DURATION tag, while the container's (and PyAV's stream) duration is the longest stream's."""
     face = synthetic.face_image()
-    path = synthetic.write_media(tmp_path / "corpus" / "looped.mkv", lambda i: face, 12 * 25, fps=25,
-                                 audio=synthetic.voiced_speech(11.2, seed=1))
+    path = synthetic.write_media(tmp_path / "corpus" / "looped.mkv",
+                                 synthetic.VideoTrack(lambda i: face, 12 * 25, fps=25),
+                                 synthetic.AudioTrack(synthetic.voiced_speech(11.2, seed=1)))
     info = AudioInfo()
     samples = sum(len(chunk) for chunk in iter_audio_chunks(str(path), info))
     assert samples == int(11.2 * 16000) and info.truncated_at_s is None
@@ -183,7 +185,8 @@ def test_audio_that_ends_before_the_video_is_not_called_truncated(tmp_path, face
 
 
 def test_a_truncated_audio_file_is_still_called_truncated(tmp_path):
-    path = synthetic.write_media(tmp_path / "talk.m4a", None, audio=synthetic.voiced_speech(4.0), faststart=True)
+    path = synthetic.write_media(tmp_path / "talk.m4a", audio=synthetic.AudioTrack(synthetic.voiced_speech(4.0)),
+                                 faststart=True)
     data = path.read_bytes()
     path.write_bytes(data[: int(len(data) * 0.6)])  # the index at the start still declares 4 s
     info = AudioInfo()

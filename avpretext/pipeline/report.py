@@ -1,6 +1,6 @@
 """A Markdown report (with PNG plots) of one pipeline run: pseudo-labels, pretraining, fine-tuning.
 
-    python -m avpretext.report --label DIR --pretrain RUN --experiment EXP --out REPORT_DIR
+    python -m avpretext.pipeline.report --label DIR --pretrain RUN --experiment EXP --out REPORT_DIR
 
 Reads only the files the stages write: ``label_stats.json`` (``data_prep label``), ``metrics.jsonl``
 (``pretext/train.py``) and ``summary.csv``/``summary.md``/``cells.csv`` (``finetune/experiment.py``).
