@@ -56,7 +56,7 @@ def check_crnn_config(config: CRNNConfig) -> None:
 class CRNNEncoder(SpeechEncoder):
     name = "crnn"
     Config = CRNNConfig
-    # Saved configs with these options were made by another front end whose weights do not fit this one.
+    # A saved config with one of these options belongs to another front end, whose weights do not fit this one.
     RETIRED_OPTIONS = {"stride": "a crnn encoder saved with the option 'stride' has the single-stride front end "
                                  "(every branch stepping 160 samples, so the short kernels skipped samples), whose "
                                  "weights do not fit the per-branch-stride front end; retrain or re-pretrain it"}

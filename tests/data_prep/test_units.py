@@ -92,7 +92,7 @@ def test_a_zombie_writer_is_dead():
         child.kill()
         while processes._stat_fields(child.pid)[0] != "Z":  # dies at once; not reaped until wait()
             os.sched_yield()
-        os.kill(child.pid, 0)  # what the old check asked: no error for a zombie
+        os.kill(child.pid, 0)  # signal 0 still reaches a zombie: is_alive must not rely on it
         assert not processes.is_alive(child.pid) and not processes.is_alive(child.pid, started)
         assert store.is_stale_temp(f"item.{socket.gethostname()}.{child.pid}-{started}.abcd")
     finally:

@@ -65,4 +65,4 @@ def test_one_run_comparing_the_rules_gives_each_rule_what_its_own_run_gives(mani
         own = json.loads((tmp_path / rule / "fold0" / "metrics.json").read_text())
         assert (chosen["best_epoch"], chosen["epochs_run"]) == (own["best_epoch"], own["epochs_run"]), rule
         assert chosen["test"]["confusion"] == own["test"]["confusion"], rule
-    assert FinetuneConfig().selection == "smoothed_uar"  # the old rule stays the default
+    assert FinetuneConfig().selection == "smoothed_uar"  # the default rule
