@@ -14,6 +14,16 @@ from every row whose speaker/gender is known, the emotion loss only from the lab
 emotion is hidden, :func:`hide_unlabelled`), and batches mix both kinds of rows. An epoch then covers all
 training rows.
 
+DeepEmoCluster [1] (``--cluster-weight``) is the third auxiliary task, semi-supervised the same way: every
+training row gets a pseudo-class, the index of its k-means cluster among the pooled embeddings of all training
+rows by the model being trained (standardised per speaker, PCA, k-means: :class:`pretext.deep_cluster.
+DeepClusterLoop`, the code pretraining's ``--recluster-every`` runs). The clusters are made before the first
+epoch and re-made every ``--recluster-every`` epochs, the cluster head re-initialised each time with its
+optimiser state (DeepCluster [2]: cluster indices of one round mean nothing in the next). As in [1], the
+pseudo-class loss covers every training row, labelled or not, and the emotion loss the labelled ones only;
+unlabelled rows therefore shape the encoder through the cluster head alone. The rounds are written to
+``SPLIT/clusters/round_NNN.parquet`` and ``.json``.
+
 With ``speaker_adversarial`` the speaker head sees the embedding through a gradient reversal: the head still
 learns to tell the training speakers apart, while the encoder receives the negated gradient and is pushed to
 remove what the head uses, which is what a speaker-independent test rewards. [0] does not do this (its
@@ -23,21 +33,36 @@ auxiliary tasks share what they learn); it is the domain-adversarial alternative
     autoencoding for speech emotion recognition", IEEE Transactions on Affective Computing 13(2):992-1004,
     2022 (online 2020). Its auxiliary tasks are speaker and gender identification next to emotion, trained on
     labelled and unlabelled data; its adversarial autoencoder part is not reproduced here.
+[1] W.-C. Lin, K. Sridhar and C. Busso, "DeepEmoCluster: a semi-supervised framework for latent cluster
+    representation of speech emotions", ICASSP 2021. Its emotion loss is a CCC on attributes
+    (MSP-Podcast); here it is the run's own emotion loss (classes or dimensions).
+[2] M. Caron, P. Bojanowski, A. Joulin and M. Douze, "Deep clustering for unsupervised learning of visual
+    features", ECCV 2018.
 """
 from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-AUX_TASKS = ("speaker", "gender")
+from avpretext.common.batches import collate, SegmentDataset
+from pretext.deep_cluster import DeepClusterLoop, TASK as CLUSTER
+from pretext.tasks.cluster import ClusterConfig
+
+AUX_TASKS = ("speaker", "gender", CLUSTER)
 LABELLED = "emotion_labelled"  # training-row flag: is this row's emotion used (semi-supervised training)?
+# Pseudo-classes are standardised per speaker (every manifest names one): a cluster then says how an utterance
+# differs from its speaker's usual voice rather than who speaks, as the cluster pretext task does.
+CLUSTER_CONFIG = ClusterConfig(group="speaker")
 
 
 def aux_weights(config) -> dict[str, float]:
     """{task: loss weight} of the auxiliary tasks switched on (weight > 0)."""
-    weights = {"speaker": config.speaker_weight, "gender": config.gender_weight}
+    weights = {"speaker": config.speaker_weight, "gender": config.gender_weight, CLUSTER: config.cluster_weight}
     return {name: float(w) for name, w in weights.items() if w > 0}
 
 
@@ -50,8 +75,18 @@ def check_auxiliary(config, manifest: pd.DataFrame, source: str) -> None:
     if config.speaker_adversarial and "speaker" not in weights:
         raise ValueError("--speaker-adversarial needs --speaker-weight > 0 (the weight of the reversed loss)")
     if weights and config.mode != "finetune":
-        raise ValueError(f"--speaker-weight/--gender-weight need --mode finetune: the {config.mode} mode's encoder "
-                         "is frozen, so an auxiliary head could not shape it")
+        options = "/".join(f"--{name}-weight" for name in weights)
+        raise ValueError(f"{options} need --mode finetune: the {config.mode} mode's encoder is frozen, so an "
+                         "auxiliary head could not shape it")
+    if CLUSTER in weights:
+        if config.label_fraction >= 1:
+            raise ValueError(f"--cluster-weight {config.cluster_weight} trains on the unlabelled training rows, and "
+                             f"at --label-fraction {config.label_fraction} there are none: use a fraction below 1")
+        if config.cluster_k < 2:
+            raise ValueError(f"--cluster-k {config.cluster_k}: need at least 2 clusters")
+        if config.recluster_every < 1:
+            raise ValueError(f"--recluster-every {config.recluster_every}: must be >= 1 (epochs between "
+                             "re-clusterings)")
     if "gender" in weights:
         genders = manifest["gender"].astype(str).str.strip() if "gender" in manifest else pd.Series([], dtype=str)
         known = sorted(set(genders) - {"", "nan", "None"})
@@ -60,20 +95,31 @@ def check_auxiliary(config, manifest: pd.DataFrame, source: str) -> None:
                              f"(found {known or 'none'})")
 
 
-def add_aux_columns(table: pd.DataFrame, rows: pd.DataFrame, names) -> tuple[pd.DataFrame, dict[str, int]]:
+def add_aux_columns(table: pd.DataFrame, rows: pd.DataFrame, names, cluster_k: int = 0
+                    ) -> tuple[pd.DataFrame, dict[str, int]]:
     """The training segment table with ``<task>_label``/``<task>_mask`` columns for each auxiliary task.
 
     Args:
         table: :func:`finetune.data.segment_table` of ``rows`` (same order).
         rows: the training manifest rows (``speaker``; ``gender`` when that task is on).
         names: the auxiliary tasks switched on.
+        cluster_k: pseudo-classes of the cluster task (when on).
 
     Returns:
         (table, {task: number of classes}); classes are the sorted values seen in ``rows``, and rows without a
-        gender are masked out of that task.
+        gender are masked out of that task. The cluster task's rows are all masked until its first round
+        (:func:`cluster_rounds`) labels them; its table also gets ``cluster_valid`` (every row may be
+        clustered) and a ``segment_id`` (the row's audio path) that the saved rounds name the rows by.
     """
     table, num_classes = table.copy(), {}
     for name in names:
+        if name == CLUSTER:
+            table = table.assign(cluster_label=np.zeros(len(table), dtype=np.int64),
+                                 cluster_mask=np.zeros(len(table), dtype=bool),
+                                 cluster_valid=np.ones(len(table), dtype=bool),
+                                 segment_id=table["audio_path"].astype(str).to_numpy())
+            num_classes[name] = cluster_k
+            continue
         values = rows[name].astype(str).str.strip().to_numpy()
         known = values != ""
         if name == "gender":
@@ -118,6 +164,36 @@ def hide_unlabelled(table: pd.DataFrame, rows: pd.DataFrame, target_names) -> pd
 def labelled_items(table: pd.DataFrame, target_names) -> int:
     """Rows of a segment table with at least one emotion target labelled."""
     return int(np.any([table[f"{name}_mask"].to_numpy(bool) for name in target_names], axis=0).sum())
+
+
+def cluster_rounds(config, train_set: SegmentDataset, out: Path, max_seconds: float) -> DeepClusterLoop:
+    """The cluster task's rounds over a split's training set (every ``config.recluster_every`` epochs, k =
+    ``config.cluster_k``, seeded by ``config.seed``), written to ``out/clusters``. ``max_seconds``: how much of
+    each utterance is embedded (the evaluation limit)."""
+
+    def embed(model, table: pd.DataFrame, device) -> np.ndarray:
+        return embed_rows(model, table, device, max_seconds, config.batch_size)
+
+    cfg = dataclasses.replace(CLUSTER_CONFIG, k=config.cluster_k, seed=config.seed)
+    return DeepClusterLoop(config.recluster_every, cfg, [train_set], out, config.seed, config.batch_size,
+                           embed=embed, head=lambda model: model.aux[CLUSTER])
+
+
+@torch.no_grad()
+def embed_rows(model, table: pd.DataFrame, device, max_seconds: float, batch_size: int) -> np.ndarray:
+    """``(N, D)`` utterance embeddings of a segment table's rows by an SER model (``model.embed``: the whole
+    utterance's pooled embedding, or its pooled chunks), in eval mode, each utterance read as evaluation
+    reads it (centred, up to ``max_seconds``)."""
+    loader = torch.utils.data.DataLoader(SegmentDataset(table, [], max_seconds, False), batch_size=batch_size,
+                                         shuffle=False, collate_fn=collate)
+    was_training = model.training
+    model.eval()
+    try:
+        parts = [model.embed({"wavs": batch["wavs"].to(device), "lengths": batch["lengths"].to(device)})
+                 .float().cpu().numpy() for batch in loader]
+    finally:
+        model.train(was_training)
+    return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
 
 
 class _ReverseGradient(torch.autograd.Function):

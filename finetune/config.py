@@ -71,6 +71,14 @@ class FinetuneConfig:
     # Train the speaker head through a gradient reversal layer: the encoder is pushed to remove speaker
     # information (adversarial speaker removal) instead of to encode it. Needs speaker_weight > 0.
     speaker_adversarial: bool = False
+    # DeepEmoCluster's semi-supervised form (Lin, Sridhar and Busso, ICASSP 2021; finetune.auxiliary): below
+    # label_fraction 1, every training row gets a k-means pseudo-class of the model's own pooled embedding,
+    # re-made every recluster_every epochs (the cluster head re-initialised each time, as in DeepCluster), and a
+    # cluster head's cross-entropy on them is added with this weight to the emotion loss on the labelled rows.
+    # 0: off. Fine-tuning mode only; the cluster head is not saved with the model.
+    cluster_weight: float = 0.0
+    cluster_k: int = 8  # pseudo-classes of the cluster loss (k of k-means)
+    recluster_every: int = 1  # epochs between re-clusterings of the cluster loss (the first is before epoch 1)
     # Chunk-level modelling (Lin and Busso; finetune.chunking): each utterance (trained, evaluated or predicted)
     # split into chunks of this many seconds, encoded one by one and aggregated. 0: off.
     chunk_seconds: float = 0.0

@@ -13,8 +13,8 @@ import torch
 from avpretext.common.batches import check_can_progress, collate, SegmentDataset, train_drop_last
 from avpretext.common.io import write_atomic, write_json_atomic
 from avpretext.common.schedules import EpochSampler, step_scheduler, warmup_cosine
-from finetune.auxiliary import (add_aux_columns, aux_loss, aux_weights, hide_unlabelled, labelled_items,
-                                training_rows)
+from finetune.auxiliary import (add_aux_columns, aux_loss, aux_weights, CLUSTER, cluster_rounds, hide_unlabelled,
+                                labelled_items, training_rows)
 from finetune.chunking import chunk_settings
 from finetune.config import FinetuneConfig
 from finetune.data import read_seconds, Targets, probe_durations, segment_table
@@ -25,6 +25,7 @@ from finetune.model import MODEL_DIR, SERModel, resolve_init, save_model
 from finetune.probe_cache import probe_loaders
 from finetune.selection import dev_loss, SelectionTracker
 from finetune.splits import Split, label_subset
+from pretext.deep_cluster import round_line
 
 
 @torch.no_grad()
@@ -49,8 +50,10 @@ def _loaders(config, split_tables: dict, targets: Targets, processes: int = 1, a
                                config.skip_bad_audio)
     eval_sets = {part: SegmentDataset(split_tables[part], names, eval_seconds, False, config.seed,
                                       config.skip_bad_audio) for part in ("dev", "test")}
+    # Not persistent with the cluster loss: its labels change between epochs, and a persistent worker would
+    # keep serving the copy of the dataset it was started with.
     common = {"collate_fn": collate, "num_workers": config.num_workers,
-              "persistent_workers": config.num_workers > 0}
+              "persistent_workers": config.num_workers > 0 and CLUSTER not in aux_names}
     sampler = EpochSampler(len(train_set), config.seed)
     train_loader = torch.utils.data.DataLoader(train_set, batch_size=config.batch_size, sampler=sampler,
                                                drop_last=train_drop_last(len(train_set), config.batch_size,
@@ -129,7 +132,7 @@ def _train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Pa
         probed, bad = probe_durations(rows, config.skip_bad_audio)
         tables[part], skipped = segment_table(probed, targets), skipped + bad
         if part == "train" and weights:  # speaker ids of this split's training speakers only
-            tables[part], aux_classes = add_aux_columns(tables[part], probed, weights)
+            tables[part], aux_classes = add_aux_columns(tables[part], probed, weights, config.cluster_k)
             tables[part] = hide_unlabelled(tables[part], probed, targets.names)
     encoder, pretrained, source = resolve_init(config)
     check_mixup(config, encoder)  # run() and the grid check it before any work; a library call here
@@ -149,6 +152,10 @@ def _train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Pa
     else:
         train_loader, sampler, eval_loaders = _loaders(config, tables, targets, accelerator.num_processes,
                                                        list(weights))
+    # DeepEmoCluster's pseudo-classes (finetune.auxiliary) label the training set's rows in place; round 0 is
+    # made from the starting model before epoch 1.
+    clusters = (cluster_rounds(config, train_loader.dataset, out, read_seconds(config)[1]) if CLUSTER in weights
+                else None)
     if config.fuse:  # batches also carry the files' functionals (finetune.fusion)
         train_loader, eval_loaders = fuse_loaders(config, model, tables, train_loader, eval_loaders)
     freeze_epochs = config.freeze_epochs if (pretrained and config.mode == "finetune") else 0
@@ -161,6 +168,13 @@ def _train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Pa
     # The scheduler counts this process's steps (steps_per_epoch is per process) and is stepped once per step
     # (step_scheduler), never prepared: Accelerate's wrapper would step it once per process.
     model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
+    cluster_facts = []
+    if clusters is not None:
+        if accelerator.is_main_process:
+            clusters.clear()  # rounds an earlier run of this split left (the others only read the new ones)
+        cluster_facts.append(clusters.run_round(accelerator, model, optimizer, 0, 0))
+        if config.progress:
+            accelerator.print(f"{split.name} {round_line(cluster_facts[-1])}")
     eval_loaders = {part: accelerator.prepare(loader) for part, loader in eval_loaders.items()}
 
     history, best = [], {"smoothed": -math.inf, "epoch": -1, "state": None}
@@ -204,6 +218,10 @@ def _train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Pa
                               f"(smoothed {record['dev_smoothed']:.3f})")
         if tracker.should_stop():
             break
+        if clusters is not None and epoch + 1 < config.epochs and clusters.due(epoch + 1):
+            cluster_facts.append(clusters.after_epoch(accelerator, model, optimizer, epoch + 1))
+            if config.progress:
+                accelerator.print(f"{split.name} {round_line(cluster_facts[-1])}")
     unwrapped = accelerator.unwrap_model(model)
 
     def test_score(state: dict) -> dict:
@@ -224,6 +242,9 @@ def _train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Pa
               "shortest_train_utterance_s": round(float((tables["train"]["end"] - tables["train"]["start"]).min()), 3)}
     if selections:
         result["selections"] = selections
+    if cluster_facts:  # the rounds' sizes; their assignments are in OUT/<split>/clusters
+        result["cluster_rounds"] = [{key: facts[key] for key in ("round", "epoch", "cluster_sizes", "inertia")}
+                                    for facts in cluster_facts]
     if accelerator.is_main_process:
         _write_split(out, result, history, unwrapped, targets, config.save_model)
     accelerator.wait_for_everyone()

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.metrics import normalized_mutual_info_score
 
 from avpretext.common.io import write_atomic, write_json_atomic
 from pretext.recluster import embed_with
@@ -53,36 +54,93 @@ def check_recluster(every: int, task_names) -> None:
         raise ValueError(f"--recluster-every {every} re-makes the {TASK} task's labels: add {TASK} to --tasks")
 
 
+def _known(labels: np.ndarray, classes: pd.Series) -> pd.DataFrame | None:
+    """(cluster, cls) of the segments whose class is known ("" or NaN: unknown); None without two classes."""
+    classes = pd.Series(classes).reset_index(drop=True)
+    known = classes.notna().to_numpy() & (classes.astype(str).str.strip() != "").to_numpy()
+    if len(set(classes[known])) < 2:
+        return None
+    return pd.DataFrame({"cluster": np.asarray(labels)[known], "cls": classes[known].astype(str).to_numpy()})
+
+
 def cluster_purity(labels: np.ndarray, classes: pd.Series) -> float | None:
     """Share of segments whose class is their cluster's most frequent one (None without two known classes).
 
     labels: (N,) cluster index per segment; classes: (N,) e.g. emotion names ("" or NaN: unknown, left out).
     """
-    known = classes.notna().to_numpy() & (classes.astype(str).str.strip() != "").to_numpy()
-    if len(set(classes[known])) < 2:
+    frame = _known(labels, classes)
+    if frame is None:
         return None
-    frame = pd.DataFrame({"cluster": labels[known], "cls": classes[known].astype(str).to_numpy()})
     majority = frame.groupby("cluster")["cls"].agg(lambda c: c.value_counts().iloc[0]).sum()
     return float(majority / len(frame))
+
+
+def cluster_nmi(labels: np.ndarray, classes: pd.Series) -> float | None:
+    """Normalised mutual information (arithmetic mean of the entropies) between clusters and known classes,
+    0 (independent) to 1 (the same partition); None without two known classes. Shapes as
+    :func:`cluster_purity`. Unlike purity it does not grow with the number of clusters."""
+    frame = _known(labels, classes)
+    return None if frame is None else float(normalized_mutual_info_score(frame["cls"], frame["cluster"]))
+
+
+def round_scores(run: str | Path, classes: pd.Series) -> pd.DataFrame:
+    """Purity and NMI of every saved round of a run against known classes.
+
+    Args:
+        run: a pretraining run folder (``RUN/clusters/round_NNN.*``) or a fine-tuning split folder.
+        classes: a class (e.g. emotion) per ``segment_id`` (the index); segments not in it count as unknown.
+
+    Returns:
+        One row per round: ``round, epoch, segments`` (clustered and with a known class), ``purity``,
+        ``purity_chance`` (one cluster: the majority class's share), ``nmi``.
+    """
+    folder = Path(run) / ROUNDS_DIR
+    rows = []
+    for path in sorted(folder.glob("round_*.json")):
+        facts = json.loads(path.read_text())
+        rounds = pd.read_parquet(path.with_suffix(".parquet"))
+        rounds = rounds[rounds["cluster_mask"].to_numpy(bool)]
+        known = classes.reindex(rounds["segment_id"]).reset_index(drop=True)
+        labels = rounds["cluster_label"].to_numpy()
+        rows.append({"round": facts["round"], "epoch": facts["epoch"],
+                     "segments": int((known.notna() & (known.astype(str) != "")).sum()),
+                     "purity": cluster_purity(labels, known),
+                     "purity_chance": cluster_purity(np.zeros(len(labels), dtype=np.int64), known),
+                     "nmi": cluster_nmi(labels, known)})
+    if not rows:
+        raise ValueError(f"{folder}: no round_NNN.json (a run with --recluster-every, or fine-tuning with "
+                         "--cluster-weight)")
+    return pd.DataFrame(rows)
 
 
 class DeepClusterLoop:
     """Re-clusters a run's ``cluster`` task every ``every`` epochs (see the module docstring).
 
+    Pretraining uses the defaults; fine-tuning (:mod:`finetune.auxiliary`, DeepEmoCluster's semi-supervised
+    form) passes its own ``embed`` (the SER model's utterance embedding) and ``head`` (its auxiliary cluster
+    head), and makes round 0 itself before the first epoch (:meth:`run_round`).
+
     Args:
         every: epochs between rounds (> 0).
         cfg: the cluster task's config (a :class:`pretext.tasks.cluster.ClusterConfig`, as labelled).
         datasets: the run's :class:`avpretext.common.batches.SegmentDataset` objects whose ``cluster`` labels
-            and masks are replaced (training, validation); their tables must hold ``segment_id``.
+            and masks are replaced (training, validation); their tables must hold ``segment_id`` and either
+            ``cluster_valid`` (which segments may be clustered) or ``cluster_mask``.
         out: the run folder (rounds go to ``out/clusters``).
         seed: the run's seed (head re-initialisation).
         batch_size: segments embedded at once.
+        embed: ``(model, table, device) -> (N, D)`` embeddings of the table's rows by the unwrapped model
+            (default: its encoder's pooled embedding of each whole segment, eval mode).
+        head: ``model -> module``, the cluster head to re-initialise (default ``model.heads["cluster"]``).
     """
 
-    def __init__(self, every: int, cfg, datasets: list, out: Path, seed: int, batch_size: int = 16):
+    def __init__(self, every: int, cfg, datasets: list, out: Path, seed: int, batch_size: int = 16,
+                 embed=None, head=None):
         self.every, self.cfg, self.datasets = every, cfg, datasets
         self.folder = Path(out) / ROUNDS_DIR
         self.seed, self.batch_size = seed, batch_size
+        self.embed = embed or self._embed_segments
+        self.head = head or (lambda model: model.heads[TASK])
         self.table = pd.concat([d.table for d in datasets], ignore_index=True)
 
     def due(self, epoch: int) -> bool:
@@ -94,14 +152,23 @@ class DeepClusterLoop:
         Returns the round's facts (None when no round is due)."""
         if not self.due(epoch):
             return None
-        number = epoch // self.every
+        return self.run_round(accelerator, model, optimizer, epoch, epoch // self.every)
+
+    def run_round(self, accelerator, model, optimizer, epoch: int, number: int) -> dict:
+        """Round ``number`` after ``epoch`` completed epochs: cluster (main process), apply everywhere,
+        re-initialise the head. Returns the round's facts."""
         unwrapped = accelerator.unwrap_model(model)
         if accelerator.is_main_process:
-            self._make_round(unwrapped.encoder, number, epoch, accelerator.device)
+            self._make_round(unwrapped, number, epoch, accelerator.device)
         accelerator.wait_for_everyone()
         facts = self._apply(number)
-        self._reset_head(unwrapped.heads[TASK], optimizer, number)
+        self._reset_head(self.head(unwrapped), optimizer, number)
         return facts
+
+    def clear(self) -> None:
+        """Remove the rounds of an earlier run in this folder (a fresh run must not re-apply them)."""
+        for path in sorted(self.folder.glob("round_*.json")) + sorted(self.folder.glob("round_*.parquet")):
+            path.unlink(missing_ok=True)
 
     def resume(self, epoch: int) -> dict | None:
         """Re-apply the newest round made after at most ``epoch`` epochs (a resumed run's labels). The head
@@ -111,15 +178,19 @@ class DeepClusterLoop:
         usable = [number for made_after, number in made if made_after <= epoch]
         return self._apply(max(usable)) if usable else None
 
-    def _make_round(self, encoder, number: int, epoch: int, device) -> None:
-        table = self.table
-        valid = table["cluster_valid"].astype(bool) if "cluster_valid" in table else table["cluster_mask"]
+    def _embed_segments(self, model, table: pd.DataFrame, device) -> np.ndarray:
+        encoder = model.encoder
         was_training = encoder.training
         encoder.eval()
         try:
-            embedded = embed_with(encoder, table[valid.to_numpy()], self.batch_size, device)
+            return embed_with(encoder, table, self.batch_size, device)
         finally:
             encoder.train(was_training)
+
+    def _make_round(self, model, number: int, epoch: int, device) -> None:
+        table = self.table
+        valid = table["cluster_valid"].astype(bool) if "cluster_valid" in table else table["cluster_mask"]
+        embedded = self.embed(model, table[valid.to_numpy()], device)
         features = np.zeros((len(table), embedded.shape[1] if embedded.size else 1), dtype=np.float32)
         features[valid.to_numpy()] = embedded
         cfg = dataclasses.replace(self.cfg, seed=self.cfg.seed + number)
@@ -128,6 +199,7 @@ class DeepClusterLoop:
         facts = {"round": number, "epoch": epoch, **{k: v for k, v in facts.items() if k != "classes"}}
         if PURITY_COLUMN in table:
             facts["purity"] = cluster_purity(labels[mask], table[PURITY_COLUMN][mask])
+            facts["nmi"] = cluster_nmi(labels[mask], table[PURITY_COLUMN][mask])
             facts["purity_chance"] = cluster_purity(np.zeros(int(mask.sum()), dtype=np.int64),
                                                     table[PURITY_COLUMN][mask])  # one cluster: the majority share
         rounds = pd.DataFrame({"segment_id": table["segment_id"].to_numpy(), "cluster_label": labels,
