@@ -110,7 +110,7 @@ def test_no_face_keeps_audio_and_marks_face_missing(bad_run):
 
 
 def test_variable_frame_rate_analyses_every_frame_up_to_the_cap(bad_run):
-    """--fps 30 caps the frames' own rate, not the 22.5 fps average (which used to drop 10 of the 45 frames)."""
+    """--fps 30 caps the frames' own rate, not the 22.5 fps average (which would drop 10 of the 45 frames)."""
     meta = _meta(bad_run, "vfr.mp4")
     assert meta["variable_frame_rate"] is True and meta["frames_decoded"] == meta["frames"] == len(VFR_TIMES)
     assert any(w.startswith("variable frame rate") for w in meta["warnings"])

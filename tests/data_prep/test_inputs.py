@@ -1,4 +1,4 @@
-"""Extraction inputs (issue 11, part 5): what discovery takes, variable frame rates, paths that are not
+"""Extraction inputs: what discovery takes, variable frame rates, paths that are not
 files, several or small faces, file modes under the umask, label debris and the 0-segment warning."""
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def test_output_folder_inside_the_input_folder_is_never_scanned(tmp_path, face_m
     # An older extraction with other options, also inside the input folder: recognised by its config file.
     older = run_extract(corpus, corpus / "older", face_model, options={"max_fps": 5})
     assert older.done == 1 and older.skipped == 0  # "out" (an extraction) was not taken as input either
-    for _ in range(2):  # each rerun used to ingest the previous run's audio.flac files: 1 -> 2 -> 4 items
+    for _ in range(2):  # a rerun that took in the previous run's audio.flac files would grow 1 -> 2 -> 4
         again = run_extract(corpus, corpus / "out", face_model, options=FAST)
         assert (again.done, again.skipped, again.failed) == (0, 1, {})
     assert len(item_ids(corpus / "out")) == 1
