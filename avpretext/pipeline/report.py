@@ -14,23 +14,15 @@ import pandas as pd
 
 from avpretext.common.cli import CommandParser
 from avpretext.common.io import write_atomic
+from avpretext.common.plots import pyplot
 from data_prep.label.stage import task_specific_entries
 from data_prep.segments import STATS_FILE
 from finetune.baseline import BASELINE_MODES
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_label_counts(stats: dict, path: Path) -> Path:
     """One bar chart per task: segments per pseudo-label class."""
-    plt = _pyplot()
+    plt = pyplot()
     tasks = stats["tasks"]
     fig, axes = plt.subplots(1, len(tasks), figsize=(3.2 * len(tasks) + 1, 3), squeeze=False)
     for ax, (name, info) in zip(axes[0], tasks.items()):
@@ -52,7 +44,7 @@ def pretraining_curves(metrics_file: Path) -> pd.DataFrame:
 
 def plot_pretraining(records: pd.DataFrame, tasks: list[str], path: Path) -> Path:
     """Loss and UAR per task against the step, train and validation."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(2, len(tasks), figsize=(3.4 * len(tasks) + 1, 5.5), squeeze=False, sharex=True)
     for column, task in enumerate(tasks):
         for row, metric in enumerate(("loss", "uar")):
@@ -75,7 +67,7 @@ def plot_pretraining(records: pd.DataFrame, tasks: list[str], path: Path) -> Pat
 def plot_finetune(summary: pd.DataFrame, path: Path) -> Path:
     """Test UAR (mean +- std over cells) of scratch vs pretrained, per mode and label fraction, beside the
     eGeMAPS baseline's at the same fraction (when the experiment ran it)."""
-    plt = _pyplot()
+    plt = pyplot()
     percent = (summary["fraction"] * 100).round().astype(int).astype(str) + "%"
     groups = summary.assign(x=summary["mode"] + " " + percent, at=percent)
     neural = groups[~groups["mode"].isin(BASELINE_MODES)]

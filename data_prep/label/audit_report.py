@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from avpretext.common.plots import pyplot
 from data_prep import store
 
 AUDIT_JSON, AUDIT_MD = "audit.json", "audit.md"
@@ -59,11 +60,7 @@ def _safe(name: str) -> str:
 def plot_table(table: dict, path: Path, title: str) -> Path:
     """A row-normalised heat map (counts annotated) of ``{"rows", "columns", "counts"}``; rows may differ
     from columns (reference emotions that no task class names, e.g. contempt)."""
-    import matplotlib  # heavy: loaded only when a confusion is drawn
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     counts = np.asarray(table["counts"], dtype=np.float64)
     rates = counts / np.maximum(counts.sum(1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(2.2 + 0.7 * len(table["columns"]), 1.6 + 0.5 * len(table["rows"])))
