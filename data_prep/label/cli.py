@@ -1,4 +1,5 @@
-"""``data_prep extract``, ``data_prep label`` and ``data_prep audit``: thin command-line wrappers over the library functions.
+"""The ``data_prep`` command (``extract``, ``label``, ``audit``, ``fit-face-emotion``): thin wrappers over the
+library functions. It lives with the label stage, the top of data_prep; ``python -m data_prep`` is a shim to it.
 
 Exit codes: 0 when every item of the run is done; 1 when ``extract`` leaves items failed (in this run, or in an
 earlier one and not retried; each listed with its reason; the others are done); 2 for a usage or input error
