@@ -134,6 +134,14 @@ def test_crema_d_without_demographics_splits_all_speakers_together(crema_d):
         prepare_crema_d(crema_d, dev_fraction=0.5, test_fraction=0.5)
 
 
+def test_crema_d_demographics_without_the_sex_column_is_refused(crema_d):
+    demographics = crema_d / "VideoDemographics.csv"
+    pd.read_csv(demographics).drop(columns="Sex").to_csv(demographics, index=False)
+    with pytest.raises(ValueError, match=r"VideoDemographics.csv: missing column\(s\) \['Sex'\]; available "
+                                         r"columns: \['ActorID', 'Age', 'Race', 'Ethnicity'\]"):
+        prepare_crema_d(crema_d)
+
+
 # ---------------------------------------------------------------------------------------------------- IEMOCAP
 
 def _iemocap_session(root: Path, session: int, dialog: str, labels: dict[str, str]) -> None:
