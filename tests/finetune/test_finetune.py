@@ -6,6 +6,7 @@ emotions is tested on RAVDESS from the shared data folder (skipped with its reas
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -15,13 +16,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from accelerate import Accelerator
 
-from encoders import build_encoder, load_pretrained, save_pretrained
 from avpretext import synthetic
-from finetune.recipes import prepare_csv, prepare_ravdess, write_manifest
+from avpretext.common.audio import AudioError
+from encoders import build_encoder, load_pretrained, save_pretrained
 from finetune.config import FinetuneConfig
-from finetune.model import load_model
-from finetune.train import run
+from finetune.experiment import base_config, run_grid
+from finetune.loop import _optimizer, _scheduler, train_split
+from finetune.model import SERModel, load_model
+from finetune.recipes import prepare_csv, prepare_ravdess, write_manifest
+from finetune.train import load_splits, run
 from tests.conftest import RAVDESS, _require
 
 REPO = Path(__file__).resolve().parents[2]
@@ -99,9 +104,6 @@ def test_frozen_pretrained_encoder_is_unchanged_and_the_model_predicts(small, tm
 
 
 def test_encoder_learning_rate_is_zero_while_frozen_then_scaled():
-    from finetune.loop import _optimizer, _scheduler
-    from finetune.model import SERModel
-
     config = FinetuneConfig(epochs=4, lr=1e-3, encoder_lr_mult=0.1, warmup_epochs=0, freeze_epochs=2)
     model = SERModel(build_encoder("cnn", **TINY), 4)
     optimizer = _optimizer(config, model, pretrained=True)
@@ -132,8 +134,6 @@ def test_bad_inputs_are_named(small, tmp_path):
     rows.loc[0, "path"] = str(broken)
     bad_manifest = tmp_path / "bad.csv"
     rows.to_csv(bad_manifest, index=False)
-    from avpretext.common.audio import AudioError
-
     with pytest.raises(AudioError, match="broken.wav"):
         run(_config(bad_manifest, tmp_path / "d", epochs=1, dev_speakers=1, fold="all"))
     summary = run(_config(bad_manifest, tmp_path / "e", epochs=1, dev_speakers=1, fold="all",
@@ -165,13 +165,6 @@ def test_dimensional_targets_train_with_ccc(small, tmp_path):
 @pytest.mark.slow
 def test_consecutive_splits_on_one_accelerator_leave_no_loader_workers_behind(small, tmp_path):
     """An experiment trains every cell on one Accelerator: each cell's loader workers must end with the cell."""
-    import multiprocessing
-
-    from accelerate import Accelerator
-
-    from finetune.loop import train_split
-    from finetune.train import load_splits
-
     accelerator = Accelerator()
     config = _config(small, tmp_path, epochs=1, num_workers=1)
     targets, splits = load_splits(config)
@@ -184,8 +177,6 @@ def test_consecutive_splits_on_one_accelerator_leave_no_loader_workers_behind(sm
 
 @pytest.mark.slow
 def test_experiment_grid_reports_and_resumes(small, tmp_path):
-    from finetune.experiment import base_config, run_grid
-
     torch.manual_seed(5)
     save_pretrained(build_encoder("cnn", **TINY), tmp_path / "pre")
     base = base_config(str(small), ["epochs=2", "num_folds=3", "dev_speakers=1", "num_workers=0", "lr=0.003"])

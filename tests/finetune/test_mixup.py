@@ -1,6 +1,7 @@
 """Mixup (Latif et al.): mixed inputs, targets mixed the same way, a run that trains with it and repeats."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -8,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from encoders import build_encoder
+from avpretext.common.metrics import concordance
+from encoders import build_encoder, save_pretrained
+from finetune.experiment import base_config, run_grid, setting_differences
 from finetune.config import FinetuneConfig
 from finetune.data import Targets
 from finetune.losses import mix_batch, mixup_loss
@@ -44,7 +47,6 @@ def test_mixed_waveforms_keep_the_longer_length_and_dimensions_mix_their_targets
     batch = {"labels": {"arousal": labels}, "masks": {"arousal": torch.tensor([True, True, True, False])}}
     perm = torch.tensor([1, 2, 0, 0])
     loss = mixup_loss(pred, batch, 0.5, perm, targets, None)
-    from avpretext.common.metrics import concordance
     mixed = torch.tensor([0.5, 1.5, 1.0])  # item 3 is unlabelled: it and its pairs' mix drop out
     assert torch.allclose(loss, 1 - concordance(pred[:3, 0], mixed, eps=1e-8), atol=1e-6)
 
@@ -105,13 +107,9 @@ def test_log_mel_mixup_refuses_what_it_cannot_do_before_any_work(tmp_path, manif
     assert not (tmp_path / "out").exists()
 
 
-def test_a_cell_recorded_before_an_option_existed_counts_as_its_default():
-    """Grids finished before --mixup-alpha existed stay valid: the missing field means the default (off), and
-    only a rerun that turns the option on differs."""
-    import dataclasses
-
-    from finetune.experiment import setting_differences
-
+def test_a_recorded_config_without_an_option_counts_as_its_default():
+    """A finished cell's recorded config without a field (here mixup_alpha) counts as that field's default
+    (off): only a rerun that turns the option on differs."""
     config = FinetuneConfig(manifest="m.csv", mode="probe")
     old = {k: v for k, v in json.loads(json.dumps(dataclasses.asdict(config))).items() if k != "mixup_alpha"}
     assert setting_differences(old, config) == []
@@ -119,9 +117,6 @@ def test_a_cell_recorded_before_an_option_existed_counts_as_its_default():
 
 
 def test_the_grid_refuses_log_mel_mixup_for_a_waveform_encoder_before_any_cell(tmp_path, manifest):
-    from encoders import save_pretrained
-    from finetune.experiment import base_config, run_grid
-
     save_pretrained(build_encoder("crnn"), tmp_path / "crnn")
     base = base_config(str(manifest), ["mixup_alpha=0.4", "mixup_input=log_mel", "num_folds=2", "progress=false"])
     with pytest.raises(ValueError, match="the crnn encoder has no log-mel front end"):

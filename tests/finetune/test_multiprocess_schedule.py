@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from finetune.train import parse_args, run
+
 REPO = Path(__file__).resolve().parents[2]
 TINY = {"channels": [8, 8, 16], "dim": 16, "n_mels": 40}
 EPOCHS = 4
@@ -22,8 +24,6 @@ def _history(manifest, out: Path, processes: int) -> list[dict]:
             "--batch-size", 8 // processes, "--max-seconds", 1.0, "--eval-max-seconds", 1.0, "--num-workers", 0,
             "--no-progress", "--no-save-model"]
     if processes == 1:  # in this process
-        from finetune.train import parse_args, run
-
         run(parse_args(list(map(str, args))))
     else:
         result = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",

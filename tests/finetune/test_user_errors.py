@@ -11,10 +11,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import soundfile as sf
 import torch
 
+from avpretext import synthetic
 from avpretext.synthetic import write_labeled_speech
 from encoders import build_encoder, save_pretrained
+from finetune.experiment import markdown, paired_differences, summary_table
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = {"channels": [8, 8, 16], "dim": 16}
@@ -198,8 +201,6 @@ def test_predict_skips_audio_far_shorter_than_the_model_was_trained_on(model_run
     assert labels["shortest_training_seconds"] == pytest.approx(1.0, abs=0.01)
     whole = next(Path(speech).parent.rglob("*.flac"))
     truncated = tmp_path / "truncated.wav"
-    import soundfile as sf
-
     audio, rate = sf.read(whole, dtype="float32")
     sf.write(tmp_path / "whole.wav", audio, rate, subtype="PCM_16")
     truncated.write_bytes((tmp_path / "whole.wav").read_bytes()[:3000])
@@ -214,8 +215,6 @@ def test_predict_skips_audio_far_shorter_than_the_model_was_trained_on(model_run
 @pytest.mark.slow
 def test_a_bad_init_checkpoint_is_one_line_before_anything_is_written(speech, tmp_path):
     """torch's traceback (with its weights_only=False suggestion) never reaches the user; nothing is unpickled."""
-    from encoders import build_encoder
-
     torch.save(build_encoder("transformer", **SMALL_TRANSFORMER).model.state_dict(), tmp_path / "w2v.pt")
     for name, reason in (("missing.safetensors", "file not found"), ("w2v.pt", "a pickled PyTorch file")):
         options = json.dumps({**SMALL_TRANSFORMER, "init_checkpoint": str(tmp_path / name)})
@@ -228,8 +227,6 @@ def test_a_bad_init_checkpoint_is_one_line_before_anything_is_written(speech, tm
 
 @pytest.mark.slow
 def test_a_bad_init_checkpoint_stops_pretraining_before_the_run_folder_is_written(tmp_path):
-    from avpretext import synthetic
-
     data = synthetic.write_segment_table(tmp_path / "labels", tasks=("energy",), media=2)
     (tmp_path / "w2v.bin").write_bytes(b"\x80\x04not weights")  # a pickle stream
     options = json.dumps({**SMALL_TRANSFORMER, "init_checkpoint": str(tmp_path / "w2v.bin")})
@@ -251,8 +248,6 @@ def test_too_few_speakers_for_the_folds_names_the_option_and_the_value_that_work
 
 
 def test_the_experiment_report_says_why_a_single_pair_has_no_interval():
-    from finetune.experiment import markdown, paired_differences, summary_table
-
     cells = pd.DataFrame([{"mode": "finetune", "init": init, "fraction": 1.0, "fold": "fold0", "seed": 0,
                            "uar": uar, "macro_f1": uar, "accuracy": uar}
                           for init, uar in (("scratch", 0.5), ("pretrained", 0.6))])
