@@ -6,6 +6,7 @@ import pytest
 
 from avpretext import synthetic
 from data_prep import store
+from data_prep.decode import FrameSelector
 from data_prep.face_signals import load_face_arrays
 from data_prep.sources import discover_media
 
@@ -132,8 +133,6 @@ def test_same_file_name_in_two_folders_gets_two_ids(bad_run):
 
 
 def test_frame_selector_caps_rate_on_presentation_times():
-    from data_prep.decode import FrameSelector
-
     def kept(times, fps):
         selector = FrameSelector(fps)
         return [t for t in times if selector.keep(t)]

@@ -12,6 +12,7 @@ import torch
 
 from avpretext import synthetic
 from avpretext.common.batches import collate, SegmentDataset
+from data_prep.label.audit import audit_labels
 from data_prep.label.config import build_label_config
 from data_prep.label.stage import label_corpus
 from data_prep.segments import load_segments
@@ -129,8 +130,6 @@ def test_pretraining_regresses_the_descriptors(labelled, tmp_path):
 def test_the_audit_shows_what_the_descriptors_carry_per_reference_class(labelled, tmp_path):
     """``data_prep audit`` averages each segment's standardised descriptors per reference class: here the
     recordings' kind, so the high voices must show the higher pitch."""
-    from data_prep.label.audit import audit_labels
-
     table = load_segments(labelled["dest"])
     refs = tmp_path / "refs.csv"
     pd.DataFrame({"id": sorted(table["media_id"].unique()),
