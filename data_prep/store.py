@@ -31,7 +31,7 @@ import numpy as np
 
 # Re-exported: the extraction and label modules write through ``store.*``; the code lives in the common layer.
 from avpretext.common.io import (check_output_folder, clean_stale_temp_files, is_stale_temp, read_json,  # noqa: F401
-                                 temp_name, write_atomic, write_bytes_atomic, write_json_atomic)
+                                 temp_name, write_atomic, write_json_atomic)
 
 ITEMS_DIR = "items"
 FAILED_DIR = "failed"
