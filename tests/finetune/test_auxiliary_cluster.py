@@ -151,8 +151,13 @@ def test_each_round_clusters_the_current_models_embeddings_and_re_initialises_th
 
 @pytest.mark.slow
 def test_a_run_re_clusters_every_epoch_and_saves_a_model_without_the_cluster_head(manifest, tmp_path):
-    summary = run(FinetuneConfig(out=str(tmp_path / "cluster"), **_base(manifest)))
     fold = tmp_path / "cluster" / "fold0"
+    (fold / "clusters").mkdir(parents=True)  # an earlier, longer run's round in the same folder (a rerun)
+    for suffix in (".json", ".parquet"):
+        (fold / "clusters" / f"round_007{suffix}").write_text("{}")
+    summary = run(FinetuneConfig(out=str(tmp_path / "cluster"), **_base(manifest)))
+    assert sorted(p.name for p in (fold / "clusters").iterdir()) == \
+        [f"round_{n:03d}{suffix}" for n in range(3) for suffix in (".json", ".parquet")]
     metrics = json.loads((fold / "metrics.json").read_text())
     # Round 0 before epoch 1, one after epochs 1 and 2, none after the last epoch (nothing would train on it).
     assert [r["epoch"] for r in metrics["cluster_rounds"]] == [0, 1, 2] and np.isfinite(summary["pooled"]["uar"])
