@@ -38,6 +38,7 @@ import pandas as pd
 
 from avpretext.common.cli import CommandParser
 from avpretext.common.io import write_atomic, write_bytes_atomic, write_json_atomic
+from avpretext.common.plots import pyplot
 from data_prep.executors import ProcessExecutor
 from data_prep.extract import ExtractOptions, extract_corpus
 from data_prep.label.config import build_label_config
@@ -163,10 +164,7 @@ def plot_results(work: Path, path: Path) -> Path:
     """Top: test UAR (mean +- std over cells) per label fraction, scratch and each pretraining variant.
     Bottom: the paired pretrained - scratch UAR difference with its 95% interval over matched cells.
     Reads each experiment's summary.csv and paired.csv (finetune.experiment.write_reports)."""
-    import matplotlib  # heavy (seconds to import): loaded only to plot
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     folders = experiment_folders(work)
     modes = [m for m in ("probe", "finetune") if (m, "main") in folders]

@@ -44,6 +44,7 @@ from scipy import stats
 
 from avpretext.common.cli import CommandParser
 from avpretext.common.io import write_atomic, write_bytes_atomic, write_json_atomic
+from avpretext.common.plots import pyplot
 from data_prep.executors import ProcessExecutor
 from data_prep.extract import ExtractOptions, extract_corpus
 from data_prep.label.config import build_label_config
@@ -280,11 +281,7 @@ def summary_rows(work: Path, blocks) -> pd.DataFrame:
 def plot_curve(summary: pd.DataFrame, path: Path) -> Path:
     """Pretrained - scratch (UAR points, 95% CI over folds) against pretraining hours, one panel per corpus and
     mode, one line per encoder and label fraction."""
-    import matplotlib  # heavy (seconds to import): loaded only to plot
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
+    plt = pyplot()
 
     panels = [(c, m) for c in CORPORA for m in ("probe", "finetune")]
     fig, axes = plt.subplots(len(CORPORA), 2, figsize=(11, 4 * len(CORPORA)), squeeze=False, sharex=True)
@@ -299,7 +296,7 @@ def plot_curve(summary: pd.DataFrame, path: Path) -> Path:
         ax.set_xscale("log")
         hours = sorted(summary["pretrain_hours"].unique())  # the rungs as plain ticks, not powers of ten
         ax.set_xticks(hours, [f"{h:.1f}" for h in hours])
-        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.xaxis.set_minor_locator(plt.NullLocator())
         ax.set_title(f"{corpus}, {mode}")
         ax.set_xlabel("pretraining audio (h)")
         ax.set_ylabel("pretrained - scratch (UAR points)")

@@ -42,6 +42,7 @@ from avpretext.common.cli import CommandParser, command_name
 from avpretext.common.distributed import die_with_launcher, finish_processes
 from avpretext.common.environment import record_environment
 from avpretext.common.io import check_output_folder, write_atomic, write_json_atomic
+from avpretext.common.plots import pyplot
 from encoders import ENCODER_CONFIG_FILE, WEIGHTS_FILE
 from finetune.baseline import BASELINE_INIT, BASELINE_MODES, baseline_settings, run_baseline_cell
 from finetune.opensmile_features import Functionals
@@ -391,10 +392,7 @@ def markdown(summary: pd.DataFrame, paired: pd.DataFrame) -> str:
 def plot_efficiency(summary: pd.DataFrame, path: Path) -> Path:
     """UAR (mean +- std over cells) against the label fraction, one panel per mode, one line per init; the
     baseline modes (egemaps, compare) are drawn in every panel for reference."""
-    import matplotlib  # heavy (seconds to import): loaded only to plot
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     present = list(dict.fromkeys(summary["mode"]))
     modes = [m for m in present if m not in BASELINE_MODES] or present

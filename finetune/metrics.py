@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from avpretext.common.metrics import ccc, classification_metrics, confusion_matrix, metrics_from_confusion
+from avpretext.common.plots import pyplot
 
 if TYPE_CHECKING:
     from finetune.data import Targets
@@ -18,10 +19,7 @@ __all__ = ["ccc", "classification_metrics", "confusion_matrix", "metrics_from_co
 
 def plot_confusion(confusion, class_names: list[str], path: str | Path, title: str = "") -> Path:
     """Save a row-normalised confusion matrix (counts annotated) as PNG."""
-    import matplotlib  # heavy (seconds to import): loaded only to plot
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     confusion = np.asarray(confusion, dtype=np.float64)
     rates = confusion / np.maximum(confusion.sum(1, keepdims=True), 1)
