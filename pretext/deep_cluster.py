@@ -13,8 +13,12 @@ mean nothing in the next. Round 0 is the label stage's clustering of hand-made d
 Each round writes ``RUN/clusters/round_NNN.parquet`` (``segment_id``, ``cluster_label``, ``cluster_mask``) and
 ``round_NNN.json`` (the epoch it was made after, cluster sizes, inertia, and, when the segment table has an
 ``emotion`` column, the clusters' purity against it: the share of segments in their cluster's most frequent
-emotion, the paper's "latent clusters have emotional dependencies"). A resumed run re-applies the newest round
-made at or before its checkpoint's epoch, so it trains on the labels the interrupted run had.
+emotion, the paper's "latent clusters have emotional dependencies", and their normalised mutual information).
+A resumed run re-applies the newest round made at or before its checkpoint's epoch, so it trains on the labels
+the interrupted run had. :func:`round_scores` scores a run's saved rounds against any labels afterwards.
+
+Fine-tuning's cluster loss (:mod:`finetune.auxiliary`, DeepEmoCluster's semi-supervised form) runs the same
+rounds on the SER model's utterance embeddings of a split's training rows.
 
 The main process clusters and writes the round; every process then reads the same file, so data-parallel
 processes always agree on the labels, and re-initialise the head from the same seed, so their weights stay equal.
