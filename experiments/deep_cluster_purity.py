@@ -135,7 +135,7 @@ def main(argv=None) -> int:
     rounds = round_scores(run, pd.Series(emotions.to_numpy(), index=table["segment_id"]))
     rows += [{"source": f"round {r['round']}", "seed": cfg.seed + r["round"], **r} for r in rounds.to_dict("records")]
     rows += reference_rows(table, emotions, cfg, run, seeds)
-    cells = pd.DataFrame(rows)
+    cells = pd.DataFrame(rows).astype({"round": "Int64", "epoch": "Int64"})  # references have no round
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "assignments.csv", lambda tmp: assignments(table, emotions, run).to_csv(tmp, index=False))
     write_atomic(out / "purity.csv", lambda tmp: cells.to_csv(tmp, index=False, float_format="%.4f"))
