@@ -5,7 +5,8 @@
 
 The same script runs as one process, as several processes on one machine, or across machines: devices,
 process groups and mixed precision come from Accelerate. The loop sums ``weight[t] * task.loss(...)`` over
-the tasks and never names a specific one.
+the tasks and never names a specific one. Its options are :class:`pretext.config.TrainConfig`; checkpoints
+(saved, rotated, resumed) are :mod:`pretext.checkpoint`'s, the metrics records :mod:`pretext.metrics_log`'s.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import math
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import soundfile as sf
@@ -30,53 +31,19 @@ from avpretext.common.batches import check_can_progress, collate, SegmentDataset
 from avpretext.common.cli import command_name, parse_config
 from avpretext.common.distributed import die_with_launcher
 from avpretext.common.environment import record_environment
-from avpretext.common.io import check_output_folder, write_bytes_atomic, write_json_atomic
+from avpretext.common.io import check_output_folder, write_json_atomic
 from avpretext.common.progress import StepProgress
 from avpretext.common.run_lock import hold_run_lock
 from avpretext.common.schedules import EpochSampler, build_scheduler, epoch_seed, step_scheduler
 from data_prep.segments import LABEL_CONFIG_FILE, SEGMENTS_FILE, STATS_FILE, load_segments, segments_path
 from encoders import build_encoder, save_pretrained
 from pretext.checkpoint import CHECKPOINT_DIR, Checkpointed, TrainState, load_newest, save_rotating
+from pretext.config import MUST_MATCH_ON_RESUME, TrainConfig, check_options
 from pretext.deep_cluster import check_recluster, DeepClusterLoop, round_line
-from pretext.tasks import DEFAULT_TASKS, TASKS, PretextTask, parse_tasks
+from pretext.metrics_log import RunningSums, drop_records_after, validation_line, write_record
+from pretext.tasks import TASKS, PretextTask, parse_tasks
 
-# Fields that define what is trained: a resumed run must match them exactly (solo-learn's SHOULD_MATCH).
-MUST_MATCH_ON_RESUME = ("data", "tasks", "encoder", "encoder_options", "head_hidden")
-METRICS_FILE = "metrics.jsonl"
 PROG = command_name("pretext/train.py", "avpretext-pretrain")  # in usage and error lines
-
-
-@dataclass
-class TrainConfig:
-    data: str = ""  # a `data_prep label` output folder (or its segments.parquet)
-    tasks: str = ",".join(DEFAULT_TASKS)  # registry names or module:Class plug-ins
-    encoder: str = "cnn"  # architecture: cnn | crnn | transformer (encoders.ENCODERS)
-    out: str = "runs/pretext"  # run folder: config.json, metrics.jsonl, checkpoints/, encoder/
-    encoder_options: dict = field(default_factory=dict)  # overrides of the encoder's Config
-    task_weights: dict = field(default_factory=dict)  # task -> loss weight (default 1)
-    head_hidden: int = 128  # width of each task head's hidden layer
-    max_steps: int = 2000  # optimizer steps in total (the schedule ends here)
-    batch_size: int = 16  # per process
-    grad_accum: int = 1  # batches per optimizer step
-    lr: float = 3e-4  # peak AdamW learning rate
-    weight_decay: float = 0.01  # AdamW weight decay
-    warmup_steps: int = 100  # linear warm-up, then cosine decay to 0 at max_steps
-    max_seconds: float = 6.0  # segments are randomly cropped to this length when training
-    val_fraction: float = 0.1  # of the media items (never of segments: no recording on both sides)
-    num_workers: int = 2  # audio-loading worker processes per training process
-    mixed_precision: str = "no"  # no | bf16 | fp16 (passed to Accelerate)
-    report_to: str = "auto"  # Accelerate trackers, comma-separated (tensorboard, wandb, ...); auto: tensorboard
-    #                          when installed; none: only metrics.jsonl (always written)
-    eval_every: int = 200  # steps between validation passes
-    checkpoint_every: int = 200  # steps between checkpoints (safetensors + JSON; exact resume)
-    keep_checkpoints: int = 3  # newest checkpoints kept; older ones are deleted
-    log_every: int = 10  # steps between training lines in metrics.jsonl
-    seed: int = 0  # seeds weights, crops and the sampler (per process)
-    resume: bool = False  # continue the run in --out from its newest checkpoint
-    skip_bad_audio: bool = False  # drop unreadable audio files (counted) instead of stopping
-    # DeepEmoCluster's loop (pretext.deep_cluster): after every N epochs, re-cluster the cluster task's segments
-    # on the encoder's own embeddings and re-initialise its head. 0: the label stage's clusters throughout.
-    recluster_every: int = 0
 
 
 class PretextModel(nn.Module):
@@ -92,45 +59,6 @@ class PretextModel(nn.Module):
         # Frame-level heads (pretext.tasks.base.FrameRegressionTask) read the frames, the others the pooled one.
         return {name: head(encoded if getattr(head, "reads_frames", False) else encoded.pooled)
                 for name, head in self.heads.items()}
-
-
-@dataclass
-class TaskSums:
-    """One task's sums over the batches since the last record. The loss is weighted by each batch's labelled
-    segments, so batches without labels (loss 0) do not dilute the task's reported loss."""
-
-    counts: torch.Tensor  # float64, the task's metric_shape: e.g. a confusion matrix
-    loss: float = 0.0  # sum of batch loss x labelled segments
-    labelled: int = 0
-
-
-@dataclass
-class RunningSums:
-    """What one process saw since the last record (training) or in one validation pass; :func:`_log` sums it
-    over the processes into one record."""
-
-    tasks: dict[str, TaskSums]
-    skipped: int = 0  # unreadable audio files dropped (--skip-bad-audio)
-    segments: int = 0
-    data_wait_s: float = 0.0  # time the loop waited for the loader
-
-    @classmethod
-    def empty(cls, tasks: list[PretextTask], num_classes: dict[str, int], device) -> RunningSums:
-        return cls({t.name: TaskSums(torch.zeros(t.metric_shape(num_classes[t.name]), dtype=torch.float64,
-                                                 device=device)) for t in tasks})
-
-    def add(self, tasks: list[PretextTask], losses: dict, logits: dict, batch: dict,
-            num_classes: dict[str, int]) -> None:
-        """Add one batch: its per-task losses and logits, and the batch (``labels``/``masks`` per task)."""
-        self.skipped += int(batch["skipped"])
-        self.segments += len(batch["lengths"])
-        for t in tasks:
-            sums = self.tasks[t.name]
-            labelled = int(batch["masks"][t.name].sum())
-            sums.loss += float(losses[t.name].detach()) * labelled
-            sums.labelled += labelled
-            sums.counts += t.metric_counts(logits[t.name].detach(), batch["labels"][t.name],
-                                           batch["masks"][t.name], num_classes[t.name])
 
 
 def load_task_table(data: str, tasks) -> tuple:
@@ -149,7 +77,8 @@ def load_task_table(data: str, tasks) -> tuple:
     if table.empty:  # before the column checks: an empty table lacks the task columns too
         raise ValueError(f"{table_path}: the table has 0 segments; see {folder / STATS_FILE} for why "
                          "(e.g. no speech region long enough: segmentation.mode = auto or clip for pre-cut clips)")
-    label_config = json.loads((folder / LABEL_CONFIG_FILE).read_text()) if (folder / LABEL_CONFIG_FILE).exists() else {}
+    config_file = folder / LABEL_CONFIG_FILE
+    label_config = json.loads(config_file.read_text()) if config_file.exists() else {}
     configs = {}
     for task in tasks:
         for column in (task.label_column, task.mask_column):
@@ -208,32 +137,6 @@ class CheckedRun:
     drop_last: bool
     encoder: nn.Module
     heads: dict
-
-
-def check_options(config: TrainConfig) -> None:
-    """ValueError naming the first option out of its range (a zero --log-every would otherwise fail at the
-    first step, a negative --lr at the optimizer, both after the run folder was written)."""
-    def flag(name):
-        return "--" + name.replace("_", "-")
-
-    for name in ("max_steps", "batch_size", "grad_accum", "head_hidden", "eval_every", "checkpoint_every",
-                 "keep_checkpoints", "log_every"):
-        value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{flag(name)} {value}: must be a whole number >= 1")
-    for name in ("warmup_steps", "num_workers", "seed"):
-        value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"{flag(name)} {value}: must be a whole number >= 0")
-    checks = {"lr": (config.lr > 0, "> 0"), "weight_decay": (config.weight_decay >= 0, ">= 0"),
-              "max_seconds": (config.max_seconds > 0, "> 0"),
-              "val_fraction": (config.val_fraction >= 0, ">= 0")}  # too high: "no training segment" later
-    for name, (ok, wanted) in checks.items():
-        value = getattr(config, name)
-        if not (ok and math.isfinite(value)):
-            raise ValueError(f"{flag(name)} {value}: must be {wanted}")
-    if config.mixed_precision not in ("no", "bf16", "fp16"):
-        raise ValueError(f"--mixed-precision {config.mixed_precision}: choose from no, bf16, fp16")
 
 
 def check_audio_files(table, workers: int = 8) -> None:
@@ -442,34 +345,12 @@ def _check_ranks_in_sync(accelerator, model) -> None:
 
 
 def _log(ctx: StepContext, state: TrainState, running: RunningSums, split: str, lr: float | None) -> dict:
-    """One ``metrics.jsonl`` record of ``running`` summed over the processes (written by the main process, and
-    passed to the trackers); returns it."""
-    accelerator = ctx.accelerator
+    """One metrics record of ``running`` (:func:`pretext.metrics_log.write_record`); returns it."""
     record = {"step": state.step, "epoch": state.epoch, "split": split,
               "elapsed_s": round(time.perf_counter() - ctx.started, 2)}
     if lr is not None:
         record["lr"] = lr
-    skipped = accelerator.reduce(torch.tensor(running.skipped, device=accelerator.device), reduction="sum")
-    record["skipped_bad_audio"] = int(skipped)
-    # Segments seen since the last record, over all processes (training: batches completed by cycling count
-    # what was trained on; validation: each segment once).
-    record["segments"] = int(accelerator.reduce(torch.tensor(running.segments, device=accelerator.device),
-                                                reduction="sum"))
-    record["data_wait_s"] = round(running.data_wait_s, 4)
-    for task in ctx.tasks:
-        sums = running.tasks[task.name]
-        counts = accelerator.reduce(sums.counts, reduction="sum")
-        totals = accelerator.reduce(torch.tensor([sums.loss, sums.labelled], dtype=torch.float64,
-                                                 device=accelerator.device), reduction="sum")
-        # No labelled segment: no loss (null), not a perfect-looking 0.
-        loss = float(totals[0] / totals[1]) if totals[1] > 0 else None
-        record.update({f"{task.name}/loss": loss,
-                       **{f"{task.name}/{k}": v for k, v in task.summarize_metric(counts).items()}})
-    if accelerator.is_main_process:
-        with open(ctx.out / METRICS_FILE, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
-    accelerator.log({f"{split}/{k}": v for k, v in record.items() if isinstance(v, (int, float))}, step=state.step)
-    return record
+    return write_record(ctx.accelerator, ctx.out, ctx.tasks, record, running)
 
 
 @torch.no_grad()
@@ -489,24 +370,6 @@ def _evaluate(ctx: StepContext, state: TrainState) -> dict:
     return _log(ctx, state, running, "val", None)
 
 
-def validation_line(record: dict) -> str:
-    """One progress line for a validation record: each task's loss (and UAR when it has one)."""
-    if not record["segments"]:
-        return f"step {record['step']} validation: no validation segments (all unreadable and skipped)"
-    parts = []
-    for key, loss in record.items():
-        if not key.endswith("/loss"):
-            continue
-        task = key[:-len("/loss")]
-        if loss is None:
-            parts.append(f"{task} no labelled segments")
-            continue
-        uar = record.get(f"{task}/uar")
-        parts.append(f"{task} {loss:.3f}" + (f" (UAR {uar:.3f})" if isinstance(uar, float) and math.isfinite(uar)
-                                              else ""))
-    return f"step {record['step']} validation ({record['segments']} segments): " + ", ".join(parts)
-
-
 def _resume(accelerator, out: Path, checkpointed: Checkpointed) -> TrainState:
     """Restore the newest checkpoint (nothing is unpickled) and drop the metrics logged after it, so
     ``metrics.jsonl`` holds each step once. Returns the restored counters (step 0 without a checkpoint)."""
@@ -517,18 +380,7 @@ def _resume(accelerator, out: Path, checkpointed: Checkpointed) -> TrainState:
     else:
         folder, state = resumed
         accelerator.print(f"resumed from {folder} at step {state.step}")
-    metrics = out / METRICS_FILE
-    if accelerator.is_main_process and metrics.exists():
-        kept = []
-        for line in metrics.read_text(encoding="utf-8").splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:  # a line torn by the kill
-                continue
-            if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] <= state.step:
-                kept.append(line + "\n")
-        write_bytes_atomic(metrics, "".join(kept).encode("utf-8"))
-    accelerator.wait_for_everyone()
+    drop_records_after(accelerator, out, state.step)
     return state
 
 
