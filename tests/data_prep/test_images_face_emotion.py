@@ -236,6 +236,26 @@ def test_mapping_that_does_not_match_the_features_is_a_clear_error(tmp_path, cap
         load_mapping(tmp_path / "other.json")
 
 
+def test_mapping_reading_au_estimates_the_extraction_lacks_is_a_clear_error(image_extraction):
+    """An extraction whose stored AU estimates lack one the mapping reads (an older extraction, another AU
+    backend) is a one-line MappingError naming the AU, never a silently shifted feature column."""
+    import dataclasses
+
+    from data_prep.face_emotion import MappingError, load_mapping
+    from data_prep.signals import list_done_items, load_media
+
+    mapping = load_mapping()
+    assert "aus" in mapping.feature_groups
+    out, _ = image_extraction
+    media = load_media(out, [i for i in list_done_items(out) if i.startswith("face.jpg")][0])
+    names = list(media.meta["au_names"])
+    fewer = dataclasses.replace(media, meta={**media.meta, "au_names": names[:-1]},
+                                face={**media.face, "aus": np.asarray(media.face["aus"])[:, :-1]})
+    with pytest.raises(MappingError, match=f"lack \\['{names[-1]}'\\]") as err:
+        mapping.media_probabilities(fewer)
+    assert "\n" not in str(err.value)
+
+
 def test_expression_faces_photographs(tmp_path, face_model):
     """A few real photographs: faces found in IMAGE mode, and the shipped mapping reads a happy face as happy."""
     if not EXPRESSION_FACES.exists():
