@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from . import aus, geometry
+from .store import write_json_atomic
 
 MAPPING_FORMAT = "avpretext-face-emotion/1"
 DEFAULT_MAPPING_FILE = "face_emotion_default.json"
@@ -230,8 +231,6 @@ class FaceEmotionMapping:
                 "summary": self.summary}
 
     def save(self, path: str | Path) -> Path:
-        from .store import write_json_atomic
-
         write_json_atomic(Path(path), self.to_dict())
         return Path(path)
 

@@ -23,11 +23,16 @@ from pathlib import Path
 
 import numpy as np
 
+from avpretext.common.metrics import classification_metrics
+
 from .executors import ProcessExecutor
+from .extract import ExtractOptions, extract_corpus
 from .face_emotion import (EMOTION_ALIASES, EMOTION_CLASSES, FaceEmotionMapping, MappingError, feature_names,
                            frame_features)
+from .signals import list_done_items, load_media
+from .sources import IMAGE_EXTENSIONS, MEDIA_EXTENSIONS
 
-# Candidate feature sets: the blendshapes alone (the issue's baseline), with the AU estimates, with the
+# Candidate feature sets: the blendshapes alone (the plain baseline), with the AU estimates, with the
 # normalised geometry, and the upper face only (what speech moves little).
 CANDIDATE_FEATURES: dict[str, list[str]] = {
     "blendshapes": ["blendshapes"],
@@ -71,7 +76,6 @@ def read_labelled_source(source: str | Path) -> list[dict]:
     Raises:
         ValueError: no such source, a manifest without ``path``/``emotion`` columns, or no usable row.
     """
-    from .sources import IMAGE_EXTENSIONS, MEDIA_EXTENSIONS
 
     source = Path(source)
     rows = []
@@ -112,7 +116,6 @@ def collect_samples(extract_dir: str | Path, rows: list[dict], feature_groups: l
                     max_frames: int = MAX_FRAMES_PER_ITEM) -> LabelledSamples:
     """Face-frame features of the extracted items of ``rows`` (matched by absolute path), with labels and
     identities. Items that failed or show no face are listed in ``skipped``."""
-    from .signals import list_done_items, load_media
 
     by_path = {str(Path(r["path"]).resolve()): r for r in rows}
     X, y, groups, ids, corpus = [], [], [], [], []
@@ -147,6 +150,7 @@ def collect_samples(extract_dir: str | Path, rows: list[dict], feature_groups: l
 
 def fit_classifier(X: np.ndarray, y: np.ndarray, model: dict, seed: int = 0):
     """A fitted scikit-learn pipeline (standardisation + classifier) on ``X (N, F)``, ``y (N,)``."""
+    # scikit-learn is heavy to import (seconds) and only fitting needs it, not applying a mapping.
     from sklearn.linear_model import LogisticRegression
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import make_pipeline
@@ -171,7 +175,7 @@ def predict_all_classes(pipeline, X: np.ndarray, n_classes: int = len(EMOTION_CL
 
 def group_folds(groups: np.ndarray, n_splits: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """GroupKFold splits over identities (at most one fold per identity)."""
-    from sklearn.model_selection import GroupKFold
+    from sklearn.model_selection import GroupKFold  # heavy; only the fitting command needs it
 
     n = min(n_splits, len(set(groups)))
     if n < 2:
@@ -198,7 +202,6 @@ def item_probabilities(proba: np.ndarray, item_ids: np.ndarray) -> tuple[np.ndar
 def scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     """Accuracy, UAR and per-class recall over all 7 classes and over the six emotions' items (a neutral
     prediction of an emotional face counts as wrong)."""
-    from avpretext.common.metrics import classification_metrics
 
     classes = list(EMOTION_CLASSES)
     full = classification_metrics(y_true, y_pred, classes)
@@ -323,7 +326,6 @@ def run_fit(source: str | Path, out: str | Path, extract_dir: str | Path | None 
     Raises:
         ValueError: a bad source, unknown candidate names, fewer than two identities or classes.
     """
-    from .extract import ExtractOptions, extract_corpus
 
     out = Path(out)
     if out.is_dir():

@@ -38,6 +38,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from data_prep.aus_pyfeat import PYFEAT_AU_ARRAY
+from data_prep.face_emotion import MIN_CORPUS_FRAMES, MIN_CORPUS_ITEMS, corpus_statistics, load_mapping
+
 from .base import ClassificationTask, DemoMedia, frames_in
 
 NEUTRAL = "neutral"
@@ -310,8 +313,6 @@ class AUTask(ClassificationTask):
             mapping = cfg.learned()
             if mapping.standardise != "corpus":
                 return {}
-            from data_prep.face_emotion import MIN_CORPUS_FRAMES, MIN_CORPUS_ITEMS, corpus_statistics
-
             faces = [mapping.media_features(m) for m in medias if m.face is not None and np.any(m.face["present"])]
             statistics = corpus_statistics(faces)
             if statistics is None and faces:
@@ -444,8 +445,6 @@ def _label_by_mean_probability(table: pd.DataFrame, names: list[str], min_probab
 
 @functools.lru_cache(maxsize=8)
 def _load_mapping(path: str):
-    from data_prep.face_emotion import load_mapping
-
     return load_mapping(path or None)
 
 
@@ -462,7 +461,7 @@ def corrected_intensity(media, cfg: AUConfig, context=None) -> tuple[list[str], 
 def _au_estimates(media, cfg: AUConfig) -> tuple[list[str], np.ndarray]:
     """(AU names, (T, K) estimates) of the configured source."""
     if cfg.source == "pyfeat":
-        if "aus_pyfeat" not in media.face:
+        if PYFEAT_AU_ARRAY not in media.face:
             raise ValueError(f"au.source 'pyfeat' but {media.id} was extracted without --au-backend pyfeat")
-        return list(media.meta["pyfeat_au_names"]), media.face["aus_pyfeat"]
+        return list(media.meta["pyfeat_au_names"]), media.face[PYFEAT_AU_ARRAY]
     return list(media.meta["au_names"]), media.face["aus"]
