@@ -210,8 +210,8 @@ def load_checkpoint(folder: Path, accelerator, objects: Checkpointed) -> TrainSt
         scheduler_state = read_json(folder / SCHEDULER_FILE)
         train_state = read_json(folder / TRAIN_STATE_FILE)
         keys = [f.name for f in dataclasses.fields(TrainState)]
-        if not isinstance(train_state, dict) or set(train_state) != set(keys) or not all(type(train_state[k]) is int and train_state[k] >= 0
-                                                    for k in keys):
+        if not isinstance(train_state, dict) or set(train_state) != set(keys) \
+                or not all(type(train_state[k]) is int and train_state[k] >= 0 for k in keys):
             raise CheckpointError(folder / TRAIN_STATE_FILE, f"expected non-negative integers {list(keys)}")
         # The schedule moves once per optimizer step (fewer when mixed precision skipped steps), never more: a
         # scheduler ahead of the step count was stepped once per process and would resume late in its decay.

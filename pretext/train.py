@@ -200,7 +200,7 @@ class StepContext:
     model: nn.Module  # prepared
     scheduler: torch.optim.lr_scheduler.LRScheduler
     val_loader: torch.utils.data.DataLoader  # this process's validation shard, not prepared
-    validate: bool  # False when the run has no validation segment (on any process)
+    validate: bool  # the run has validation segments (the same on every process: validation is sharded)
     checkpointed: Checkpointed
     progress: StepProgress
     started: float  # time.perf_counter() when training started

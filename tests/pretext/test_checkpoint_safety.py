@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import json
 import pickle
+import random
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
+from safetensors.torch import load_file, save_file
 
 from encoders import build_encoder, load_pretrained, save_pretrained
+from encoders.io import read_json, read_safetensors
+from finetune.config import FinetuneConfig
+from finetune.data import Targets
+from finetune.model import SERModel, save_model
+from finetune.predict import main as predict_main
+from finetune.train import check_init
+from pretext.checkpoint import _save_tensors, _write_json, capture_rng, restore_rng
 from pretext.train import TrainConfig, main, train
 
 TINY = {"channels": [8, 8, 16], "dim": 16}
@@ -76,8 +86,6 @@ def test_resume_refuses_a_crafted_or_unexpected_file_by_name(checkpointed_run, p
 @pytest.mark.slow
 @pytest.mark.parametrize("damage", ["truncate", "bad_json", "missing_tensor", "shape", "schedule_ahead"])
 def test_resume_refuses_a_corrupt_or_mismatching_checkpoint_by_name(checkpointed_run, damage, tmp_path, capsys):
-    from safetensors.torch import load_file, save_file
-
     out = tmp_path / "run"
     shutil.copytree(checkpointed_run.out, out)
     folder = out / "checkpoints" / "step_2"
@@ -121,9 +129,6 @@ def test_load_pretrained_refuses_a_crafted_file_by_name(planted, tmp_path):
 
 
 def test_finetune_init_refuses_a_crafted_encoder_by_name(tmp_path):
-    from finetune.config import FinetuneConfig
-    from finetune.train import check_init
-
     folder = _encoder_folder(tmp_path)
     marker = tmp_path / "pwned"
     (folder / "model.safetensors").write_bytes(crafted_pickle(marker))
@@ -134,10 +139,6 @@ def test_finetune_init_refuses_a_crafted_encoder_by_name(tmp_path):
 
 @pytest.mark.parametrize("planted", ["head.safetensors", "labels.json", "encoder/model.safetensors"])
 def test_predict_refuses_a_crafted_model_file_by_name(planted, tmp_path, capsys):
-    from finetune.data import Targets
-    from finetune.predict import main as predict_main
-    from finetune.model import SERModel, save_model
-
     model_dir = save_model(SERModel(build_encoder("cnn", **TINY), 2), Targets(["calm", "angry"], []),
                            tmp_path / "model")
     wav = tmp_path / "a.wav"
@@ -154,15 +155,7 @@ def test_predict_refuses_a_crafted_model_file_by_name(planted, tmp_path, capsys)
 
 def test_rng_state_round_trips_through_its_files(tmp_path):
     """python random, numpy's global state, torch's CPU generator and a loader generator come back exactly
-    from rng_<rank>.json + rng_<rank>.safetensors (what the random_states_0.pkl of Accelerate used to hold)."""
-    import random
-
-    import torch
-
-    from encoders.io import read_json, read_safetensors
-    from pretext.checkpoint import capture_rng, restore_rng
-    from pretext.checkpoint import _save_tensors, _write_json
-
+    from rng_<rank>.json + rng_<rank>.safetensors (the states Accelerate's save_state would pickle)."""
     loader = torch.Generator().manual_seed(7)
     random.random(), np.random.rand(), torch.rand(1), np.random.randn()  # leave a cached gaussian
     info, tensors = capture_rng({"train_loader": loader})

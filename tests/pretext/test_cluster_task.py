@@ -17,6 +17,7 @@ from pretext.recluster import recluster
 from pretext.tasks import get_task
 from pretext.tasks.cluster import NORM_CLIP, ClusterConfig
 from pretext.tasks.cluster_descriptors import descriptor_columns
+from pretext.train import TrainConfig, train
 from tests.data_prep.helpers import run_extract
 
 RATE = 16000
@@ -167,8 +168,6 @@ def test_kmeans_is_seeded_and_numbers_clusters_by_size():
 
 @pytest.mark.slow
 def test_pretraining_with_energy_and_cluster(corpus, tmp_path):
-    from pretext.train import TrainConfig, train
-
     _label(corpus["out"], corpus["out"])  # train reads the table and label config beside the extraction
     config = TrainConfig(data=str(corpus["out"]), tasks="energy,cluster", out=str(tmp_path / "run"),
                          encoder_options={"channels": [8, 8, 16], "dim": 16}, max_steps=3, batch_size=4,

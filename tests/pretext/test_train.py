@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from avpretext.common.audio import AudioError
+from data_prep.segments import load_segments
 from encoders import load_pretrained
 from pretext.train import TrainConfig, train
 
@@ -81,8 +83,6 @@ def test_plugin_task_from_a_test_module(segments, tmp_path):
 
 @pytest.mark.slow
 def test_each_task_loss_falls_when_overfitting_a_handful_of_segments(segments, tmp_path):
-    from data_prep.segments import load_segments
-
     table = load_segments(segments)
     few = table[table.face_mask & table.au_mask].head(8)
     few.to_parquet(tmp_path / "few.parquet")
@@ -145,14 +145,11 @@ def test_two_process_ddp_on_cpu_ends_with_identical_weights(segments, tmp_path):
 
 @pytest.mark.slow
 def test_unreadable_audio_is_named_or_skipped_and_counted(segments, tmp_path):
-    from data_prep.segments import load_segments
-
     table = load_segments(segments)
     broken = table.copy()
     broken.loc[broken.index[:3], "audio_path"] = str(tmp_path / "gone.flac")
     broken.to_parquet(tmp_path / "broken.parquet")
     (tmp_path / "label_config.json").write_text((Path(segments) / "label_config.json").read_text())
-    from avpretext.common.audio import AudioError
 
     with pytest.raises(AudioError, match="gone.flac: cannot read audio"):
         train(_config(tmp_path / "broken.parquet", tmp_path / "strict", val_fraction=0.0))
