@@ -46,7 +46,7 @@ class MediaSignals:
 
 def source_folder(relpath: str) -> str:
     """The folder of a media file as the corpus names it (``with_audio/grid`` for ``with_audio/grid/a.mpg``):
-    the median groups' fallback for clips whose speaker is unknown (``pretext.tasks.base.resolve_group``)."""
+    the median groups' fallback for clips whose speaker is unknown (``pretext.tasks.labelling.resolve_group``)."""
     return PurePosixPath(str(relpath).replace("\\", "/")).parent.as_posix()
 
 

@@ -35,7 +35,8 @@ import pandas as pd
 
 from avpretext.common.io import write_npy_atomic
 
-from .base import FrameRegressionTask, frames_in
+from .base import FrameRegressionTask
+from .labelling import frames_in
 
 SAMPLE_RATE = 16000
 FRAME_RATE = 100.0  # eGeMAPS LLD frames per second (10 ms hop)

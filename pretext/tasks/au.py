@@ -41,7 +41,8 @@ import pandas as pd
 from data_prep.aus_pyfeat import PYFEAT_AU_ARRAY
 from data_prep.face_emotion import MIN_CORPUS_FRAMES, MIN_CORPUS_ITEMS, corpus_statistics, load_mapping
 
-from .base import ClassificationTask, DemoMedia, frames_in
+from .base import ClassificationTask, DemoMedia
+from .labelling import frames_in
 
 NEUTRAL = "neutral"
 MAPPINGS = ("rules", "learned")
@@ -330,7 +331,7 @@ class AUTask(ClassificationTask):
         if cfg.baseline == "video":
             return levels
         # speaker, or auto: the speaker's videos together; auto groups a video of an unknown speaker with
-        # its source folder (as the median groups do, base.resolve_group), never alone: its own baseline
+        # its source folder (as the median groups do, labelling.resolve_group), never alone: its own baseline
         # would remove an expression held through it (measured: per-video baselines labelled the fewest
         # acted clips correctly, docs/label_audit.md). With min pooling a folder of many people gives a
         # baseline near 0 (raw estimates), a folder of one person that person's most relaxed level.

@@ -11,7 +11,7 @@ embeddings, and :func:`pretext.recluster.recluster` one round on an exported enc
 
 Recordings differ by 18-20 dB in level and by their channel (measured on real corpora, see
 :mod:`pretext.tasks.energy`), so raw descriptors would cluster by recording. Each descriptor is therefore
-robustly standardised within its group (speaker, else video: :func:`~pretext.tasks.base.resolve_group`)
+robustly standardised within its group (speaker, else video: :func:`~pretext.tasks.labelling.resolve_group`)
 before PCA and k-means: a cluster says how a segment differs from its speaker's usual voice.
 
 [0] W.-C. Lin, K. Sridhar and C. Busso, "DeepEmoCluster: a semi-supervised framework for latent cluster
@@ -29,7 +29,8 @@ import soundfile as sf
 from avpretext.common.clustering import kmeans, pca, standardise_within_groups
 from data_prep.decode import SAMPLE_RATE
 
-from .base import GROUP_CHOICES, ClassificationTask, frames_in, resolve_group
+from .base import ClassificationTask
+from .labelling import GROUP_CHOICES, frames_in, resolve_group
 from .cluster_descriptors import descriptor_columns, descriptor_names, read_frames, segment_descriptor
 
 NORM_CLIP = 5.0  # standardised descriptors are clipped to +-5: one odd segment must not own a cluster

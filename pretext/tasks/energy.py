@@ -19,7 +19,8 @@ import pandas as pd
 from data_prep.audio_features import frame_energy_db
 from data_prep.decode import SAMPLE_RATE
 
-from .base import ClassificationTask, DemoMedia, MedianSplitConfig, frames_in, label_high_low
+from .base import ClassificationTask, DemoMedia
+from .labelling import MedianSplitConfig, frames_in, label_high_low
 
 STATISTICS = ("mean_db", "std_db", "range_db")
 

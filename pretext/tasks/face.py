@@ -22,7 +22,8 @@ import pandas as pd
 
 from data_prep import geometry
 
-from .base import ClassificationTask, DemoMedia, MedianSplitConfig, frames_in, label_high_low
+from .base import ClassificationTask, DemoMedia
+from .labelling import MedianSplitConfig, frames_in, label_high_low
 
 
 @dataclass

@@ -120,7 +120,7 @@ def test_energy_labels_agree_with_arousal_from_emotions(labelled_speech, tmp_pat
 def test_a_plug_in_task_is_audited_by_what_its_label_means(labelled_speech, tmp_path, monkeypatch):
     module = tmp_path / "my_tasks.py"
     module.write_text(textwrap.dedent('''
-        from pretext.tasks.base import label_high_low
+        from pretext.tasks.labelling import label_high_low
         from pretext.tasks.energy import EnergyTask
 
         class QuietTask(EnergyTask):

@@ -5,7 +5,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from pretext.tasks.base import ClassificationTask, MedianSplitConfig, label_high_low
+from pretext.tasks.base import ClassificationTask
+from pretext.tasks.labelling import MedianSplitConfig, label_high_low
 
 
 @dataclass

@@ -18,7 +18,8 @@ from data_prep.label.stage import label_corpus
 from data_prep.segments import load_segments
 from pretext.tasks import get_task
 from pretext.tasks.acoustic import DESCRIPTORS, PITCH, AcousticConfig, cached_llds, lld_path
-from pretext.tasks.base import align_frame_targets, check_task_class, correlation_scores, correlation_sums
+from pretext.tasks.base import align_frame_targets, check_task_class
+from pretext.tasks.scores import correlation_scores, correlation_sums
 from pretext.train import TrainConfig, train
 from tests.data_prep.helpers import run_extract
 

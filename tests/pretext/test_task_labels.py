@@ -15,7 +15,8 @@ from data_prep.aus import AU_NAMES
 from encoders.base import EncoderOutput
 from pretext.tasks import TASKS, get_task, parse_tasks, register_task
 from pretext.tasks.au import AUConfig, classify_frames
-from pretext.tasks.base import ClassificationTask, PretextTask, check_task_class, median_split, resolve_group
+from pretext.tasks.base import ClassificationTask, PretextTask, check_task_class
+from pretext.tasks.labelling import median_split, resolve_group
 from pretext.tasks.energy import EnergyConfig
 from pretext.tasks.face import FaceConfig, landmark_speed, video_landmark_speed
 
