@@ -14,7 +14,8 @@ from data_prep import geometry
 from data_prep.aus import AU_NAMES
 from encoders.base import EncoderOutput
 from pretext.tasks import TASKS, get_task, parse_tasks, register_task
-from pretext.tasks.au import AUConfig, classify_frames
+from pretext.tasks.au import AUConfig
+from pretext.tasks.au_rules import classify_frames
 from pretext.tasks.base import ClassificationTask, PretextTask, check_task_class
 from pretext.tasks.labelling import median_split, resolve_group
 from pretext.tasks.energy import EnergyConfig

@@ -1,5 +1,6 @@
 from exp import *
-from pretext.tasks.au import AUConfig, classify_frames
+from pretext.tasks.au import AUConfig
+from pretext.tasks.au_rules import classify_frames
 cfg = AUConfig(mapping='rules')
 items = load('photos.pkl'); dev = load('dev.pkl')
 def rfeat(it):
