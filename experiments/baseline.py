@@ -27,7 +27,8 @@ from avpretext.common.io import write_atomic
 from experiments.ravdess_results import timed
 from experiments.scaling import CORPORA, REPO, baseline_folder, prepare, run_baseline
 from finetune.baseline import BASELINE_INIT, BASELINE_MODES
-from finetune.experiment import METRICS, collect, finished_cells, paired_differences
+from finetune.experiment import finished_cells
+from finetune.experiment_report import METRICS, collect, paired_differences
 
 SUMMARY_COLUMNS = ["corpus", "fraction", "method", "mode", "cells", "uar", "pairs", "diff_vs_egemaps",
                    "ci_fold_low", "ci_fold_high"]

@@ -44,8 +44,8 @@ from data_prep.extract import ExtractOptions, extract_corpus
 from data_prep.label.config import build_label_config
 from data_prep.label.stage import label_corpus
 from data_prep.segments import LABEL_CONFIG_FILE, SEGMENTS_FILE, load_segments
-from finetune.experiment import (CELL_CONFIG, base_config, collect, finished_cells, run_grid,
-                                 write_reports)
+from finetune.experiment import CELL_CONFIG, base_config, finished_cells, run_grid
+from finetune.experiment_report import collect, write_reports
 from finetune.recipes import load_manifest, prepare_ravdess, write_manifest
 from finetune.splits import make_splits
 from pretext.tasks import DEFAULT_TASKS
@@ -163,7 +163,7 @@ def experiment_folders(work: Path) -> dict[tuple[str, str], Path]:
 def plot_results(work: Path, path: Path) -> Path:
     """Top: test UAR (mean +- std over cells) per label fraction, scratch and each pretraining variant.
     Bottom: the paired pretrained - scratch UAR difference with its 95% interval over matched cells.
-    Reads each experiment's summary.csv and paired.csv (finetune.experiment.write_reports)."""
+    Reads each experiment's summary.csv and paired.csv (finetune.experiment_report.write_reports)."""
     plt = pyplot()
 
     folders = experiment_folders(work)

@@ -27,8 +27,8 @@ import pandas as pd
 
 from avpretext.common.cli import CommandParser
 from avpretext.common.io import write_atomic
-from finetune.experiment import (base_config, collect, finished_cells, merge_unmeasured_blocks,
-                                 paired_differences, run_grid)
+from finetune.experiment import base_config, finished_cells, run_grid
+from finetune.experiment_report import collect, merge_unmeasured_blocks, paired_differences
 
 # The recipe of docs/scaling.md's fine-tuning grids, and each method's settings on top of it.
 RECIPE = ["epochs=20", "patience=8", "lr=0.001", "encoder_lr_mult=1.0", "max_seconds=3.0", "batch_size=16",

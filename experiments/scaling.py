@@ -52,8 +52,8 @@ from data_prep.label.stage import label_corpus
 from data_prep.segments import LABEL_CONFIG_FILE, SEGMENTS_FILE, load_segments
 from experiments.ravdess_results import share_scratch_cells, timed
 from finetune.baseline import BASELINE_MODES
-from finetune.experiment import (base_config, baseline_paired, collect, finished_cells, merge_unmeasured_blocks,
-                                 paired_differences, run_grid)
+from finetune.experiment import base_config, finished_cells, run_grid
+from finetune.experiment_report import baseline_paired, collect, merge_unmeasured_blocks, paired_differences
 from finetune.recipes import prepare_baved, prepare_ravdess, write_manifest
 from pretext.train import TrainConfig, train
 

@@ -29,7 +29,8 @@ from avpretext.common.cli import CommandParser
 from avpretext.common.io import check_output_folder, write_atomic, write_json_atomic
 from experiments.recipe_methods import RECIPE
 from finetune.config import SELECTIONS
-from finetune.experiment import base_config, t_quantile
+from finetune.experiment import base_config
+from finetune.experiment_report import t_quantile
 from finetune.loop import train_split
 from finetune.train import load_splits
 

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from experiments.scaling import SUMMARY_COLUMNS, curve_trend, summary_markdown, trend_markdown
-from finetune.experiment import merge_unmeasured_blocks
+from finetune.experiment_report import merge_unmeasured_blocks
 
 
 def rows(corpus, encoder, mode, diffs):

@@ -17,7 +17,7 @@ import torch
 from avpretext import synthetic
 from avpretext.synthetic import write_labeled_speech
 from encoders import build_encoder, save_pretrained
-from finetune.experiment import markdown, paired_differences, summary_table
+from finetune.experiment_report import markdown, paired_differences, summary_table
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = {"channels": [8, 8, 16], "dim": 16}
