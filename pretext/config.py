@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pretext.tasks import DEFAULT_TASKS
 
 # Fields that define what is trained: a resumed run must match them exactly (solo-learn's SHOULD_MATCH).
+RUN_CONFIG_FILE = "config.json"  # a pretraining run's TrainConfig, in its --out folder
 MUST_MATCH_ON_RESUME = ("data", "tasks", "encoder", "encoder_options", "head_hidden")
 
 

@@ -38,7 +38,7 @@ from avpretext.common.schedules import EpochSampler, build_scheduler, epoch_seed
 from data_prep.segments import LABEL_CONFIG_FILE, SEGMENTS_FILE, STATS_FILE, load_segments, segments_path
 from encoders import build_encoder, save_pretrained
 from pretext.checkpoint import CHECKPOINT_DIR, Checkpointed, TrainState, load_newest, save_rotating
-from pretext.config import MUST_MATCH_ON_RESUME, TrainConfig, check_options
+from pretext.config import MUST_MATCH_ON_RESUME, RUN_CONFIG_FILE, TrainConfig, check_options
 from pretext.deep_cluster import check_recluster, DeepClusterLoop, round_line
 from pretext.metrics_log import RunningSums, drop_records_after, validation_line, write_record
 from pretext.tasks import TASKS, PretextTask, parse_tasks
@@ -385,7 +385,7 @@ def _resume(accelerator, out: Path, checkpointed: Checkpointed) -> TrainState:
 
 
 def _check_or_save_config(config: TrainConfig, out: Path, accelerator) -> None:
-    path = out / "config.json"
+    path = out / RUN_CONFIG_FILE
     current = dataclasses.asdict(config)
     if path.exists():
         saved = json.loads(path.read_text())

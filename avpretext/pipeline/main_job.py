@@ -26,6 +26,7 @@ from data_prep.label.config import build_label_config
 from data_prep.label.stage import label_corpus
 from finetune.experiment import base_config, run_grid
 from finetune.recipes import MANIFEST_COLUMNS, load_manifest, prepare_csv, write_manifest
+from pretext.config import RUN_CONFIG_FILE
 from pretext.tasks import DEFAULT_TASKS
 from pretext.train import TrainConfig, train
 
@@ -101,7 +102,7 @@ def run_main_job(config: MainJobConfig) -> Path:
             encoder_options=config.encoder_options, out=str(pretrain), max_steps=config.pretrain_steps,
             batch_size=8, lr=2e-3, warmup_steps=10, max_seconds=3.0, eval_every=25, log_every=5,
             checkpoint_every=config.pretrain_steps, num_workers=2, report_to="none",
-            resume=(pretrain / "config.json").exists()))
+            resume=(pretrain / RUN_CONFIG_FILE).exists()))
     else:
         stages.run("pretext/train.py (already done)", lambda: None)
 

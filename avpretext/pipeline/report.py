@@ -18,6 +18,7 @@ from avpretext.common.plots import pyplot
 from data_prep.label.stage import task_specific_entries
 from data_prep.segments import STATS_FILE
 from finetune.baseline import BASELINE_MODES
+from pretext.config import RUN_CONFIG_FILE
 
 
 def plot_label_counts(stats: dict, path: Path) -> Path:
@@ -119,7 +120,7 @@ def build_report(label_dir: Path, pretrain_run: Path, experiment: Path, out: Pat
               f"![pseudo-labels]({plot_label_counts(stats, out / 'pseudo_labels.png').name})", ""]
 
     records = pretraining_curves(pretrain_run / "metrics.jsonl")
-    config = json.loads((pretrain_run / "config.json").read_text())
+    config = json.loads((pretrain_run / RUN_CONFIG_FILE).read_text())
     tasks = [column[: -len("/loss")] for column in records.columns if column.endswith("/loss")]
     last = {split: records[records["split"] == split].iloc[-1] for split in ("train", "val")
             if (records["split"] == split).any()}
