@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.scaling import SUMMARY_COLUMNS, curve_trend, summary_markdown, trend_markdown
+from experiments.scaling_report import SUMMARY_COLUMNS, curve_trend, summary_markdown, trend_markdown
 from finetune.experiment_report import merge_unmeasured_blocks
 
 
