@@ -8,8 +8,9 @@ W=/work/runs/issue26
 #    (1,416 segments; 24 clips hold no 1 s speech region; 136 s).
 python -m data_prep extract ../shared/data/ravdess/manifest.csv --out $W/ravdess_extract --workers 1 --no-progress
 python -m data_prep label $W/ravdess_extract --config label_config.json --out $W/ravdess_labels
-# 2. Pretraining (from a snapshot: PYTHONPATH=<snapshot> so that its modules, not another tree's, are used): cnn 16-32-64 (dim 64), energy + cluster, re-clustered on the encoder's own pooled embeddings
-#    after every epoch (79 steps), 320 steps; the emotions are not in the table and never seen.
+# 2. Pretraining: cnn 16-32-64 (dim 64), energy + cluster, re-clustered on the encoder's own pooled embeddings
+#    after every epoch (79 steps), 320 steps; the emotions are not in the table and never seen. Run from a
+#    snapshot, set PYTHONPATH to it, so that its modules, not another tree's, are imported.
 python pretext/train.py --data $W/ravdess_labels \
   --tasks energy,cluster --encoder cnn --encoder-options '{"channels": [16, 32, 64], "dim": 64}' \
   --recluster-every 1 --max-steps 320 --batch-size 16 --max-seconds 3 --lr 1e-3 --warmup-steps 30 \
