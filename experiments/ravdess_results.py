@@ -44,7 +44,8 @@ from data_prep.extract import ExtractOptions, extract_corpus
 from data_prep.label.config import build_label_config
 from data_prep.label.stage import label_corpus
 from data_prep.segments import LABEL_CONFIG_FILE, SEGMENTS_FILE, load_segments
-from finetune.experiment import CELL_CONFIG, base_config, finished_cells, run_grid
+from finetune.config import RUN_CONFIG_FILE
+from finetune.experiment import base_config, finished_cells, run_grid
 from finetune.experiment_report import collect, write_reports
 from finetune.recipes import load_manifest, prepare_ravdess, write_manifest
 from finetune.splits import make_splits
@@ -232,8 +233,8 @@ def archive(work: Path, folder: Path) -> None:
             history = [json.loads(line) for line in (cell_dir / "history.jsonl").read_text().splitlines()]
             record = {"cell": cell.name, "metrics": json.loads((cell_dir / "metrics.json").read_text()),
                       "history": history}
-            if (cell_dir / CELL_CONFIG).exists():  # what made the cell: a restored cell is checked against it
-                record["config"] = json.loads((cell_dir / CELL_CONFIG).read_text())
+            if (cell_dir / RUN_CONFIG_FILE).exists():  # what made the cell: a restored cell is checked against it
+                record["config"] = json.loads((cell_dir / RUN_CONFIG_FILE).read_text())
             lines.append(json.dumps(record))
         # mtime=0: the same cells give the same bytes, so re-archiving does not churn unchanged files in git
         write_bytes_atomic(folder / f"{experiment.name}.jsonl.gz",
@@ -262,7 +263,7 @@ def restore(work: Path, folder: Path) -> None:
             cell_dir.mkdir(parents=True, exist_ok=True)
             (cell_dir / "history.jsonl").write_text("".join(json.dumps(h) + "\n" for h in record["history"]))
             if "config" in record:  # a record without one restores without one (the grid refuses such cells)
-                write_json_atomic(cell_dir / CELL_CONFIG, record["config"])
+                write_json_atomic(cell_dir / RUN_CONFIG_FILE, record["config"])
             write_json_atomic(cell_dir / "metrics.json", record["metrics"])  # last: it marks the cell finished
             restored += 1
         print(f"restored {restored} cells from {path}")

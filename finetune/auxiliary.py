@@ -19,7 +19,7 @@ training row gets a pseudo-class, the index of its k-means cluster among the poo
 rows by the model being trained (standardised per speaker, PCA, k-means: :class:`pretext.deep_cluster.
 DeepClusterLoop`, the code pretraining's ``--recluster-every`` runs). The clusters are made before the first
 epoch and re-made every ``--recluster-every`` epochs, the cluster head re-initialised each time with its
-optimiser state (DeepCluster [2]: cluster indices of one round mean nothing in the next). The pseudo-class
+optimizer state (DeepCluster [2]: cluster indices of one round mean nothing in the next). The pseudo-class
 loss covers every training row, labelled or not ([1]'s pseudo-label classifier learns from both), and the
 emotion loss the labelled ones only: unlabelled rows shape the encoder through the cluster head alone. The rounds are written to
 ``SPLIT/clusters/round_NNN.parquet`` and ``.json``.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+RUN_CONFIG_FILE = "config.json"  # a fine-tuning run's (and a grid cell's) resolved FinetuneConfig
 MODES = ("finetune", "probe")
 HEADS = ("linear", "mlp")
 SELECTIONS = ("smoothed_uar", "full_window_uar", "dev_loss")

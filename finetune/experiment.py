@@ -41,14 +41,13 @@ from avpretext.common.environment import record_environment
 from avpretext.common.io import check_output_folder, write_json_atomic
 from encoders import ENCODER_CONFIG_FILE, WEIGHTS_FILE
 from finetune.baseline import BASELINE_INIT, BASELINE_MODES, baseline_settings, run_baseline_cell
-from finetune.config import MODES, FinetuneConfig
+from finetune.config import MODES, RUN_CONFIG_FILE, FinetuneConfig
 from finetune.experiment_report import INITS, collect, write_reports
 from finetune.loop import train_split
 from finetune.model import encoder_folder, scratch_twin
 from finetune.opensmile_features import Functionals
 from finetune.train import check_init, load_splits
 
-CELL_CONFIG = "config.json"  # a cell's resolved FinetuneConfig, written before its metrics.json
 PROG = command_name("finetune/experiment.py", "avpretext-experiment")  # in usage and error lines
 # FinetuneConfig fields that never change a cell's results: where it is written and how it is run (loader
 # workers do not change the seeded crops: tested in test_finetune.py). Every other field of a finished cell's
@@ -122,10 +121,10 @@ def check_finished_cells(base: FinetuneConfig, pretrained: str, out: Path) -> No
     unknown, differing = [], []
     for cell in finished_cells(out):
         folder = out / "cells" / cell.name
-        if not (folder / CELL_CONFIG).exists():
+        if not (folder / RUN_CONFIG_FILE).exists():
             unknown.append(cell.name)
             continue
-        saved = json.loads((folder / CELL_CONFIG).read_text())
+        saved = json.loads((folder / RUN_CONFIG_FILE).read_text())
         if is_baseline(cell):
             differences = baseline_differences_of(saved, baseline_config(base, cell, folder))
         elif not pretrained:
@@ -140,7 +139,7 @@ def check_finished_cells(base: FinetuneConfig, pretrained: str, out: Path) -> No
         raise ValueError(f"{out}: {len(differing)} finished cell(s) were made with other settings, and results "
                          f"would mix: {shown}. Rerun with their settings, or use a new --out")
     if unknown:
-        raise ValueError(f"{out}: {len(unknown)} finished cell(s) (e.g. {unknown[0]}) have no {CELL_CONFIG}: "
+        raise ValueError(f"{out}: {len(unknown)} finished cell(s) (e.g. {unknown[0]}) have no {RUN_CONFIG_FILE}: "
                          "their settings, which are unknown, cannot be checked against this run's; "
                          "use a new --out")
 
@@ -209,7 +208,7 @@ def run_grid(base: FinetuneConfig, pretrained: str, out: Path, modes, fractions,
             config = baseline_config(base, cell, folder)
             if accelerator.is_main_process:
                 folder.mkdir(parents=True, exist_ok=True)
-                write_json_atomic(folder / CELL_CONFIG, baseline_settings(config))
+                write_json_atomic(folder / RUN_CONFIG_FILE, baseline_settings(config))
                 record_environment(folder)
             if cell.mode not in functionals:
                 functionals[cell.mode] = Functionals(cell.mode)
@@ -221,7 +220,7 @@ def run_grid(base: FinetuneConfig, pretrained: str, out: Path, modes, fractions,
         config = cell_config(base, cell, pretrained, folder)
         if accelerator.is_main_process:  # before the metrics that mark the cell finished
             folder.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(folder / CELL_CONFIG, dataclasses.asdict(config))
+            write_json_atomic(folder / RUN_CONFIG_FILE, dataclasses.asdict(config))
             record_environment(folder)
         result = train_split(config, by_name[cell.fold], targets, folder, accelerator)
         log(f"[{i + 1}/{len(cells)}] {cell.name}: test UAR {result['test']['uar']:.3f} "

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from avpretext.common.io import write_json_atomic
-from encoders import build_encoder, load_pretrained, read_encoder_config, save_pretrained
+from encoders import ENCODER_CONFIG_FILE, build_encoder, load_pretrained, read_encoder_config, save_pretrained
 from encoders.io import LoadError, read_json, read_safetensors, save_tensors
 from finetune.auxiliary import build_aux_heads, reverse_gradient
 from finetune.chunking import ChunkPooling, embed_chunked
@@ -124,7 +124,7 @@ def resolve_init(config: FinetuneConfig):
     if config.init == "scratch":
         return build_encoder(config.encoder, **config.encoder_options), False, "scratch"
     folder = encoder_folder(config.init)
-    if not (folder / "config.json").exists():
+    if not (folder / ENCODER_CONFIG_FILE).exists():
         raise ValueError(f"--init {config.init}: neither an exported encoder (config.json + model.safetensors) "
                          "nor a pretext run folder holding one in encoder/")
     encoder = load_pretrained(folder)
@@ -136,7 +136,7 @@ def resolve_init(config: FinetuneConfig):
 def encoder_folder(path: str | Path) -> Path:
     """An exported encoder folder, or the ``encoder/`` folder of a pretext run."""
     path = Path(path)
-    return path / "encoder" if (path / "encoder" / "config.json").exists() else path
+    return path / "encoder" if (path / "encoder" / ENCODER_CONFIG_FILE).exists() else path
 
 
 def scratch_twin(path: str | Path) -> tuple[str, dict]:
@@ -164,7 +164,7 @@ def load_model(directory: str | Path) -> tuple[SERModel, Targets]:
     try:
         head = {key: info[key] for key in ("num_outputs", "head", "hidden", "dropout")}
         targets = Targets(list(info["class_names"]), list(info["dimensions"]))
-        # folders made before chunking or fusion existed: None
+        # a model without chunking or fusion records neither: None
         model = SERModel(encoder, **head, chunking=info.get("chunking"), fuse=info.get("fuse"))
     except (KeyError, TypeError, ValueError) as err:
         raise LoadError(directory / LABELS_FILE, f"not a usable model description ({type(err).__name__}: "

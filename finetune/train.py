@@ -35,8 +35,8 @@ from avpretext.common.io import check_output_folder, write_json_atomic
 from avpretext.common.run_lock import hold_run_lock
 from finetune.auxiliary import check_auxiliary
 from finetune.chunking import check_chunking
+from finetune.config import MODES, RUN_CONFIG_FILE, FinetuneConfig
 from finetune.fusion import check_fusion
-from finetune.config import MODES, FinetuneConfig
 from finetune.data import Targets, resolve_targets
 from finetune.loop import train_split
 from finetune.losses import check_mixup
@@ -128,7 +128,7 @@ def run(config: FinetuneConfig) -> dict:
     accelerator = Accelerator(mixed_precision=config.mixed_precision)
     with hold_run_lock(out, accelerator):
         if accelerator.is_main_process:
-            write_json_atomic(out / "config.json", dataclasses.asdict(config))
+            write_json_atomic(out / RUN_CONFIG_FILE, dataclasses.asdict(config))
             record_environment(out)
         results = [train_split(config, split, targets, out / split.name, accelerator) for split in splits]
         summary = summarize(results, targets) | {"classes": targets.class_names, "dimensions": targets.dimensions}
