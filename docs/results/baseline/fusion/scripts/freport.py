@@ -83,5 +83,11 @@ if "--append" in sys.argv:
     keep = old[~old["method"].str.startswith("fusion-")]
     merged = pd.concat([keep, mine[[c for c in old.columns if c in mine]]], ignore_index=True)
     write_atomic(main, lambda t: merged.to_csv(t, index=False, float_format="%.2f"))
-    write_atomic(ARCHIVE / "summary.md", lambda t: t.write_text(summary_markdown(merged)))
+    # summary.md: the existing lines kept as they are (rounded from the unrounded values), the fusion rows
+    # replaced, the table re-sorted as summary_markdown sorts it (corpus, labels, UAR descending)
+    lines = (ARCHIVE / "summary.md").read_text().splitlines()
+    head, rows = lines[:2], [l for l in lines[2:] if l.startswith("| ") and "| fusion-" not in l]
+    rows += summary_markdown(mine).splitlines()[2:]
+    key = lambda l: (l.split("|")[1].strip(), float(l.split("|")[2].strip(" %")), -float(l.split("|")[6]))
+    write_atomic(ARCHIVE / "summary.md", lambda t: t.write_text("\n".join(head + sorted(rows, key=key)) + "\n"))
     print("appended", len(mine), "rows to", main)
