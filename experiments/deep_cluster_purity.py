@@ -33,6 +33,7 @@ import torch
 
 from avpretext.common.cli import CommandParser
 from avpretext.common.io import write_atomic
+from avpretext.common.plots import pyplot, save_figure
 from data_prep.segments import load_segments
 from encoders import build_encoder
 from finetune.opensmile_features import Functionals
@@ -89,11 +90,7 @@ def assignments(table: pd.DataFrame, emotions: pd.Series, run: Path) -> pd.DataF
 
 
 def plot(summary: pd.DataFrame, path: Path) -> None:
-    import matplotlib  # only for the figure, and its backend must be chosen before pyplot loads
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     rounds = summary[summary["source"].str.startswith("round")]
     refs = summary[~summary["source"].str.startswith("round")]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
@@ -109,9 +106,7 @@ def plot(summary: pd.DataFrame, path: Path) -> None:
         ax.set_ylabel(f"{metric} against the emotion (k = 8)")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def main(argv=None) -> int:

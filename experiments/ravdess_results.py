@@ -38,7 +38,7 @@ import pandas as pd
 
 from avpretext.common.cli import CommandParser
 from avpretext.common.io import write_atomic, write_bytes_atomic, write_json_atomic
-from avpretext.common.plots import pyplot
+from avpretext.common.plots import pyplot, save_figure
 from data_prep.executors import ProcessExecutor
 from data_prep.extract import ExtractOptions, extract_corpus
 from data_prep.label.config import build_label_config
@@ -197,10 +197,7 @@ def plot_results(work: Path, path: Path) -> Path:
             ax.set_xticks([10, 25, 50, 100], ["10", "25", "50", "100"])
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def write_results(work: Path) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from avpretext.common.plots import pyplot
+from avpretext.common.plots import pyplot, save_figure
 
 SUMMARY_COLUMNS = ["corpus", "encoder", "mode", "fraction", "pretrain_hours", "pairs", "diff", "ci_low", "ci_high",
                    "ci_fold_low", "ci_fold_high"]
@@ -54,10 +54,7 @@ def plot_curve(summary: pd.DataFrame, path: Path) -> Path:
         ax.set_ylabel("pretrained - scratch (UAR points)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def interval_text(row) -> str:

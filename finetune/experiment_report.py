@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from avpretext.common.io import write_atomic
-from avpretext.common.plots import pyplot
+from avpretext.common.plots import pyplot, save_figure
 from finetune.baseline import BASELINE_INIT, BASELINE_MODES
 
 METRICS = ("uar", "macro_f1", "accuracy")
@@ -179,10 +179,7 @@ def plot_efficiency(summary: pd.DataFrame, path: Path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend()
     axes[0][0].set_ylabel("test UAR (%)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def write_reports(cells: pd.DataFrame, out: Path) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from avpretext.common.metrics import ccc, classification_metrics, confusion_matrix, metrics_from_confusion
-from avpretext.common.plots import pyplot
+from avpretext.common.plots import pyplot, save_figure
 
 if TYPE_CHECKING:
     from finetune.data import Targets
@@ -37,11 +37,7 @@ def plot_confusion(confusion, class_names: list[str], path: str | Path, title: s
     fig.colorbar(image, ax=ax, label="share of the reference class")
     if title:
         ax.set_title(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def score(outputs: np.ndarray, references: dict[str, np.ndarray], masks: dict[str, np.ndarray],

@@ -14,7 +14,7 @@ import pandas as pd
 
 from avpretext.common.cli import CommandParser
 from avpretext.common.io import write_atomic
-from avpretext.common.plots import pyplot
+from avpretext.common.plots import pyplot, save_figure
 from data_prep.label.stage import task_specific_entries
 from data_prep.segments import STATS_FILE
 from finetune.baseline import BASELINE_MODES
@@ -32,10 +32,7 @@ def plot_label_counts(stats: dict, path: Path) -> Path:
         ax.set_title(f"{name} ({info['labelled']} labelled)")
         ax.tick_params(axis="x", rotation=45)
     axes[0][0].set_ylabel("segments")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)
 
 
 def pretraining_curves(metrics_file: Path) -> pd.DataFrame:
@@ -59,10 +56,7 @@ def plot_pretraining(records: pd.DataFrame, tasks: list[str], path: Path) -> Pat
             ax.grid(alpha=0.3)
         axes[1][column].set_xlabel("step")
     axes[0][0].legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)
 
 
 def plot_finetune(summary: pd.DataFrame, path: Path) -> Path:
@@ -88,10 +82,7 @@ def plot_finetune(summary: pd.DataFrame, path: Path) -> Path:
     ax.set_ylabel("test UAR (%)")
     ax.legend()
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)
 
 
 def build_report(label_dir: Path, pretrain_run: Path, experiment: Path, out: Path, title: str = "avpretext run",

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from avpretext.common.plots import pyplot
+from avpretext.common.plots import pyplot, save_figure
 from data_prep import store
 
 AUDIT_JSON, AUDIT_MD = "audit.json", "audit.md"
@@ -75,10 +75,7 @@ def plot_table(table: dict, path: Path, title: str) -> Path:
                     color="white" if rates[i, j] > 0.5 else "black")
     fig.colorbar(image, ax=ax, label="share of the reference class")
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, format="png")
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def _markdown_table(table: dict) -> list[str]:
