@@ -1,6 +1,6 @@
 """Fusion report (issue 24, E24): pair the fusion grid folders' cells with the archived eGeMAPS and ComParE cells
 (docs/results/baseline/cells/<corpus>.csv, same folds, seeds and label subsets) and with each other.
-Writes docs/results/baseline/fusion/{cells.csv,summary.csv,paired.csv,summary.md}; with --append replaces the
+Writes docs/results/baseline/ravdess_fusion/{cells.csv,summary.csv,paired.csv,summary.md}; with --append replaces the
 fusion-* rows of docs/results/baseline/summary.csv and rewrites summary.md from it."""
 import sys
 from pathlib import Path
@@ -11,7 +11,7 @@ from finetune.experiment import METRICS, collect, finished_cells, interval_text,
 
 WORK = Path("/work/runs/issue24")
 ARCHIVE = Path("/work/main/docs/results/baseline")
-OUT = ARCHIVE / "fusion"
+OUT = ARCHIVE / "ravdess_fusion"
 NAMES = {"pretrained": "pretrained-energy,acoustic+stats", "scratch": "scratch+stats"}
 
 
