@@ -202,7 +202,6 @@ def item_probabilities(proba: np.ndarray, item_ids: np.ndarray) -> tuple[np.ndar
 def scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     """Accuracy, UAR and per-class recall over all 7 classes and over the six emotions' items (a neutral
     prediction of an emotional face counts as wrong)."""
-
     classes = list(EMOTION_CLASSES)
     full = classification_metrics(y_true, y_pred, classes)
     emotional = y_true > 0

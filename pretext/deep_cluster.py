@@ -38,7 +38,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import normalized_mutual_info_score
 
 from avpretext.common.io import write_atomic, write_json_atomic
 from pretext.recluster import embed_with
@@ -83,6 +82,8 @@ def cluster_nmi(labels: np.ndarray, classes: pd.Series) -> float | None:
     """Normalised mutual information (arithmetic mean of the entropies) between clusters and known classes,
     0 (independent) to 1 (the same partition); None without two known classes. Shapes as
     :func:`cluster_purity`. Unlike purity it does not grow with the number of clusters."""
+    from sklearn.metrics import normalized_mutual_info_score  # heavy (seconds); only scoring rounds needs it
+
     frame = _known(labels, classes)
     return None if frame is None else float(normalized_mutual_info_score(frame["cls"], frame["cluster"]))
 

@@ -13,14 +13,21 @@ label audit (ROC AUC). Conventions:
 from __future__ import annotations
 
 import numpy as np
-from sklearn import metrics as sk
+
+
+def _sklearn_metrics():
+    # scikit-learn takes seconds to import; commands that never score (data_prep --help, extract, label) import
+    # this module through the audit and the face-emotion fit, so it is loaded on the first score instead.
+    from sklearn import metrics
+
+    return metrics
 
 
 def confusion_matrix(y_true, y_pred, num_classes: int) -> np.ndarray:
     """(C, C) int64 counts; rows are references, columns predictions, classes ``0..C-1``."""
     if len(y_true) == 0:
         return np.zeros((num_classes, num_classes), dtype=np.int64)
-    return sk.confusion_matrix(np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64),
+    return _sklearn_metrics().confusion_matrix(np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64),
                                labels=np.arange(num_classes)).astype(np.int64)
 
 
@@ -45,13 +52,14 @@ def metrics_from_confusion(confusion, class_names: list[str]) -> dict:
     labels = np.arange(len(class_names))
     support = confusion.sum(1)
     if len(y_true):
-        precision, recall, f1, _ = sk.precision_recall_fscore_support(
+        precision, recall, f1, _ = _sklearn_metrics().precision_recall_fscore_support(
             y_true, y_pred, labels=labels, zero_division=0)
         # Macro averages over the classes present in the references (scikit-learn's average="macro" with
         # labels=present, taken from the per-class scores instead of a second pass); the macro recall is the UAR
         # (= balanced_accuracy_score, without its warning when a prediction names an absent class).
         present = support > 0
-        scores = {"accuracy": float(sk.accuracy_score(y_true, y_pred)), "uar": float(recall[present].mean()),
+        scores = {"accuracy": float(_sklearn_metrics().accuracy_score(y_true, y_pred)),
+                  "uar": float(recall[present].mean()),
                   "macro_f1": float(f1[present].mean()), "macro_precision": float(precision[present].mean()),
                   "macro_recall": float(recall[present].mean())}
     else:
@@ -94,4 +102,4 @@ def roc_auc(score, positive) -> float:
     score, positive = np.asarray(score, dtype=np.float64), np.asarray(positive, dtype=bool)
     if positive.all() or not positive.any():
         return float("nan")
-    return float(sk.roc_auc_score(positive, score))
+    return float(_sklearn_metrics().roc_auc_score(positive, score))

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-# torch and avpretext.common.metrics (which imports sklearn) are imported inside the functions below: they are
-# heavy (seconds each) and the label stage, which imports every task, never needs them.
+from avpretext.common.metrics import metrics_from_confusion
+
+# torch is imported inside the functions below: it is heavy (seconds) and the label stage, which imports every
+# task, never needs it.
 
 
 def summarize_counts(confusion) -> dict:
     """Accuracy, UAR and item count from a summed confusion (rows = targets, as
     :meth:`pretext.tasks.base.ClassificationTask.metric_counts` gives it), scored by
     :func:`avpretext.common.metrics.metrics_from_confusion` (NaN when nothing was labelled)."""
-    from avpretext.common.metrics import metrics_from_confusion  # imports sklearn: heavy, training only
-
     counts = np.rint(np.asarray(confusion.cpu() if hasattr(confusion, "cpu") else confusion)).astype(np.int64)
     scores = metrics_from_confusion(counts, [str(i) for i in range(len(counts))])
     return {"acc": scores["accuracy"], "uar": scores["uar"], "n": scores["count"]}
