@@ -3,7 +3,7 @@ against the current recipe's, cell for cell.
 
     .venv/bin/python -m experiments.recipe_methods --manifest M.csv --pretrained RUN --work WORK
         [--methods current,mixup,mixup_log_mel,auxiliary,adversarial,chunk_mean,chunk_attention,
-                   chunk_dynamic_mean,chunk_dynamic_gru]
+                   chunk_dynamic_mean,chunk_dynamic_gru,cluster]
         [--fractions 0.1,1.0]
         [--seeds 0,1,2] [--set key=value ...] [--archive docs/results/methods]
     .venv/bin/python -m experiments.recipe_methods --report docs/results/methods/cells.csv   # print, run nothing
@@ -47,6 +47,10 @@ METHODS = {
     # longest clip lasts 5.3 s: C = 6), aggregated by mean or by a GRU over the chunk sequence (their RnnAttenVec).
     "chunk_dynamic_mean": ["chunk_seconds=1.0", "chunk_mode=dynamic", "chunk_count=6", "chunk_pooling=mean"],
     "chunk_dynamic_gru": ["chunk_seconds=1.0", "chunk_mode=dynamic", "chunk_count=6", "chunk_pooling=gru"],
+    # DeepEmoCluster's semi-supervised fine-tuning (Lin and Busso): k-means pseudo-classes of the model's own pooled
+    # embeddings for every training row, re-made every epoch (DeepCluster's schedule), their cross-entropy added to
+    # the emotion loss with equal weight; k = 8, RAVDESS's number of emotions. Below label fraction 1 only.
+    "cluster": ["cluster_weight=1.0", "cluster_k=8", "recluster_every=1"],
 }
 
 
