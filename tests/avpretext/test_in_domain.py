@@ -1,0 +1,127 @@
+"""In-domain unlabelled audio in pretraining (experiments/in_domain.py) on real audio files: synthetic speech
+written by the test (no shared data needed) through real extraction, labelling and a few pretraining steps.
+
+The defining property: a fold's pretraining data hold every file of its training speakers and no file of its
+dev or test speakers (though the shared extraction holds every fold's training files, i.e. other folds' test
+speakers), and every segment of the pool, labelled in one run with them."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import pandas as pd
+import pytest
+
+from avpretext import synthetic
+from data_prep import store
+from data_prep.label.config import build_label_config
+from data_prep.label.stage import label_corpus
+from data_prep.segments import STATS_FILE, load_segments
+from encoders import load_pretrained
+from experiments.in_domain import (FILES_FILE, RECORD_FILE, SPEAKER_PREFIX, main, prepare_fold_data,
+                                   pretrain_in_domain)
+from finetune.experiment import base_config, check_pretrained
+from finetune.recipes import prepare_csv, write_manifest
+from finetune.train import load_splits
+from pretext.config import RUN_CONFIG_FILE, TrainConfig
+from tests.data_prep.helpers import run_extract
+
+pytest.importorskip("opensmile")  # the acoustic task's descriptors
+
+TASKS = ["energy", "cluster", "acoustic"]
+SETTINGS = ["num_folds=3", "dev_speakers=1"]  # 6 speakers: each fold tests 2, holds out 1 for dev, trains on 3
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, face_model):
+    """A labelled corpus (6 speakers x 4 classes x 2 clips) and a pool of two other voices whose speakers
+    are named like the corpus's (spk01, spk02), extracted and labelled with the audio-only tasks; then every
+    fold's data."""
+    root = tmp_path_factory.mktemp("in_domain")
+    rows = prepare_csv(synthetic.write_labeled_speech(root / "corpus", speakers=6, per_class=2),
+                       gender_column="gender", split_column="split", fold_column="fold")
+    manifest = write_manifest(rows, root / "m.csv")
+    pool_source = synthetic.write_labeled_speech(root / "pool", speakers=2, per_class=2, seed=7)
+    assert not run_extract(pool_source, root / "pool_extract", face_model).failed
+    label_corpus(root / "pool_extract", build_label_config({"tasks": TASKS}), progress=False)
+    work = root / "work"
+    pool, data = prepare_fold_data(str(manifest), root / "pool_extract", work, TASKS, SETTINGS, workers=1,
+                                   log=lambda *_: None)
+    return {"manifest": manifest, "pool_labels": root / "pool_extract", "work": work, "data": data}
+
+
+def _source_path(audio_path: str) -> str:
+    """The original file of a segment's audio, from its extracted item's meta.json."""
+    return os.path.realpath(store.read_json(os.path.join(os.path.dirname(audio_path), store.META_FILE))["path"])
+
+
+@pytest.mark.slow
+def test_each_fold_holds_its_training_files_and_the_pool_and_nothing_of_its_dev_or_test_speakers(setup):
+    _, splits = load_splits(dataclasses.replace(base_config(str(setup["manifest"]), SETTINGS), fold="all"))
+    assert sorted(setup["data"]) == ["fold0", "fold1", "fold2"]
+    pool = load_segments(setup["pool_labels"])
+    assert set(pool["speaker"]) == {"spk01", "spk02"}  # named like two of the corpus's speakers
+    for split in splits:
+        table = load_segments(setup["data"][split.name])
+        sources = {media: _source_path(audio) for media, audio in
+                   table.groupby("media_id")["audio_path"].first().items()}
+        pool_media = set(pool["media_id"])
+        in_domain = {sources[m] for m in sources if m not in pool_media}
+        train = {os.path.realpath(p) for p in split.train["path"]}
+        held_out = {os.path.realpath(p) for p in pd.concat([split.dev, split.test])["path"]}
+        assert in_domain == train, split.name  # every training file, and no other file of the corpus
+        assert not in_domain & held_out and len(held_out) == 48 - len(train)
+        # The pool is all there, segment for segment.
+        assert set(pool["segment_id"]) <= set(table["segment_id"])
+        assert len(table) == len(pool) + len(train)  # one segment per 2.5 s clip
+        # In-domain speakers are named apart from the pool's (which reuse the corpus's names spk01, spk02).
+        rows = table[~table["media_id"].isin(pool_media)]
+        assert set(rows["speaker"]) == {SPEAKER_PREFIX + s for s in split.train["speaker"]}
+        # One k-means over the union: the cluster sizes of the stats count every labelled segment, in-domain too.
+        stats = json.loads((setup["data"][split.name] / STATS_FILE).read_text())
+        assert sum(stats["tasks"]["cluster"]["cluster_sizes"]) == table["cluster_mask"].sum() > len(pool)
+        assert rows["cluster_mask"].all() and rows["energy_mask"].all() and rows["acoustic_mask"].all()
+        record = json.loads((setup["data"][split.name] / RECORD_FILE).read_text())
+        assert record["test_speakers"] == split.test_speakers and record["files"] == len(train)
+        assert not set(record["train_speakers"]) & set(record["dev_speakers"] + record["test_speakers"])
+        files = pd.read_csv(setup["data"][split.name] / FILES_FILE, dtype=str)
+        assert {os.path.realpath(p) for p in files["path"]} == train
+
+
+@pytest.mark.slow
+def test_a_fold_pretrains_and_the_grid_takes_the_fold_template(setup):
+    template = TrainConfig(tasks=",".join(TASKS), encoder="cnn",
+                           encoder_options={"channels": [8, 8], "dim": 16, "n_mels": 32}, max_steps=2,
+                           batch_size=4, max_seconds=1.0, warmup_steps=0, eval_every=2, checkpoint_every=2,
+                           log_every=1, num_workers=0, report_to="none")
+    runs = pretrain_in_domain(str(setup["manifest"]), setup["pool_labels"], setup["work"], template, SETTINGS,
+                              folds="0", pool_only=True, log=lambda *_: None)
+    assert set(runs) == {"fold0", "pool"}
+    saved = json.loads((runs["fold0"] / RUN_CONFIG_FILE).read_text())
+    assert saved["data"] == str(setup["data"]["fold0"]) and saved["max_steps"] == 2  # the labels made above
+    assert json.loads((runs["pool"] / RUN_CONFIG_FILE).read_text())["data"] == str(setup["pool_labels"])
+    steps = [json.loads(line)["step"] for line in (runs["fold0"] / "metrics.jsonl").read_text().splitlines()]
+    assert max(steps) == 2
+    load_pretrained(runs["fold0"] / "encoder")
+    check_pretrained(str(setup["work"] / "{fold}" / "run"), ["fold0"])  # the grid's --pretrained WORK/{fold}/run
+    with pytest.raises(ValueError, match="fold1"):
+        check_pretrained(str(setup["work"] / "{fold}" / "run"), ["fold0", "fold1"])  # not trained here
+
+
+def test_bad_input_gets_one_line(tmp_path, capsys):
+    """No speaker column, a missing pool folder, a face task: exit 2 with one line naming the problem."""
+    manifest = synthetic.write_labeled_speech(tmp_path / "corpus", speakers=4, per_class=1, duration_s=1.0)
+    rows = pd.read_csv(manifest, dtype=str).drop(columns="speaker")
+    no_speaker = tmp_path / "no_speaker.csv"
+    rows.to_csv(no_speaker, index=False)
+    cases = {("--manifest", str(no_speaker), "--pool-labels", str(tmp_path)): "speaker",
+             ("--manifest", str(manifest), "--pool-labels", str(tmp_path / "absent")): "absent: no such folder",
+             ("--manifest", str(manifest), "--pool-labels", str(tmp_path)): "no segments.parquet",
+             ("--manifest", str(manifest), "--pool-labels", str(tmp_path), "--tasks", "energy,face"):
+                 "['face'] need faces"}
+    for args, expected in cases.items():
+        assert main([*args, "--work", str(tmp_path / "work"), "--set", "num_folds=2", "--set", "dev_speakers=1"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and expected in err and err.startswith("experiments/in_domain.py: error:"), err
+    assert not (tmp_path / "work").exists()  # refused before anything was written
