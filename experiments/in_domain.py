@@ -54,7 +54,7 @@ from data_prep.segments import LABEL_CONFIG_FILE, SEGMENTS_FILE, load_segments
 from data_prep.sources import make_item_id
 from encoders import WEIGHTS_FILE
 from experiments.scaling import ENCODERS
-from finetune.experiment import base_config
+from finetune.experiment import IN_DOMAIN_RECORD, base_config
 from finetune.recipes.manifest import UNKNOWN_SPEAKERS
 from finetune.splits import Split
 from finetune.train import load_splits, select_splits
@@ -66,7 +66,8 @@ PROG = "experiments/in_domain.py"
 # pool's faces only while the added audio taught it nothing (masked).
 AUDIO_TASKS = ("energy", "cluster", "acoustic")
 SPEAKER_PREFIX = "in-domain:"  # in-domain speakers' names in the segment table: never a pool speaker's group
-RECORD_FILE = "in_domain.json"  # in a fold's label folder: what its data hold (fold, speakers, files, pool)
+# In a fold's label folder: what its data hold (fold, speakers, files, pool); the grid checks its speakers.
+RECORD_FILE = IN_DOMAIN_RECORD
 FILES_FILE = "in_domain_files.csv"  # in a fold's label folder: the fold's files (path, speaker, media_id)
 SPLIT_FIELDS = ("protocol", "num_folds", "dev_speakers", "split_seed")  # FinetuneConfig fields that make folds
 
@@ -213,7 +214,9 @@ def pretrain(template: TrainConfig, data: Path, run: Path) -> Path:
     started; skipped when its encoder is exported)."""
     if (run / "encoder" / WEIGHTS_FILE).is_file():
         return run
-    train(dataclasses.replace(template, data=str(data), out=str(run), resume=(run / RUN_CONFIG_FILE).exists()))
+    # Absolute: the grid finds the data's record through the run's config.json from any working folder.
+    train(dataclasses.replace(template, data=os.path.abspath(data), out=str(run),
+                              resume=(run / RUN_CONFIG_FILE).exists()))
     return run
 
 

@@ -11,7 +11,9 @@ refused before any training, naming the differences, and so are folders with cel
 the reports summarise every cell in the folder and must not mix settings. The scratch model of each comparison has the pretrained encoder's
 exact architecture (:func:`finetune.model.scratch_twin`) and sees the same fold, seed and label subset, so
 pretrained - scratch is a paired difference. ``--pretrained`` may contain ``{fold}`` (e.g.
-``runs/pre_{fold}/encoder``) when each fold has its own pretraining that excludes the fold's test speakers.
+``runs/pre_{fold}/encoder``) when each fold has its own pretraining that excludes the fold's test speakers
+(experiments/in_domain.py); a fold whose dev or test speakers its pretraining data record as heard
+(``in_domain.json``) is refused before any cell.
 
 Modes ``egemaps`` and ``compare`` are the classic baseline (:mod:`finetune.baseline`: openSMILE functionals,
 logistic regression with C chosen on the dev speakers), one cell (init ``logreg``) per fraction, fold and
@@ -47,12 +49,16 @@ from finetune.loop import train_split
 from finetune.model import encoder_folder, scratch_twin
 from finetune.opensmile_features import Functionals
 from finetune.train import check_init, load_splits
+from pretext.config import RUN_CONFIG_FILE as PRETRAINING_CONFIG_FILE
 
 PROG = command_name("finetune/experiment.py", "avpretext-experiment")  # in usage and error lines
 # FinetuneConfig fields that never change a cell's results: where it is written and how it is run (loader
 # workers do not change the seeded crops: tested in test_finetune.py). Every other field of a finished cell's
 # config must equal what this run would use, or the run is refused: results made otherwise never mix.
 RESULT_NEUTRAL_FIELDS = ("out", "progress", "num_workers", "save_model")
+# In a pretraining's data folder: the corpus speakers whose audio it holds (experiments/in_domain.py adds a fold's
+# training speakers to the pool). The grid refuses a fold whose dev or test speakers are among them.
+IN_DOMAIN_RECORD = "in_domain.json"
 # Read only for a pretrained encoder (its learning-rate multiplier, its frozen epochs): scratch cells ignore
 # them, so ablations that vary only these share their scratch cells (experiments/ravdess_results.py).
 PRETRAINED_ONLY_FIELDS = ("encoder_lr_mult", "freeze_epochs")
@@ -165,6 +171,27 @@ def check_pretrained(pretrained: str, folds) -> None:
                              + f": {folder} holds no exported encoder ({ENCODER_CONFIG_FILE} + {WEIGHTS_FILE})")
 
 
+def check_pretraining_speakers(pretrained: str, splits) -> None:
+    """ValueError when a fold's pretraining data hold audio of that fold's dev or test speakers, as their
+    :data:`IN_DOMAIN_RECORD` says: in-domain pretraining made for other folds (other split options or another
+    manifest) would otherwise leak the evaluated speakers silently. Folds without a record are not checked."""
+    for split in splits:
+        encoder = encoder_folder(pretrained.format(fold=split.name))
+        config = encoder.parent / PRETRAINING_CONFIG_FILE  # of the pretext run that exported it
+        data = json.loads(config.read_text()).get("data") if encoder.name == "encoder" and config.is_file() else ""
+        if not data:
+            continue
+        record = (Path(data) if Path(data).is_dir() else Path(data).parent) / IN_DOMAIN_RECORD
+        if not record.is_file():
+            continue
+        held_out = set(split.dev["speaker"]) | set(split.test["speaker"])
+        leaked = sorted(held_out & set(json.loads(record.read_text())["train_speakers"]))
+        if leaked:
+            raise ValueError(f"--pretrained {pretrained} ({split.name}): its pretraining data ({record.parent}) hold "
+                             f"audio of speakers {leaked}, whom this grid's {split.name} uses for dev or test; "
+                             "make the in-domain pretraining with the grid's manifest and --set split options")
+
+
 def run_grid(base: FinetuneConfig, pretrained: str, out: Path, modes, fractions, seeds, folds="all",
              log=print) -> pd.DataFrame:
     """Run every unfinished cell; return the table of all finished cells (also written as ``cells.csv``).
@@ -189,6 +216,7 @@ def run_grid(base: FinetuneConfig, pretrained: str, out: Path, modes, fractions,
     by_name = {s.name: s for s in splits}
     if pretrained:
         check_pretrained(pretrained, {*by_name, *(c.fold for c in finished_cells(out) if not is_baseline(c))})
+        check_pretraining_speakers(pretrained, splits)
     check_finished_cells(base, pretrained, out)
     if neural:  # options the encoder cannot take (log-mel mixup on a waveform encoder) refused before any cell
         check_init(dataclasses.replace(base, init=pretrained.format(fold=next(iter(by_name)))))

@@ -21,7 +21,7 @@ from data_prep.segments import STATS_FILE, load_segments
 from encoders import load_pretrained
 from experiments.in_domain import (FILES_FILE, RECORD_FILE, SPEAKER_PREFIX, main, prepare_fold_data,
                                    pretrain_in_domain)
-from finetune.experiment import base_config, check_pretrained
+from finetune.experiment import base_config, check_pretrained, check_pretraining_speakers, run_grid
 from finetune.recipes import prepare_csv, write_manifest
 from finetune.train import load_splits
 from pretext.config import RUN_CONFIG_FILE, TrainConfig
@@ -107,6 +107,16 @@ def test_a_fold_pretrains_and_the_grid_takes_the_fold_template(setup):
     check_pretrained(str(setup["work"] / "{fold}" / "run"), ["fold0"])  # the grid's --pretrained WORK/{fold}/run
     with pytest.raises(ValueError, match="fold1"):
         check_pretrained(str(setup["work"] / "{fold}" / "run"), ["fold0", "fold1"])  # not trained here
+    # A grid whose folds differ (2 folds, not 3) would test speakers this pretraining heard: refused before any cell.
+    other = base_config(str(setup["manifest"]), ["num_folds=2", "dev_speakers=1"])
+    _, (fold0, _) = load_splits(other)
+    record = json.loads((setup["data"]["fold0"] / RECORD_FILE).read_text())
+    assert set(record["train_speakers"]) & set(pd.concat([fold0.dev, fold0.test])["speaker"])
+    with pytest.raises(ValueError, match=r"hold audio of speakers \['spk"):
+        run_grid(other, str(setup["work"] / "{fold}" / "run"), setup["work"] / "grid", ["probe"], [1.0], [0], "0")
+    assert not (setup["work"] / "grid").exists()
+    check_pretraining_speakers(str(setup["work"] / "{fold}" / "run"), [s for s in load_splits(
+        base_config(str(setup["manifest"]), SETTINGS))[1] if s.name == "fold0"])  # the folds it was made for
 
 
 def test_bad_input_gets_one_line(tmp_path, capsys):
