@@ -1,9 +1,9 @@
 """``crnn``: raw-waveform CNN with parallel multi-scale convolutions feeding an LSTM.
 
-After Latif et al. [0]: the first layer convolves the raw waveform with several kernel sizes in parallel, so
-that the network sees the signal at several temporal resolutions (short kernels resolve pitch periods, long
-ones the spectral envelope); their outputs are concatenated, refined by a further convolution, pooled, and a
-bidirectional LSTM models the sequence.
+After Latif et al. [0]: their first layer convolves the raw waveform with several kernel sizes in parallel, so
+that the network sees the signal at several temporal resolutions, and an LSTM models what it extracts. Here
+(short kernels resolve pitch periods, long ones the spectral envelope) the branches' outputs are concatenated,
+refined by a further convolution, pooled, and a bidirectional LSTM models the sequence.
 
 Each branch slides its kernel with its own stride, no larger than the kernel (by default half of it), so every
 sample falls inside at least one window of every branch; a branch's rectified outputs are then averaged over

@@ -47,9 +47,10 @@ METHODS = {
     # longest clip lasts 5.3 s: C = 6), aggregated by mean or by a GRU over the chunk sequence (their RnnAttenVec).
     "chunk_dynamic_mean": ["chunk_seconds=1.0", "chunk_mode=dynamic", "chunk_count=6", "chunk_pooling=mean"],
     "chunk_dynamic_gru": ["chunk_seconds=1.0", "chunk_mode=dynamic", "chunk_count=6", "chunk_pooling=gru"],
-    # DeepEmoCluster's semi-supervised fine-tuning (Lin and Busso): k-means pseudo-classes of the model's own pooled
-    # embeddings for every training row, re-made every epoch (DeepCluster's schedule), their cross-entropy added to
-    # the emotion loss with equal weight; k = 8, RAVDESS's number of emotions. Below label fraction 1 only.
+    # DeepEmoCluster's semi-supervised fine-tuning (Lin, Sridhar and Busso): k-means pseudo-classes of the model's
+    # own pooled embeddings for every training row, re-made every epoch (DeepCluster's schedule), their
+    # cross-entropy added to the emotion loss with equal weight; k = 8, RAVDESS's number of emotions. Below label
+    # fraction 1 only.
     "cluster": ["cluster_weight=1.0", "cluster_k=8", "recluster_every=1"],
 }
 

@@ -1,12 +1,13 @@
 """Acoustic-descriptor pretext task: regress eGeMAPS low-level descriptors from the encoder's frames.
 
-PASE+ [0] trains a speech encoder with "workers" that regress hand-made acoustic descriptors from its frames;
-what they carry (pitch, loudness, voice quality, spectral shape) is what classic emotion features summarise
-[1]. Here the targets are the 25 low-level descriptors of eGeMAPSv02 [1] as openSMILE computes them
-(``FeatureLevel.LowLevelDescriptors``, one frame every 10 ms): loudness, alpha ratio, Hammarberg index,
-spectral slopes 0-500 and 500-1500 Hz, spectral flux, MFCC 1-4, and on voiced frames only (openSMILE's
-``_sma3nz`` descriptors, 0 elsewhere) F0 in semitones, jitter, shimmer, HNR, H1-H2, H1-A3, and F1-F3
-frequency, bandwidth and relative amplitude. It needs audio alone, so any unlabelled speech serves.
+PASE+ [0] trains a speech encoder with "workers", among them regressors of hand-made acoustic features from
+its frames (log power spectrum, MFCCs, filter banks, gammatone features, and prosody: pitch, voicing,
+zero-crossing rate, energy). Classic emotion feature sets summarise descriptors of that kind (pitch, loudness,
+spectral shape) and add voice quality [1]. Here the targets are the 25 low-level descriptors of eGeMAPSv02
+[1] as openSMILE computes them (``FeatureLevel.LowLevelDescriptors``, one frame every 10 ms): loudness, alpha
+ratio, Hammarberg index, spectral slopes 0-500 and 500-1500 Hz, spectral flux, MFCC 1-4, and on voiced frames
+only (openSMILE's ``_sma3nz`` descriptors, 0 elsewhere) F0 in semitones, jitter, shimmer, HNR, H1-H2, H1-A3,
+and F1-F3 frequency, bandwidth and relative amplitude. It needs audio alone, so any unlabelled speech serves.
 
 Label stage: :meth:`AcousticTask.fit_context` computes every item's descriptors once, cached as
 ``<audio stem>.egemaps_lld.npy`` beside its audio (float32 (F, 25), raw values; reused while it is newer than

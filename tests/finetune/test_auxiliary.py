@@ -113,7 +113,8 @@ def test_gender_weight_without_known_genders_names_the_manifest(manifest, tmp_pa
 
 @pytest.mark.slow
 def test_at_a_tenth_of_the_labels_the_auxiliary_heads_train_on_every_training_row(manifest, tmp_path):
-    """Semi-supervised (Latif et al. 2020): speaker and gender are known for every training row, emotion for 10%."""
+    """Semi-supervised (Latif et al., IEEE TAC 2022): speaker and gender are known for every training row, emotion
+    for 10%."""
     for name, extra in (("aux", {}), ("adversarial", {"speaker_adversarial": True})):
         run(FinetuneConfig(out=str(tmp_path / name), **_base(manifest, epochs=1, label_fraction=0.1,
                                                                speaker_weight=0.3, gender_weight=0.3, **extra)))

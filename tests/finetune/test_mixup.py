@@ -1,4 +1,5 @@
-"""Mixup (Latif et al.): mixed inputs, targets mixed the same way, a run that trains with it and repeats."""
+"""Mixup (Zhang et al., ICLR 2018; in SER, Latif et al. use it to augment a GAN): mixed inputs, targets mixed
+the same way, a run that trains with it and repeats."""
 from __future__ import annotations
 
 import dataclasses
