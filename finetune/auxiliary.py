@@ -21,8 +21,8 @@ DeepClusterLoop`, the code pretraining's ``--recluster-every`` runs). The cluste
 epoch and re-made every ``--recluster-every`` epochs, the cluster head re-initialised each time with its
 optimizer state (DeepCluster [2]: cluster indices of one round mean nothing in the next). The pseudo-class
 loss covers every training row, labelled or not ([1]'s pseudo-label classifier learns from both), and the
-emotion loss the labelled ones only: unlabelled rows shape the encoder through the cluster head alone. The rounds are written to
-``SPLIT/clusters/round_NNN.parquet`` and ``.json``.
+emotion loss the labelled ones only: unlabelled rows shape the encoder through the cluster head alone. The
+rounds are written to ``SPLIT/clusters/round_NNN.parquet`` and ``.json``.
 
 With ``speaker_adversarial`` the speaker head sees the embedding through a gradient reversal: the head still
 learns to tell the training speakers apart, while the encoder receives the negated gradient and is pushed to
@@ -218,24 +218,42 @@ def build_aux_heads(dim: int, num_classes: dict[str, int], dropout: float) -> nn
                           for name, n in num_classes.items()})
 
 
+def _loss_mask(batch: dict, name: str, perm: torch.Tensor | None) -> torch.Tensor:
+    """(B,) bool: the items task ``name``'s loss averages over (labelled; with mixup's ``perm``, on both sides)."""
+    mask = batch["masks"][name]
+    return mask if perm is None else mask & mask[perm]
+
+
+def aux_items(batch: dict, weights: dict[str, float], perm: torch.Tensor | None = None) -> torch.Tensor:
+    """(T,) float: how many items each task's loss in :func:`aux_loss` averages over, tasks in ``weights``'
+    order (``perm``: mixup's partners, as given to :func:`aux_loss`)."""
+    return torch.stack([_loss_mask(batch, name, perm).sum() for name in weights]).float()
+
+
 def aux_loss(aux_outputs: dict[str, torch.Tensor], batch: dict, weights: dict[str, float],
-             lam: float | None = None, perm: torch.Tensor | None = None) -> torch.Tensor:
+             lam: float | None = None, perm: torch.Tensor | None = None,
+             shares: torch.Tensor | None = None) -> torch.Tensor:
     """Sum over tasks of weight x cross-entropy on the items labelled for that task.
 
     With mixup (``lam``, ``perm`` of :func:`finetune.losses.mix_batch`) the targets are mixed like the emotion's:
     ``lam * CE(y) + (1 - lam) * CE(y[perm])`` over the items labelled on both sides.
+
+    ``shares``: (T,) factor per task (``weights``' order; default 1) multiplying its mean over this batch's
+    items: in a multi-process step, this process's share of the mean over every process's items
+    (:func:`finetune.loop._step_shares`, from :func:`aux_items`).
     """
     total = None
-    for name, weight in weights.items():
-        logits, labels, mask = aux_outputs[name], batch["labels"][name], batch["masks"][name]
-        if lam is None:
-            loss = nn.functional.cross_entropy(logits[mask], labels[mask]) if mask.any() else logits.sum() * 0
+    for i, (name, weight) in enumerate(weights.items()):
+        logits, labels = aux_outputs[name], batch["labels"][name]
+        mask = _loss_mask(batch, name, perm if lam is not None else None)
+        if not mask.any():
+            loss = logits.sum() * 0  # keeps the graph (and DDP's gradient hooks) connected
+        elif lam is None:
+            loss = nn.functional.cross_entropy(logits[mask], labels[mask])
         else:
-            both = mask & mask[perm]
-            if both.any():
-                loss = (lam * nn.functional.cross_entropy(logits[both], labels[both])
-                        + (1 - lam) * nn.functional.cross_entropy(logits[both], labels[perm][both]))
-            else:
-                loss = logits.sum() * 0
+            loss = (lam * nn.functional.cross_entropy(logits[mask], labels[mask])
+                    + (1 - lam) * nn.functional.cross_entropy(logits[mask], labels[perm][mask]))
+        if shares is not None:
+            loss = loss * shares[i]
         total = weight * loss if total is None else total + weight * loss
     return total

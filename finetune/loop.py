@@ -2,6 +2,7 @@
 ``split.test`` once, write the split's folder."""
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -13,8 +14,8 @@ import torch
 from avpretext.common.batches import check_can_progress, collate, SegmentDataset, train_drop_last
 from avpretext.common.io import write_atomic, write_json_atomic
 from avpretext.common.schedules import EpochSampler, step_scheduler, warmup_cosine
-from finetune.auxiliary import (add_aux_columns, aux_loss, aux_weights, CLUSTER, cluster_rounds, hide_unlabelled,
-                                labelled_items, training_rows)
+from finetune.auxiliary import (add_aux_columns, aux_items, aux_loss, aux_weights, CLUSTER, cluster_rounds,
+                                hide_unlabelled, labelled_items, training_rows)
 from finetune.chunking import chunk_settings
 from finetune.config import FinetuneConfig
 from finetune.data import read_seconds, Targets, probe_durations, segment_table
@@ -88,9 +89,13 @@ def _scheduler(optimizer, config, steps_per_epoch: int, freeze_steps: int):
 
 
 def _training_loss(model, batch: dict, targets: Targets, class_weight, weights: dict, lam, perm,
-                   mix_input: str = "waveform") -> torch.Tensor:
+                   mix_input: str = "waveform", share=None) -> torch.Tensor:
     """The emotion loss (mixed when ``lam`` is given: mixup of ``mix_input``) plus the weighted auxiliary
-    losses (if any)."""
+    losses (if any).
+
+    ``share``: in a multi-process run, ``(T,) items per masked-mean term -> (T,) factors`` (:func:`_step_shares`)
+    that turn this process's means into its shares of the means over the whole step's items.
+    """
     inputs, mix = batch, None
     if lam is not None and mix_input == "log_mel":
         mix = (lam, perm)  # mixed inside the model, after its log-mel front end
@@ -101,7 +106,42 @@ def _training_loss(model, batch: dict, targets: Targets, class_weight, weights: 
         loss = compute_loss(outputs, batch, targets, class_weight)
     else:
         loss = mixup_loss(outputs, batch, lam, perm, targets, class_weight)
-    return loss + aux_loss(aux_outputs, batch, weights, lam, perm) if weights else loss
+    shares = None
+    if share is not None and (targets.categorical or weights):
+        partners = perm if lam is not None else None
+        # The CCC of dimensions is no mean over items: it stays each process's own.
+        emotion = [_emotion_items(batch, class_weight, partners)] if targets.categorical else []
+        shares = share(torch.stack([*emotion, *(aux_items(batch, weights, partners) if weights else [])]))
+        if emotion:
+            loss, shares = loss * shares[0], shares[1:]
+    return loss + aux_loss(aux_outputs, batch, weights, lam, perm, shares) if weights else loss
+
+
+def _emotion_items(batch: dict, class_weight, perm) -> torch.Tensor:
+    """What the categorical emotion loss's mean divides by in this batch: the labelled items' count, or the sum
+    of their class weights (with mixup's ``perm``: the pairs labelled on both sides, weighted by their own
+    class; exact without class weights). A float scalar."""
+    mask = batch["masks"]["emotion"]
+    if perm is not None:
+        mask = mask & mask[perm]
+    if class_weight is None:
+        return mask.sum().float()
+    return class_weight[batch["labels"]["emotion"][mask]].sum().float()
+
+
+def _step_shares(accelerator, items: torch.Tensor) -> torch.Tensor:
+    """``P * n_p / (n_1 + ... + n_P)`` per loss term. ``items``: (T,) what each masked-mean term of this
+    process's batch divides by (labelled items, or their class weights).
+
+    A loss that is a mean over the labelled items of one process's batch does not average to the one-process
+    loss of the step when the processes' batches hold different numbers of labelled items (a semi-supervised
+    batch, class weights, skipped files): DDP's gradient is the plain mean over processes. Scaled by its factor,
+    each process's mean becomes its share of the mean over the labelled items of all processes' batches, and the
+    step is the one-process step on their union. A term no process has an item for gets 0 (its loss is 0).
+    """
+    total = accelerator.reduce(items.detach().clone(), reduction="sum")
+    return torch.where(total > 0, accelerator.num_processes * items / total.clamp(min=1e-12),
+                       torch.zeros_like(items))
 
 
 def train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Path, accelerator) -> dict:
@@ -177,6 +217,7 @@ def _train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Pa
             accelerator.print(f"{split.name} {round_line(cluster_facts[-1])}")
     eval_loaders = {part: accelerator.prepare(loader) for part, loader in eval_loaders.items()}
 
+    share = functools.partial(_step_shares, accelerator) if accelerator.num_processes > 1 else None
     history, best = [], {"smoothed": -math.inf, "epoch": -1, "state": None}
     tracker = SelectionTracker(config)
     started = time.perf_counter()
@@ -194,7 +235,8 @@ def _train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Pa
                 lam = float(mix_rng.beta(config.mixup_alpha, config.mixup_alpha))
                 size = len(batch["lengths"] if "lengths" in batch else batch["embeddings"])
                 perm = torch.from_numpy(mix_rng.permutation(size)).to(accelerator.device)
-            loss = _training_loss(model, batch, targets, class_weight, weights, lam, perm, config.mixup_input)
+            loss = _training_loss(model, batch, targets, class_weight, weights, lam, perm, config.mixup_input,
+                                  share)
             accelerator.backward(loss)
             optimizer.step()
             step_scheduler(accelerator, scheduler)
@@ -202,6 +244,9 @@ def _train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Pa
             loss_sum, batches = loss_sum + float(loss.detach()), batches + 1
         if not batches:  # check_can_progress said otherwise: never report an untrained model as trained
             raise RuntimeError(f"{split.name} epoch {epoch + 1}: the training loader yielded no batch")
+        # Every process's losses: the epoch's mean is the one-process run's, not the main process's shard's.
+        loss_sum, batches = accelerator.reduce(torch.tensor([loss_sum, batches], dtype=torch.float64,
+                                                            device=accelerator.device), reduction="sum").tolist()
         dev_outputs = predict_loader(accelerator, model, eval_loaders["dev"])
         dev, loss_dev = score(*dev_outputs, targets), dev_loss(*dev_outputs, targets, class_weight)
         smoothed, improved = tracker.update(dev["uar"], loss_dev, accelerator.unwrap_model(model))

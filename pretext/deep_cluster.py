@@ -20,8 +20,11 @@ the interrupted run had. :func:`round_scores` scores a run's saved rounds agains
 Fine-tuning's cluster loss (:mod:`finetune.auxiliary`, DeepEmoCluster's semi-supervised form) runs the same
 rounds on the SER model's utterance embeddings of a split's training rows.
 
-The main process clusters and writes the round; every process then reads the same file, so data-parallel
-processes always agree on the labels, and re-initialise the head from the same seed, so their weights stay equal.
+Data-parallel runs (``accelerate launch``) make the round one process would: every process embeds its share of
+the rows (every P-th batch), the main process gathers the embeddings of all of them, clusters and writes the
+round, and sends its assignments to every process, so all processes train on the same pseudo-label for each
+row (the labels live in the dataset, indexed by row, whichever process's shard reads it); every process then
+re-initialises the head from the same seed, so DDP's copies of it stay equal.
 
 [0] W.-C. Lin, K. Sridhar and C. Busso, "DeepEmoCluster: a semi-supervised framework for latent cluster
     representation of speech emotions", ICASSP 2021.
@@ -160,13 +163,16 @@ class DeepClusterLoop:
         return self.run_round(accelerator, model, optimizer, epoch, epoch // self.every)
 
     def run_round(self, accelerator, model, optimizer, epoch: int, number: int) -> dict:
-        """Round ``number`` after ``epoch`` completed epochs: cluster (main process), apply everywhere,
-        re-initialise the head. Returns the round's facts."""
+        """Round ``number`` after ``epoch`` completed epochs: every process embeds its share of the rows, the
+        main process clusters all of them and writes the round, every process applies the main process's
+        assignments and re-initialises the head alike. Returns the round's facts."""
+        from accelerate.utils import broadcast_object_list  # loaded by whoever made the accelerator already
+
         unwrapped = accelerator.unwrap_model(model)
-        if accelerator.is_main_process:
-            self._make_round(unwrapped, number, epoch, accelerator.device)
-        accelerator.wait_for_everyone()
-        facts = self._apply(number)
+        embedded = self._embed_all(accelerator, unwrapped)
+        made = [self._make_round(embedded, number, epoch) if accelerator.is_main_process else None]
+        labels, mask, facts = broadcast_object_list(made)[0]  # the main process's round, on every process
+        self._set_labels(labels, mask)
         self._reset_head(self.head(unwrapped), optimizer, number)
         return facts
 
@@ -192,14 +198,43 @@ class DeepClusterLoop:
         finally:
             encoder.train(was_training)
 
-    def _make_round(self, model, number: int, epoch: int, device) -> None:
+    def _valid(self) -> np.ndarray:
+        """(N,) bool: the rows that may be clustered."""
         table = self.table
-        valid = table["cluster_valid"].astype(bool) if "cluster_valid" in table else table["cluster_mask"]
-        embedded = self.embed(model, table[valid.to_numpy()], device)
+        return (table["cluster_valid"] if "cluster_valid" in table else table["cluster_mask"]).to_numpy(bool)
+
+    def _embed_all(self, accelerator, model) -> np.ndarray | None:
+        """``(V, D)`` embeddings of the V clusterable rows of every dataset, in table order, on the main process
+        (None on the others).
+
+        Every process embeds every P-th batch of ``batch_size`` rows (all of them in one process) and the main
+        process gathers them: each row is embedded once, by the same weights on every process (DDP keeps them
+        equal), so the k-means below sees every training row, not one process's shard.
+        """
+        from accelerate.utils import gather_object
+
+        rows = np.flatnonzero(self._valid())
+        batches = [rows[lo:lo + self.batch_size] for lo in range(0, len(rows), self.batch_size)]
+        processes = accelerator.num_processes
+        mine = batches[accelerator.process_index::processes]
+        part = self.embed(model, self.table.iloc[np.concatenate(mine) if mine else []], accelerator.device)
+        parts = gather_object([part])  # one array per process, in process order
+        if not accelerator.is_main_process:
+            return None
+        order = [np.concatenate(batches[rank::processes]) for rank in range(processes) if batches[rank::processes]]
+        if not order:
+            return np.zeros((0, 1), dtype=np.float32)
+        embedded = np.empty((len(rows), parts[0].shape[1]), dtype=np.float32)
+        embedded[np.searchsorted(rows, np.concatenate(order))] = np.concatenate([p for p in parts if len(p)])
+        return embedded
+
+    def _make_round(self, embedded: np.ndarray, number: int, epoch: int) -> tuple[np.ndarray, np.ndarray, dict]:
+        """Cluster ``embedded`` (:meth:`_embed_all`), write the round; (labels (N,), mask (N,), facts)."""
+        table, valid = self.table, self._valid()
         features = np.zeros((len(table), embedded.shape[1] if embedded.size else 1), dtype=np.float32)
-        features[valid.to_numpy()] = embedded
+        features[valid] = embedded
         cfg = dataclasses.replace(self.cfg, seed=self.cfg.seed + number)
-        clustered, facts = cluster_table(table, features, valid, cfg)
+        clustered, facts = cluster_table(table, features, pd.Series(valid), cfg)
         labels, mask = clustered["cluster_label"].to_numpy(), clustered["cluster_mask"].to_numpy(bool)
         facts = {"round": number, "epoch": epoch, **{k: v for k, v in facts.items() if k != "classes"}}
         if PURITY_COLUMN in table:
@@ -211,25 +246,35 @@ class DeepClusterLoop:
                                "cluster_mask": mask})
         self.folder.mkdir(parents=True, exist_ok=True)
         write_atomic(self.folder / f"round_{number:03d}.parquet", lambda tmp: rounds.to_parquet(tmp, index=False))
-        write_json_atomic(self.folder / f"round_{number:03d}.json", facts)  # last: it marks the round as made
+        facts_path = self.folder / f"round_{number:03d}.json"
+        write_json_atomic(facts_path, facts)  # last: it marks the round as made
+        return labels, mask, json.loads(facts_path.read_text())  # as resume() reads them
 
     def _apply(self, number: int) -> dict:
+        """Set the labels of saved round ``number``; its facts."""
         path = self.folder / f"round_{number:03d}.parquet"
         rounds = pd.read_parquet(path)
         if rounds["segment_id"].tolist() != self.table["segment_id"].tolist():
             raise ValueError(f"{path}: its segments are not this run's (another --data or split); use a new --out")
+        self._set_labels(rounds["cluster_label"].to_numpy(), rounds["cluster_mask"].to_numpy(bool))
+        return json.loads((self.folder / f"round_{number:03d}.json").read_text())
+
+    def _set_labels(self, labels: np.ndarray, mask: np.ndarray) -> None:
+        """The datasets' cluster labels and masks from (N,) arrays over :attr:`table`'s rows (datasets in order)."""
         start = 0
         for dataset in self.datasets:
-            part = rounds.iloc[start:start + len(dataset.table)]
-            start += len(dataset.table)
+            size = len(dataset.table)
             if TASK in dataset.labels:
-                dataset.labels[TASK] = torch.tensor(np.clip(part["cluster_label"].to_numpy(np.int64), 0, None))
-                dataset.masks[TASK] = torch.tensor(part["cluster_mask"].to_numpy(bool))
-        return json.loads((self.folder / f"round_{number:03d}.json").read_text())
+                dataset.labels[TASK] = torch.tensor(np.clip(np.asarray(labels[start:start + size], np.int64), 0, None))
+                dataset.masks[TASK] = torch.tensor(np.asarray(mask[start:start + size], bool))
+            start += size
 
     def _reset_head(self, head: torch.nn.Module, optimizer, number: int) -> None:
         """Fresh weights for the cluster head (the same on every process) and no optimizer state for them."""
-        with torch.random.fork_rng(devices=[]):
+        # A GPU head draws its weights from its device's generator: fork that one too, so the training's
+        # random streams go on afterwards as if no round had happened.
+        devices = sorted({p.device.index or 0 for p in head.parameters() if p.is_cuda})
+        with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.seed * 1000 + number)
             for module in head.modules():
                 if hasattr(module, "reset_parameters"):
