@@ -1,5 +1,6 @@
-"""In-domain unlabelled audio in pretraining (experiments/in_domain.py) on real audio files: synthetic speech
-written by the test (no shared data needed) through real extraction, labelling and a few pretraining steps.
+"""In-domain unlabelled audio in pretraining (experiments/in_domain.py) on real audio files through real
+extraction, labelling and a few pretraining steps: synthetic speech written by the test (no shared data
+needed), and RAVDESS recordings (skipped with the reason without the shared data folder).
 
 The defining property: a fold's pretraining data hold every file of its training speakers and no file of its
 dev or test speakers (though the shared extraction holds every fold's training files, i.e. other folds' test
@@ -22,9 +23,10 @@ from encoders import load_pretrained
 from experiments.in_domain import (FILES_FILE, RECORD_FILE, SPEAKER_PREFIX, main, prepare_fold_data,
                                    pretrain_in_domain)
 from finetune.experiment import base_config, check_pretrained, check_pretraining_speakers, run_grid
-from finetune.recipes import prepare_csv, write_manifest
+from finetune.recipes import prepare_csv, prepare_ravdess, write_manifest
 from finetune.train import load_splits
 from pretext.config import RUN_CONFIG_FILE, TrainConfig
+from tests.conftest import RAVDESS, _require
 from tests.data_prep.helpers import run_extract
 
 pytest.importorskip("opensmile")  # the acoustic task's descriptors
@@ -34,21 +36,36 @@ SETTINGS = ["num_folds=3", "dev_speakers=1"]  # 6 speakers: each fold tests 2, h
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory, face_model):
-    """A labelled corpus (6 speakers x 4 classes x 2 clips) and a pool of two other voices whose speakers
-    are named like the corpus's (spk01, spk02), extracted and labelled with the audio-only tasks; then every
-    fold's data."""
-    root = tmp_path_factory.mktemp("in_domain")
-    rows = prepare_csv(synthetic.write_labeled_speech(root / "corpus", speakers=6, per_class=2),
-                       gender_column="gender", split_column="split", fold_column="fold")
-    manifest = write_manifest(rows, root / "m.csv")
-    pool_source = synthetic.write_labeled_speech(root / "pool", speakers=2, per_class=2, seed=7)
-    assert not run_extract(pool_source, root / "pool_extract", face_model).failed
-    label_corpus(root / "pool_extract", build_label_config({"tasks": TASKS}), progress=False)
+def pool(tmp_path_factory, face_model):
+    """A pool of two voices named like two of the synthetic corpus's speakers (spk01, spk02), extracted and
+    labelled with the audio-only tasks."""
+    root = tmp_path_factory.mktemp("in_domain_pool")
+    source = synthetic.write_labeled_speech(root / "pool", speakers=2, per_class=2, seed=7)
+    assert not run_extract(source, root / "extract", face_model).failed
+    label_corpus(root / "extract", build_label_config({"tasks": TASKS}), progress=False)
+    return root / "extract"
+
+
+def _corpus(kind: str, root):
+    """A labelled corpus of 6 speakers: synthetic speech (4 classes x 2 clips each), or 4 recordings of each of
+    RAVDESS's actors 1-6 (skipped with the reason when the shared data folder is absent)."""
+    if kind == "synthetic":
+        return write_manifest(prepare_csv(synthetic.write_labeled_speech(root / "corpus", speakers=6, per_class=2),
+                                          gender_column="gender", split_column="split", fold_column="fold"),
+                              root / "m.csv")
+    rows = prepare_ravdess(_require(RAVDESS, "the RAVDESS speech corpus"))
+    rows = rows[rows["speaker"].astype(int) <= 6].sort_values("path").groupby("speaker").head(4)
+    return write_manifest(rows, root / "m.csv")
+
+
+@pytest.fixture(scope="module", params=["synthetic", "ravdess"])
+def setup(request, tmp_path_factory, pool):
+    """Every fold's data for a corpus and the pool."""
+    root = tmp_path_factory.mktemp(f"in_domain_{request.param}")
+    manifest = _corpus(request.param, root)
     work = root / "work"
-    pool, data = prepare_fold_data(str(manifest), root / "pool_extract", work, TASKS, SETTINGS, workers=1,
-                                   log=lambda *_: None)
-    return {"manifest": manifest, "pool_labels": root / "pool_extract", "work": work, "data": data}
+    _, data = prepare_fold_data(str(manifest), pool, work, TASKS, SETTINGS, workers=1, log=lambda *_: None)
+    return {"manifest": manifest, "pool_labels": pool, "work": work, "data": data}
 
 
 def _source_path(audio_path: str) -> str:
@@ -61,35 +78,40 @@ def test_each_fold_holds_its_training_files_and_the_pool_and_nothing_of_its_dev_
     _, splits = load_splits(dataclasses.replace(base_config(str(setup["manifest"]), SETTINGS), fold="all"))
     assert sorted(setup["data"]) == ["fold0", "fold1", "fold2"]
     pool = load_segments(setup["pool_labels"])
-    assert set(pool["speaker"]) == {"spk01", "spk02"}  # named like two of the corpus's speakers
+    corpus = {os.path.realpath(p) for p in pd.read_csv(setup["manifest"], dtype=str)["path"]}
     for split in splits:
-        table = load_segments(setup["data"][split.name])
-        sources = {media: _source_path(audio) for media, audio in
-                   table.groupby("media_id")["audio_path"].first().items()}
-        pool_media = set(pool["media_id"])
-        in_domain = {sources[m] for m in sources if m not in pool_media}
+        labels = setup["data"][split.name]
+        # The items of the fold's label run, by the file each was extracted from (its meta.json).
+        items = {link.name: os.path.realpath(store.read_json(link / store.META_FILE)["path"])
+                 for link in (setup["work"] / split.name / "extract" / store.ITEMS_DIR).iterdir()}
+        in_domain = {media: path for media, path in items.items() if path in corpus}
         train = {os.path.realpath(p) for p in split.train["path"]}
         held_out = {os.path.realpath(p) for p in pd.concat([split.dev, split.test])["path"]}
-        assert in_domain == train, split.name  # every training file, and no other file of the corpus
-        assert not in_domain & held_out and len(held_out) == 48 - len(train)
-        # The pool is all there, segment for segment.
+        assert set(in_domain.values()) == train, split.name  # every training file, and no other file of the corpus
+        assert not train & held_out and train | held_out == corpus
+        assert set(items) - set(in_domain) == set(pool["media_id"])  # the rest is the pool
+        # The table: every segment of the pool, and every in-domain item's segment(s) (a file without a speech
+        # segment under the pool's segmentation gives none, as in the pool).
+        table = load_segments(labels)
+        stats = json.loads((labels / STATS_FILE).read_text())
         assert set(pool["segment_id"]) <= set(table["segment_id"])
-        assert len(table) == len(pool) + len(train)  # one segment per 2.5 s clip
-        # In-domain speakers are named apart from the pool's (which reuse the corpus's names spk01, spk02).
-        rows = table[~table["media_id"].isin(pool_media)]
+        rows = table[table["media_id"].isin(in_domain)]
+        assert set(rows["media_id"]) == set(in_domain) - set(stats["media_without_segments"])
+        assert rows["media_id"].nunique() >= 0.75 * len(train) and len(table) == len(pool) + len(rows)
+        # In-domain speakers are named apart from the pool's (whose names spk01, spk02 the synthetic corpus reuses).
         assert set(rows["speaker"]) == {SPEAKER_PREFIX + s for s in split.train["speaker"]}
         # One k-means over the union: the cluster sizes of the stats count every labelled segment, in-domain too.
-        stats = json.loads((setup["data"][split.name] / STATS_FILE).read_text())
         assert sum(stats["tasks"]["cluster"]["cluster_sizes"]) == table["cluster_mask"].sum() > len(pool)
         assert rows["cluster_mask"].all() and rows["energy_mask"].all() and rows["acoustic_mask"].all()
-        record = json.loads((setup["data"][split.name] / RECORD_FILE).read_text())
+        record = json.loads((labels / RECORD_FILE).read_text())
         assert record["test_speakers"] == split.test_speakers and record["files"] == len(train)
         assert not set(record["train_speakers"]) & set(record["dev_speakers"] + record["test_speakers"])
-        files = pd.read_csv(setup["data"][split.name] / FILES_FILE, dtype=str)
+        files = pd.read_csv(labels / FILES_FILE, dtype=str)
         assert {os.path.realpath(p) for p in files["path"]} == train
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("setup", ["synthetic"], indirect=True)
 def test_a_fold_pretrains_and_the_grid_takes_the_fold_template(setup):
     template = TrainConfig(tasks=",".join(TASKS), encoder="cnn",
                            encoder_options={"channels": [8, 8], "dim": 16, "n_mels": 32}, max_steps=2,
