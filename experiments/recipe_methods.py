@@ -7,6 +7,7 @@ against the current recipe's, cell for cell.
         [--fractions 0.1,1.0]
         [--seeds 0,1,2] [--set key=value ...] [--archive docs/results/methods]
     .venv/bin/python -m experiments.recipe_methods --report docs/results/methods/cells.csv   # print, run nothing
+    .venv/bin/python -m experiments.recipe_methods --report WORK [--archive DIR]   # the finished cells so far
     .venv/bin/python -m experiments.recipe_methods --report docs/results/methods/cells.csv \
         --replicate docs/results/methods/earlier_machine/cells.csv   # the same cells measured twice: how far apart
 
@@ -63,6 +64,16 @@ def run_method(manifest: str, pretrained: str, work: Path, method: str, fraction
     out = work / method
     run_grid(base, pretrained, out, ["finetune"], fractions, seeds)
     return collect(out, finished_cells(out)).assign(method=method)
+
+
+def measured_cells(work: Path) -> pd.DataFrame:
+    """Every finished cell of every method folder in ``work``, without running anything: the report of a grid
+    that is still running or was stopped (its cells are complete pairs only where both methods finished)."""
+    methods = sorted(p.name for p in work.iterdir() if (p / "cells").is_dir())
+    if "current" not in methods:
+        raise ValueError(f"{work}: no current/ grid folder to compare the methods with")
+    return pd.concat([collect(work / m, finished_cells(work / m)).assign(method=m) for m in methods],
+                     ignore_index=True)
 
 
 def compare(cells: pd.DataFrame) -> pd.DataFrame:
@@ -129,15 +140,19 @@ def main(argv=None) -> None:
     parser.add_argument("--archive", type=Path, default=None,
                         help="also write the cells and the comparison here (e.g. docs/results/methods)")
     parser.add_argument("--report", type=Path, default=None, metavar="CELLS_CSV",
-                        help="only print the comparison of a cells.csv written by an earlier run (nothing runs)")
+                        help="only print the comparison of a cells.csv written by an earlier run, or of the finished "
+                             "cells in a WORK folder (nothing runs; with --archive also write it there)")
     parser.add_argument("--replicate", type=Path, default=None, metavar="OTHER_CSV",
                         help="with --report: also compare its cells with the same cells of another run's cells.csv")
     args = parser.parse_args(argv)
     if args.replicate and not args.report:
         parser.error("--replicate needs --report")
     if args.report:
-        cells = pd.read_csv(args.report)
-        print(markdown(cells, compare(cells)))
+        cells = measured_cells(args.report) if args.report.is_dir() else pd.read_csv(args.report)
+        table = compare(cells)
+        if args.archive:
+            write_results(args.archive, cells, table, markdown(cells, table))
+        print(markdown(cells, table))
         if args.replicate:
             print(replicate_markdown(replicate_table(cells, pd.read_csv(args.replicate))))
         return

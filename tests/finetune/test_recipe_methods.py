@@ -63,6 +63,11 @@ def test_methods_are_compared_with_the_current_recipe_on_matched_cells(tmp_path,
     main(["--report", str(tmp_path / "archive" / "cells.csv")])
     printed = capsys.readouterr().out
     assert "| adversarial | pretrained | 100% | 2 |" in printed and "| mixup | scratch | 10% | 2 | +5.0 |" in printed
+    # --report WORK gathers the finished cells of a grid folder (one still running, or stopped) the same way
+    main(["--report", str(tmp_path / "work"), "--archive", str(tmp_path / "partial")])
+    printed = capsys.readouterr().out
+    assert "| adversarial | pretrained | 100% | 2 |" in printed and "mixup" not in printed
+    assert len(pd.read_csv(tmp_path / "partial" / "cells.csv")) == 8  # current + adversarial, 2 inits x 2 folds
 
 
 def test_replicate_compares_the_same_cells_of_two_runs(tmp_path, capsys):
