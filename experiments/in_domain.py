@@ -29,6 +29,9 @@ pool label folder as it is. Cost: the pool is relabelled once per fold (the acou
 beside each item's audio, in the pool's extraction, by the first fold's run; the cluster descriptors are
 recomputed).
 
+The grid (``finetune/experiment.py``) reads each fold's ``in_domain.json`` through the run's config and refuses
+a fold whose dev or test speakers the pretraining heard (folds made with other split options).
+
 Every step is resumable (rerun the same command): the extraction skips finished items, a fold's label folder
 is kept while its ``in_domain.json`` matches this run, and a pretraining resumes from its checkpoints.
 """
