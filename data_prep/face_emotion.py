@@ -7,8 +7,10 @@ needs at run time, with numpy only:
 
 * :func:`frame_features`: the per-frame feature matrix of one item from its stored face arrays, by named
   groups (:data:`FEATURE_GROUPS`): the 52 blendshapes, the AU estimates of :mod:`data_prep.aus`, and
-  landmark geometry normalised for position, size and in-plane rotation; ``*_upper`` variants keep only the
-  brows, eyes, cheeks and nose, which speech moves little;
+  landmark geometry normalised for position, size and in-plane rotation, and ``measures`` engineered from it
+  (brow, lid, nose and mouth distances, heights and angles, left and right averaged); ``*_upper`` variants
+  keep only the brows, eyes, cheeks and nose, which speech moves little; :func:`mirror_permutation` says how
+  the features of a mirrored face follow from the face's own (mirror augmentation in fitting);
 * :class:`FaceEmotionMapping`: standardisation + a softmax classifier (multinomial logistic regression or a
   small ReLU MLP), saved as JSON (no pickle) with its feature names, classes and training summary;
 * :func:`load_mapping`: a user's file, or the default fitted on posed photographs and shipped in
@@ -66,6 +68,30 @@ def _blendshape_names(upper: bool) -> list[str]:
 
 _GEOMETRY_POINTS = {"geometry": [i for points in {**_GEOMETRY_UPPER, **_GEOMETRY_LOWER}.values() for i in points],
                     "geometry_upper": [i for points in _GEOMETRY_UPPER.values() for i in points]}
+# Mirror partners of the geometry points (the mesh's left/right pairs); unlisted points are on the midline.
+_MIRROR_POINTS = dict(zip(_GEOMETRY_UPPER["brow_r"] + _GEOMETRY_UPPER["eye_r"] + (98, 205, 61, 37, 84, 40),
+                          (300, 293, 334, 296, 336) + (263, 387, 385, 362, 380, 373) + (327, 425, 291, 267, 314, 270)))
+_MIRROR_POINTS.update({b: a for a, b in list(_MIRROR_POINTS.items())})
+
+# Engineered geometry ("measures"): distances, heights and angles between brow, lid, nose and mouth points on
+# the eye-aligned mesh (normalised_geometry: inter-ocular units, y downwards). Each per-side measure is the
+# mean of the face's two sides, so a mirrored face (or one turned a little) reads the same; a few absolute
+# left/right differences keep one-sided expressions. Points: subject's right side / left side.
+_SIDE_POINTS = {
+    "right": dict(eye_out=33, eye_in=133, lid_up=159, lid_lo=145, brow_in=107, brow_mid=105, brow_out=70,
+                  brow_in_lo=55, corner=61, nostril=98, cheek=205, lip_up=37, lip_lo=84, jaw=172),
+    "left": dict(eye_out=263, eye_in=362, lid_up=386, lid_lo=374, brow_in=336, brow_mid=334, brow_out=300,
+                 brow_in_lo=285, corner=291, nostril=327, cheek=425, lip_up=267, lip_lo=314, jaw=397),
+}
+_LIP_TOP, _LIP_IN_TOP, _LIP_IN_BOT, _LIP_BOT, _NOSE_TIP, _SUBNASALE, _CHIN, _GLABELLA = 0, 13, 14, 17, 1, 2, 152, 9
+_SIDE_MEASURES = ("brow_in_raise", "brow_mid_raise", "brow_out_raise", "brow_slope", "brow_thick_in", "eye_open",
+                  "lid_up_h", "lid_lo_h", "corner_y", "corner_rel", "corner_eye", "corner_nostril", "cheek_y",
+                  "cheek_eye", "nostril_y", "lip_up_y", "lip_lo_y", "jaw_w")
+_CENTRE_MEASURES = ("brow_gap", "brow_glabella", "nose_w", "nose_tip_y", "nose_lip", "mouth_w", "mouth_open_in",
+                    "mouth_open_out", "mouth_aspect", "lip_top_y", "lip_bot_chin", "chin_y", "upper_lip_thick",
+                    "lower_lip_thick", "corner_angle")
+_ASYMMETRY_MEASURES = ("brow_in_raise", "brow_out_raise", "eye_open", "corner_y", "corner_rel", "cheek_y",
+                       "nostril_y")
 FEATURE_GROUPS: dict[str, list[str]] = {
     "blendshapes": _blendshape_names(upper=False),
     "blendshapes_upper": _blendshape_names(upper=True),
@@ -73,6 +99,8 @@ FEATURE_GROUPS: dict[str, list[str]] = {
     "aus_upper": [f"au_{a}" for a in _UPPER_AUS],
     "geometry": _geometry_names({**_GEOMETRY_UPPER, **_GEOMETRY_LOWER}),
     "geometry_upper": _geometry_names(_GEOMETRY_UPPER),
+    "measures": ([f"measure_{m}" for m in _SIDE_MEASURES + _CENTRE_MEASURES]
+                 + [f"measure_asym_{m}" for m in _ASYMMETRY_MEASURES]),
 }
 
 
@@ -104,6 +132,101 @@ def normalised_geometry(landmarks: np.ndarray, width: int, height: int) -> np.nd
         return np.stack([x, y], axis=-1) / iod[:, None, :]
 
 
+def _side_measures(p: np.ndarray, side: dict[str, int]) -> dict[str, np.ndarray]:
+    """Per-side measures of eye-aligned points ``(T, 478, 2)``, each ``(T,)``."""
+    q = {name: p[:, i] for name, i in side.items()}
+    eye_width = np.linalg.norm(q["eye_out"] - q["eye_in"], axis=-1)
+    eye_y = (q["eye_out"][:, 1] + q["eye_in"][:, 1]) / 2
+    return {
+        "brow_in_raise": q["eye_in"][:, 1] - q["brow_in"][:, 1],
+        "brow_mid_raise": q["lid_up"][:, 1] - q["brow_mid"][:, 1],
+        "brow_out_raise": q["eye_out"][:, 1] - q["brow_out"][:, 1],
+        "brow_slope": q["brow_out"][:, 1] - q["brow_in"][:, 1],  # sad brows: the inner end up
+        "brow_thick_in": q["brow_in_lo"][:, 1] - q["brow_in"][:, 1],
+        "eye_open": np.linalg.norm(q["lid_up"] - q["lid_lo"], axis=-1) / eye_width,
+        "lid_up_h": eye_y - q["lid_up"][:, 1],
+        "lid_lo_h": q["lid_lo"][:, 1] - eye_y,  # AU7 raises the lower lid
+        "corner_y": q["corner"][:, 1],
+        "corner_rel": q["corner"][:, 1] - (p[:, _LIP_TOP, 1] + p[:, _LIP_BOT, 1]) / 2,  # smile < 0 < frown
+        "corner_eye": np.linalg.norm(q["corner"] - q["eye_out"], axis=-1),
+        "corner_nostril": np.linalg.norm(q["corner"] - q["nostril"], axis=-1),
+        "cheek_y": q["cheek"][:, 1],
+        "cheek_eye": q["cheek"][:, 1] - q["lid_lo"][:, 1],
+        "nostril_y": q["nostril"][:, 1],
+        "lip_up_y": q["lip_up"][:, 1] - p[:, _SUBNASALE, 1],
+        "lip_lo_y": q["lip_lo"][:, 1] - p[:, _LIP_IN_BOT, 1],
+        "jaw_w": np.abs(q["jaw"][:, 0]),
+    }
+
+
+def geometry_measures(points: np.ndarray) -> np.ndarray:
+    """Engineered geometry of eye-aligned points (:func:`normalised_geometry`): ``(T, 478, 2) -> (T, M)`` in
+    ``FEATURE_GROUPS["measures"]`` order; NaN rows stay NaN."""
+    p = np.asarray(points, dtype=np.float64)
+    right, left = (_side_measures(p, _SIDE_POINTS[s]) for s in ("right", "left"))
+    mouth_w = np.linalg.norm(p[:, _SIDE_POINTS["right"]["corner"]] - p[:, _SIDE_POINTS["left"]["corner"]], axis=-1)
+    open_in = np.linalg.norm(p[:, _LIP_IN_TOP] - p[:, _LIP_IN_BOT], axis=-1)
+    brows_in = (p[:, _SIDE_POINTS["right"]["brow_in"]], p[:, _SIDE_POINTS["left"]["brow_in"]])
+    corners_y = (p[:, _SIDE_POINTS["right"]["corner"], 1] + p[:, _SIDE_POINTS["left"]["corner"], 1]) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centre = {
+            "brow_gap": np.linalg.norm(brows_in[0] - brows_in[1], axis=-1),
+            "brow_glabella": p[:, _GLABELLA, 1] - (brows_in[0][:, 1] + brows_in[1][:, 1]) / 2,
+            "nose_w": np.linalg.norm(p[:, _SIDE_POINTS["right"]["nostril"]] - p[:, _SIDE_POINTS["left"]["nostril"]],
+                                     axis=-1),
+            "nose_tip_y": p[:, _NOSE_TIP, 1],
+            "nose_lip": p[:, _LIP_TOP, 1] - p[:, _SUBNASALE, 1],  # AU10 shortens it
+            "mouth_w": mouth_w,
+            "mouth_open_in": open_in,
+            "mouth_open_out": np.linalg.norm(p[:, _LIP_TOP] - p[:, _LIP_BOT], axis=-1),
+            "mouth_aspect": open_in / mouth_w,
+            "lip_top_y": p[:, _LIP_TOP, 1],
+            "lip_bot_chin": p[:, _CHIN, 1] - p[:, _LIP_BOT, 1],  # AU17 shortens it
+            "chin_y": p[:, _CHIN, 1],
+            "upper_lip_thick": p[:, _LIP_IN_TOP, 1] - p[:, _LIP_TOP, 1],
+            "lower_lip_thick": p[:, _LIP_BOT, 1] - p[:, _LIP_IN_BOT, 1],
+            "corner_angle": np.arctan2(corners_y - p[:, _LIP_IN_TOP, 1], mouth_w / 2),
+        }
+        columns = ([(right[m] + left[m]) / 2 for m in _SIDE_MEASURES] + [centre[m] for m in _CENTRE_MEASURES]
+                   + [np.abs(right[m] - left[m]) for m in _ASYMMETRY_MEASURES])
+    return np.stack(columns, axis=1).astype(np.float32)
+
+
+def mirror_permutation(features: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """How the features of a mirrored face follow from the face's own: ``mirrored = X[:, perm] * sign``.
+
+    Left/right blendshapes swap, geometry points swap with their mirror partner and their x flips sign; the
+    AU estimates (means of both sides) and the measures (side means and absolute differences) stay.
+
+    Raises:
+        MappingError: a feature whose mirror partner is not among ``features``.
+    """
+    index = {name: i for i, name in enumerate(features)}
+
+    def point_axis(name: str) -> tuple[int, str]:  # "geo_brow_r70_x" -> (70, "x")
+        head, axis = name.rsplit("_", 1)
+        return int(head[len(head.rstrip("0123456789")):]), axis
+
+    geometry_by_point = {point_axis(n): n for n in features if n.startswith("geo_")}
+    perm, sign = [], []
+    for name in features:
+        partner, flip = name, 1.0
+        if name.startswith("bs_"):
+            for a, b in (("Left", "Right"), ("Right", "Left")):
+                if name.endswith(a):
+                    partner = name[: -len(a)] + b
+                    break
+        elif name.startswith("geo_"):
+            point, axis = point_axis(name)
+            partner = geometry_by_point.get((_MIRROR_POINTS.get(point, point), axis))
+            flip = -1.0 if axis == "x" else 1.0
+        if partner not in index:
+            raise MappingError(f"feature {name!r} has no mirror partner among the features")
+        perm.append(index[partner])
+        sign.append(flip)
+    return np.asarray(perm), np.asarray(sign)
+
+
 def frame_features(face, frame_size: tuple[int, int], au_names: list[str], groups: list[str]) -> np.ndarray:
     """Per-frame features of one item: ``(T, F)`` float32 in :func:`feature_names` order, NaN rows where no
     face was found.
@@ -115,7 +238,7 @@ def frame_features(face, frame_size: tuple[int, int], au_names: list[str], group
         groups: feature groups (:data:`FEATURE_GROUPS`).
     """
     parts = []
-    blend = None
+    blend = mesh_2d = None
     for group in groups:
         names = FEATURE_GROUPS[group]
         if group.startswith("blendshapes"):
@@ -129,8 +252,13 @@ def frame_features(face, frame_size: tuple[int, int], au_names: list[str], group
                 raise MappingError(f"the stored AU estimates lack {missing} that feature group {group!r} uses")
             parts.append(np.asarray(face["aus"], dtype=np.float32)[:, [index[n[3:]] for n in names]])
         else:
-            mesh = normalised_geometry(np.asarray(face["landmarks"]), *frame_size)[:, _GEOMETRY_POINTS[group]]
-            parts.append(mesh.reshape(len(mesh), -1))
+            if mesh_2d is None:
+                mesh_2d = normalised_geometry(np.asarray(face["landmarks"]), *frame_size)
+            if group == "measures":
+                parts.append(geometry_measures(mesh_2d))
+            else:
+                mesh = mesh_2d[:, _GEOMETRY_POINTS[group]]
+                parts.append(mesh.reshape(len(mesh), -1))
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 

@@ -6,9 +6,9 @@ when there is one, ``happy/anna/x.jpg``, else the file, so nothing can be kept a
 extracted with ``data_prep extract`` (resumable, images in IMAGE mode), every face frame becomes a sample
 labelled with its item's emotion, and
 
-1. a small grid of feature groups x classifiers (multinomial logistic regression; a one-hidden-layer MLP is
-   available) is scored by grouped cross-validation over identities (``GroupKFold``): every face is scored by
-   a model that never saw its identity;
+1. a small grid of feature groups x classifiers (multinomial logistic regression, also fitted on the faces'
+   mirror images; a one-hidden-layer MLP is available) is scored by grouped cross-validation over identities
+   (``GroupKFold``): every face is scored by a model that never saw its identity;
 2. the best configuration (item-level UAR) is refitted on everything and saved as JSON.
 
 Shapes: ``X`` (N, F) float features, ``y`` (N,) class indices into :data:`EMOTION_CLASSES`, ``groups`` (N,)
@@ -28,7 +28,7 @@ from avpretext.common.metrics import classification_metrics
 from .executors import ProcessExecutor
 from .extract import ExtractOptions, extract_corpus
 from .face_emotion import (EMOTION_ALIASES, EMOTION_CLASSES, FaceEmotionMapping, MappingError, feature_names,
-                           frame_features)
+                           frame_features, mirror_permutation)
 from .signals import list_done_items, load_media
 from .sources import IMAGE_EXTENSIONS, MEDIA_EXTENSIONS
 
@@ -38,13 +38,17 @@ CANDIDATE_FEATURES: dict[str, list[str]] = {
     "blendshapes": ["blendshapes"],
     "blendshapes+aus": ["blendshapes", "aus"],
     "blendshapes+aus+geometry": ["blendshapes", "aus", "geometry"],
+    "blendshapes+aus+geometry+measures": ["blendshapes", "aus", "geometry", "measures"],
     "upper face": ["blendshapes_upper", "aus_upper", "geometry_upper"],
 }
 # Multinomial logistic regression, strongly regularised: on expression_faces (docs/label_audit.md) C = 1 and
-# a 32-unit MLP scored below C = 0.1 in every feature set. The MLP stays selectable (fit_classifier).
+# a 32-unit MLP scored below C = 0.1 in every feature set; an RBF SVM, gradient-boosted trees and MLPs with
+# early stopping did not beat it either (docs/results/face_emotion/README.md). "mirrored": every training face
+# also enters mirrored (mirror_permutation), so the mapping reads a face and its mirror image alike.
 CANDIDATE_MODELS: dict[str, dict] = {
     "logreg C=0.03": {"kind": "logreg", "C": 0.03},
     "logreg C=0.1": {"kind": "logreg", "C": 0.1},
+    "logreg C=0.01 mirrored": {"kind": "logreg", "C": 0.01, "mirror": True},
 }
 # Frames taken from one video item (evenly spaced): a long clip must not outweigh many photographs.
 MAX_FRAMES_PER_ITEM = 30
@@ -148,8 +152,9 @@ def collect_samples(extract_dir: str | Path, rows: list[dict], feature_groups: l
                            np.asarray(corpus, dtype=object))
 
 
-def fit_classifier(X: np.ndarray, y: np.ndarray, model: dict, seed: int = 0):
-    """A fitted scikit-learn pipeline (standardisation + classifier) on ``X (N, F)``, ``y (N,)``."""
+def fit_classifier(X: np.ndarray, y: np.ndarray, model: dict, seed: int = 0, features: list[str] | None = None):
+    """A fitted scikit-learn pipeline (standardisation + classifier) on ``X (N, F)``, ``y (N,)``; a model with
+    ``"mirror": True`` is fitted on the rows and their mirror images (``features``: the column names)."""
     # scikit-learn is heavy to import (seconds) and only fitting needs it, not applying a mapping.
     from sklearn.linear_model import LogisticRegression
     from sklearn.neural_network import MLPClassifier
@@ -161,6 +166,11 @@ def fit_classifier(X: np.ndarray, y: np.ndarray, model: dict, seed: int = 0):
     else:
         clf = MLPClassifier(hidden_layer_sizes=(model["hidden"],), alpha=model["alpha"], max_iter=800,
                             random_state=seed)
+    if model.get("mirror"):
+        if features is None:
+            raise ValueError("a mirrored model needs the feature names")
+        perm, sign = mirror_permutation(features)
+        X, y = np.vstack([X, X[:, perm] * sign]), np.concatenate([y, y])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence warnings of the small grid: the CV score judges them
         return make_pipeline(StandardScaler(), clf).fit(X, y)
@@ -183,11 +193,11 @@ def group_folds(groups: np.ndarray, n_splits: int) -> list[tuple[np.ndarray, np.
     return list(GroupKFold(n_splits=n).split(np.zeros(len(groups)), groups=groups))
 
 
-def cv_probabilities(X, y, groups, model: dict, n_splits: int) -> np.ndarray:
+def cv_probabilities(X, y, groups, model: dict, n_splits: int, features: list[str] | None = None) -> np.ndarray:
     """Out-of-fold ``(N, C)`` probabilities with identities held out."""
     out = np.zeros((len(y), len(EMOTION_CLASSES)))
     for train, test in group_folds(groups, n_splits):
-        out[test] = predict_all_classes(fit_classifier(X[train], y[train], model), X[test])
+        out[test] = predict_all_classes(fit_classifier(X[train], y[train], model, features=features), X[test])
     return out
 
 
@@ -249,7 +259,9 @@ def fit_face_emotion(samples_by_features: dict[str, LabelledSamples], n_splits: 
               for feats, s in samples_by_features.items()}
     for feats, s in samples_by_features.items():
         for model, spec in models.items():
-            mean, firsts = item_probabilities(cv_probabilities(inputs[feats], y, groups, spec, n_splits), item_ids)
+            names = feature_names(s.feature_groups)
+            mean, firsts = item_probabilities(cv_probabilities(inputs[feats], y, groups, spec, n_splits, names),
+                                              item_ids)
             truth = y[firsts]
             key = f"{feats} | {model}"
             table[key] = scores(truth, mean.argmax(1))
@@ -259,7 +271,7 @@ def fit_face_emotion(samples_by_features: dict[str, LabelledSamples], n_splits: 
     best = max(table, key=lambda k: table[k]["uar"])
     feats, model = best.split(" | ")
     s = samples_by_features[feats]
-    pipeline = fit_classifier(inputs[feats], y, models[model])
+    pipeline = fit_classifier(inputs[feats], y, models[model], features=feature_names(s.feature_groups))
     item_y = oof[best]["truth"]
     summary = {"samples": int(len(y)), "items": int(len(item_y)), "identities": int(len(set(groups))),
                "class_counts": {c: int((item_y == i).sum()) for i, c in enumerate(EMOTION_CLASSES)},

@@ -107,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where the files' face signals are extracted (resumable; default: OUT's name + _extract)")
     fit.add_argument("--features", action="append", default=None,
                      help="candidate feature set to try (repeatable; default: all): blendshapes, blendshapes+aus, "
-                          "blendshapes+aus+geometry, upper face")
+                          "blendshapes+aus+geometry, blendshapes+aus+geometry+measures (engineered brow/eye/mouth "
+                          "distances and angles), upper face")
     fit.add_argument("--standardise", choices=["corpus", "training"], default="corpus",
                      help="corpus (default): each corpus standardised by its own statistics, in fitting and "
                           "labelling; training: the training statistics only")

@@ -278,3 +278,63 @@ def test_expression_faces_photographs(tmp_path, face_model):
         media = load_media(tmp_path / "out", item)
         if by_path[media.meta["path"]] == "happy":
             assert EMOTION_CLASSES[int(mapping.media_probabilities(media).argmax())] == "happiness"
+
+
+def test_measures_and_mirror_permutation_on_a_face_and_its_mirror_image(tmp_path, face_model):
+    """The engineered measures and mirror_permutation on the real face model's output: a photograph and its
+    left-right flip give the same measures (side means, absolute asymmetries), and the flip's geometry is the
+    photograph's with mirror partners swapped and x negated (not merely swapped)."""
+    from PIL import Image
+
+    from avpretext import synthetic
+    from data_prep.extract import ExtractOptions, extract_corpus
+    from data_prep.face_emotion import FEATURE_GROUPS, MappingError, feature_names, frame_features, mirror_permutation
+    from data_prep.signals import list_done_items, load_media
+
+    face = synthetic.expression_frame(synthetic.face_image(), "happy", 1.2)
+    Image.fromarray(face).save(tmp_path / "face.png")
+    Image.fromarray(np.ascontiguousarray(face[:, ::-1])).save(tmp_path / "flipped.png")
+    extract_corpus(tmp_path, tmp_path / "out", ExtractOptions(face_model=str(face_model)), progress=False)
+    groups = ["blendshapes", "aus", "geometry", "measures"]
+    features = {}
+    for item in list_done_items(tmp_path / "out"):
+        media = load_media(tmp_path / "out", item)
+        features[Path(media.meta["path"]).stem] = frame_features(media.face, media.frame_size,
+                                                                 list(media.meta["au_names"]), groups)[0]
+    names = feature_names(groups)
+    assert len(names) == 51 + 17 + 80 + len(FEATURE_GROUPS["measures"]) and np.isfinite(features["face"]).all()
+    perm, sign = mirror_permutation(names)
+    mirrored, flipped = features["face"][perm] * sign, features["flipped"]
+    geo = np.array([n.startswith("geo_") for n in names])
+    measures = np.array([n.startswith("measure_") for n in names])
+    assert np.abs(mirrored[geo] - flipped[geo]).max() < 0.05  # inter-ocular units: the same points
+    assert np.abs(features["face"][perm][geo] - flipped[geo]).max() > 0.5  # without negating x: far off
+    assert np.abs(features["face"][measures] - flipped[measures]).max() < 0.05
+    with pytest.raises(MappingError, match="no mirror partner"):
+        mirror_permutation(["bs_browDownLeft"])  # its partner browDownRight is not among the features
+
+
+@pytest.mark.slow
+def test_mirrored_fit_reads_a_face_and_its_mirror_alike(posed_manifest, tmp_path, face_model):
+    """A model fitted with mirror augmentation ("mirror": True) gives the same probabilities for a face's
+    features and their mirror image; the same model fitted without it does not."""
+    from data_prep.extract import ExtractOptions, extract_corpus
+    from data_prep.face_emotion import feature_names, mirror_permutation
+    from data_prep.face_emotion_fit import (collect_samples, fit_classifier, mapping_from_pipeline,
+                                            read_labelled_source)
+
+    extract_corpus(posed_manifest, tmp_path / "out", ExtractOptions(face_model=str(face_model)), progress=False)
+    groups = ["blendshapes", "aus", "geometry", "measures"]
+    samples = collect_samples(tmp_path / "out", read_labelled_source(posed_manifest), groups)
+    assert len(samples.y) == 12
+    names = feature_names(groups)
+    perm, sign = mirror_permutation(names)
+    gaps = {}
+    for mirror in (True, False):
+        pipeline = fit_classifier(samples.X, samples.y, {"kind": "logreg", "C": 0.01, "mirror": mirror},
+                                  features=names)
+        mapping = mapping_from_pipeline(pipeline, groups, {})
+        gaps[mirror] = np.abs(mapping.predict_proba(samples.X) - mapping.predict_proba(samples.X[:, perm] * sign)).max()
+    assert gaps[True] < 1e-3 < gaps[False], gaps
+    with pytest.raises(ValueError, match="feature names"):
+        fit_classifier(samples.X, samples.y, {"kind": "logreg", "C": 0.01, "mirror": True})
