@@ -3,6 +3,8 @@ face model and synthetic media written by the tests themselves."""
 from __future__ import annotations
 
 import os
+import subprocess
+import warnings
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,31 @@ def _require(path: Path, what: str) -> Path:
         pytest.skip(f"{what} not found at {path} (the shared data folder sits beside the repository in CI; "
                     "a fresh clone does not have it)")
     return path
+
+
+def run_main(main, args, capsys) -> subprocess.CompletedProcess:
+    """``main(args)`` of a command, called in this process, as (returncode, stdout, stderr) like its command line.
+
+    For the many input-error cases of one command: each would pay a new interpreter's imports (torch,
+    accelerate: 3-5 s) for a check of the command's own validation. A usage error's SystemExit is its exit
+    code; warnings are written to stderr as a fresh interpreter would (pytest would otherwise keep them), so
+    "no torch warning" checks still see them. An unexpected exception propagates and fails the test, as its
+    traceback on stderr would. Each test file still runs its command for real at least once.
+    """
+    capsys.readouterr()
+    message = ""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as stop:
+            code = stop.code
+            if code is not None and not isinstance(code, int):  # sys.exit("text") prints the text, exits 1
+                code, message = 1, f"{code}\n"
+    out, err = capsys.readouterr()
+    err += message
+    err += "".join(warnings.formatwarning(w.message, w.category, w.filename, w.lineno) for w in caught)
+    return subprocess.CompletedProcess(list(map(str, args)), code or 0, out, err)
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,9 @@ import torch
 from avpretext import synthetic
 from avpretext.synthetic import write_labeled_speech
 from encoders import build_encoder, save_pretrained
+from finetune import experiment, predict, train
 from finetune.experiment_report import markdown, paired_differences, summary_table
+from tests.conftest import run_main
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = {"channels": [8, 8, 16], "dim": 16}
@@ -37,17 +40,23 @@ def pretrained(tmp_path_factory) -> Path:
     return save_pretrained(build_encoder("cnn", **TINY), tmp_path_factory.mktemp("pre") / "encoder")
 
 
-def _finetune(manifest, out, *extra, launcher=(), env=None):
+def _finetune(manifest, out, *extra, launcher=(), env=None, capsys=None):
+    """finetune/train.py as a command; with ``capsys``, its main() in this process (see run_main)."""
     args = ["--manifest", manifest, "--out", out, "--encoder-options", json.dumps(TINY), "--epochs", 1,
             "--num-folds", 3, "--fold", 0, "--dev-speakers", 1, "--num-workers", 0, "--no-progress", *extra]
+    if capsys is not None:
+        return run_main(train.main, args, capsys)
     return _run([*launcher, str(REPO / "finetune" / "train.py"), *args], env)
 
 
-def _experiment(manifest, pretrained, out, *settings, extra=()):
+def _experiment(manifest, pretrained, out, *settings, extra=(), capsys=None):
+    """finetune/experiment.py as a command; with ``capsys``, its main() in this process (see run_main)."""
     args = ["--manifest", manifest, "--pretrained", pretrained, "--out", out, "--modes", "finetune",
             "--fractions", "1", "--seeds", "0", "--folds", "0",
             *[a for s in ("epochs=1", "num_folds=3", "dev_speakers=1", "num_workers=0", *settings)
               for a in ("--set", s)], *extra]
+    if capsys is not None:
+        return run_main(experiment.main, args, capsys)
     return _run([str(REPO / "finetune" / "experiment.py"), *args])
 
 
@@ -79,17 +88,20 @@ def _with_missing_file(speech, folder: Path) -> tuple[Path, str]:
 
 
 @pytest.mark.slow
-def test_finetune_input_errors_are_one_line_before_anything_is_written(speech, tmp_path):
+def test_finetune_input_errors_are_one_line_before_anything_is_written(speech, tmp_path, capsys):
     program = "finetune/train.py"
     manifest, deleted = _with_missing_file(speech, tmp_path / "data")
+    # The command line itself once; the other mistakes through the same main() in this process.
     assert_user_error(_finetune(manifest, tmp_path / "a"), program, f"{deleted}: cannot read audio (file not found)")
-    assert_user_error(_finetune(tmp_path / "none.csv", tmp_path / "b"), program, "none.csv: no such manifest")
-    assert_user_error(_finetune(speech, tmp_path / "c", "--init", tmp_path / "no_encoder"), program,
+    assert_user_error(_finetune(tmp_path / "none.csv", tmp_path / "b", capsys=capsys), program,
+                      "none.csv: no such manifest")
+    assert_user_error(_finetune(speech, tmp_path / "c", "--init", tmp_path / "no_encoder", capsys=capsys), program,
                       f"--init {tmp_path / 'no_encoder'}")
-    assert_user_error(_finetune(speech, tmp_path / "d", "--encoder-options", '{"chanels": [8]}'), program,
-                      "chanels")
+    assert_user_error(_finetune(speech, tmp_path / "d", "--encoder-options", '{"chanels": [8]}', capsys=capsys),
+                      program, "chanels")
     (tmp_path / "file").write_text("not a folder")
-    assert_user_error(_finetune(speech, tmp_path / "file"), program, f"{tmp_path / 'file'}", "existing file")
+    assert_user_error(_finetune(speech, tmp_path / "file", capsys=capsys), program, f"{tmp_path / 'file'}",
+                      "existing file")
     assert not any((tmp_path / name).exists() for name in "abcd")
 
 
@@ -109,26 +121,42 @@ def test_a_training_set_smaller_than_two_processes_batches_still_trains(speech, 
 
 
 @pytest.mark.slow
-def test_experiment_input_errors_are_one_line(speech, pretrained, tmp_path):
+def test_experiment_input_errors_are_one_line(speech, pretrained, tmp_path, capsys):
     program = "finetune/experiment.py"
     manifest, deleted = _with_missing_file(speech, tmp_path / "data")
+    # The command line itself once; the other mistakes through the same main() in this process.
     assert_user_error(_experiment(manifest, pretrained, tmp_path / "a"), program, f"{deleted}", "file not found")
-    assert_user_error(_experiment(speech, tmp_path / "nothing", tmp_path / "b"), program,
+    assert_user_error(_experiment(speech, tmp_path / "nothing", tmp_path / "b", capsys=capsys), program,
                       f"--pretrained {tmp_path / 'nothing'}", "no exported encoder")
     (tmp_path / "file").write_text("not a folder")
-    assert_user_error(_experiment(speech, pretrained, tmp_path / "file"), program, "existing file")
-    assert_user_error(_experiment(speech, pretrained, tmp_path / "c", "epochs=ten"), program,
+    assert_user_error(_experiment(speech, pretrained, tmp_path / "file", capsys=capsys), program, "existing file")
+    assert_user_error(_experiment(speech, pretrained, tmp_path / "c", "epochs=ten", capsys=capsys), program,
                       "--set epochs=ten: epochs must be a JSON int")
-    assert_user_error(_experiment(speech, pretrained, tmp_path / "d", "epoch=10"), program, "unknown option 'epoch'")
+    assert_user_error(_experiment(speech, pretrained, tmp_path / "d", "epoch=10", capsys=capsys), program,
+                      "unknown option 'epoch'")
     assert not any((tmp_path / name).exists() for name in "abcd")
+
+
+@pytest.fixture(scope="module")
+def finished_grid(speech, pretrained, tmp_path_factory) -> Path:
+    """An experiment folder whose 2 cells (finetune, pretrained and scratch, fold 0) finished, run as the
+    command; the tests below rerun it on copies."""
+    out = tmp_path_factory.mktemp("grid") / "exp"
+    first = _experiment(speech, pretrained, out)
+    assert first.returncode == 0, first.stderr[-3000:]
+    return out
+
+
+def _copy(grid: Path, folder: Path) -> Path:
+    shutil.copytree(grid, folder)  # "out" is result-neutral: a copy's cells count as finished
+    return folder
 
 
 @pytest.mark.slow
 def test_experiment_cells_record_their_config_and_a_rerun_with_other_settings_is_refused(speech, pretrained,
-                                                                                          tmp_path):
-    program, out = "finetune/experiment.py", tmp_path / "exp"
-    first = _experiment(speech, pretrained, out)
-    assert first.returncode == 0, first.stderr[-3000:]
+                                                                                          finished_grid, tmp_path,
+                                                                                          capsys):
+    program, out = "finetune/experiment.py", _copy(finished_grid, tmp_path / "exp")
     cells = sorted(p.name for p in (out / "cells").iterdir())
     assert cells == ["finetune-pretrained-f1-fold0-s0", "finetune-scratch-f1-fold0-s0"]
     recorded = {c: json.loads((out / "cells" / c / "config.json").read_text()) for c in cells}
@@ -138,17 +166,17 @@ def test_experiment_cells_record_their_config_and_a_rerun_with_other_settings_is
     before = {c: (out / "cells" / c / "metrics.json").read_bytes() for c in cells}
 
     # Result-neutral settings (workers, progress) reuse the cells; any other difference is refused by name.
-    again = _experiment(speech, pretrained, out, "num_workers=1", "progress=true")
+    again = _experiment(speech, pretrained, out, "num_workers=1", "progress=true", capsys=capsys)
     assert again.returncode == 0 and "2 cells (2 already finished)" in again.stdout, again.stderr[-3000:]
-    error = assert_user_error(_experiment(speech, pretrained, out, "epochs=2", "lr=0.01"), program,
+    error = assert_user_error(_experiment(speech, pretrained, out, "epochs=2", "lr=0.01", capsys=capsys), program,
                               "2 finished cell(s) were made with other settings", "epochs: 1 -> 2",
                               "lr: 0.001 -> 0.01", "new --out")
     assert cells[0] in error and cells[1] in error
     # A wider grid with other settings is refused too: its reports would summarise the old cells with it.
-    assert_user_error(_experiment(speech, pretrained, out, "epochs=2", extra=["--fractions", "0.5"]), program,
-                      "epochs: 1 -> 2")
+    assert_user_error(_experiment(speech, pretrained, out, "epochs=2", extra=["--fractions", "0.5"], capsys=capsys),
+                      program, "epochs: 1 -> 2")
     # A scratch cell never reads the pretrained-only fields: only the pretrained cell differs.
-    error = assert_user_error(_experiment(speech, pretrained, out, "encoder_lr_mult=0.1"), program,
+    error = assert_user_error(_experiment(speech, pretrained, out, "encoder_lr_mult=0.1", capsys=capsys), program,
                               "1 finished cell(s)", "encoder_lr_mult: 1.0 -> 0.1")
     assert cells[0] in error and cells[1] not in error
     assert {c: (out / "cells" / c / "metrics.json").read_bytes() for c in cells} == before
@@ -156,9 +184,8 @@ def test_experiment_cells_record_their_config_and_a_rerun_with_other_settings_is
 
 
 @pytest.mark.slow
-def test_cells_without_a_recorded_config_are_refused_as_unknown(speech, pretrained, tmp_path):
-    out = tmp_path / "exp"
-    assert _experiment(speech, pretrained, out).returncode == 0
+def test_cells_without_a_recorded_config_are_refused_as_unknown(speech, pretrained, finished_grid, tmp_path):
+    out = _copy(finished_grid, tmp_path / "exp")
     (out / "cells" / "finetune-scratch-f1-fold0-s0" / "config.json").unlink()  # a cell whose settings are unknown
     assert_user_error(_experiment(speech, pretrained, out), "finetune/experiment.py",
                       "1 finished cell(s) (e.g. finetune-scratch-f1-fold0-s0) have no config.json",
@@ -194,7 +221,7 @@ def test_predict_refuses_an_existing_folder_as_out_before_any_inference(model_ru
 
 
 @pytest.mark.slow
-def test_predict_skips_audio_far_shorter_than_the_model_was_trained_on(model_run, speech, tmp_path):
+def test_predict_skips_audio_far_shorter_than_the_model_was_trained_on(model_run, speech, tmp_path, capsys):
     """A WAV truncated to 3 KB decodes to 0.09 s: the model never saw anything that short, so the file is
     skipped and named, not given a confident label; the model folder records what it was trained on."""
     labels = json.loads((model_run / "fold0" / "model" / "labels.json").read_text())
@@ -204,21 +231,26 @@ def test_predict_skips_audio_far_shorter_than_the_model_was_trained_on(model_run
     audio, rate = sf.read(whole, dtype="float32")
     sf.write(tmp_path / "whole.wav", audio, rate, subtype="PCM_16")
     truncated.write_bytes((tmp_path / "whole.wav").read_bytes()[:3000])
-    result = _predict(model_run, whole, truncated, "--out", tmp_path / "p.csv")
+    # predict's main() in this process (run_main); the test above runs the command itself.
+    result = run_main(predict.main, [model_run, whole, truncated, "--out", tmp_path / "p.csv"], capsys)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"skipped {truncated}: only 0.09 s of audio, under the minimum of 0.50 s" in result.stderr
     assert list(pd.read_csv(tmp_path / "p.csv")["path"]) == [str(whole)]
-    forced = _predict(model_run, whole, truncated, "--out", tmp_path / "all.csv", "--min-seconds", "0")
+    forced = run_main(predict.main, [model_run, whole, truncated, "--out", tmp_path / "all.csv", "--min-seconds", "0"],
+                      capsys)
     assert forced.returncode == 0 and len(pd.read_csv(tmp_path / "all.csv")) == 2, forced.stderr[-3000:]
 
 
 @pytest.mark.slow
-def test_a_bad_init_checkpoint_is_one_line_before_anything_is_written(speech, tmp_path):
+def test_a_bad_init_checkpoint_is_one_line_before_anything_is_written(speech, tmp_path, capsys):
     """torch's traceback (with its weights_only=False suggestion) never reaches the user; nothing is unpickled."""
     torch.save(build_encoder("transformer", **SMALL_TRANSFORMER).model.state_dict(), tmp_path / "w2v.pt")
-    for name, reason in (("missing.safetensors", "file not found"), ("w2v.pt", "a pickled PyTorch file")):
+    # The pickled file through the command itself (a fresh interpreter shows every torch warning).
+    cases = (("missing.safetensors", "file not found", capsys), ("w2v.pt", "a pickled PyTorch file", None))
+    for name, reason, mode in cases:
         options = json.dumps({**SMALL_TRANSFORMER, "init_checkpoint": str(tmp_path / name)})
-        result = _finetune(speech, tmp_path / "out", "--encoder", "transformer", "--encoder-options", options)
+        result = _finetune(speech, tmp_path / "out", "--encoder", "transformer", "--encoder-options", options,
+                           capsys=mode)
         assert_user_error(result, "finetune/train.py", f"{tmp_path / name}: init_checkpoint of the transformer "
                                                        f"encoder: {reason}")
         assert "weights_only" not in result.stderr
@@ -238,10 +270,10 @@ def test_a_bad_init_checkpoint_stops_pretraining_before_the_run_folder_is_writte
 
 
 @pytest.mark.slow
-def test_too_few_speakers_for_the_folds_names_the_option_and_the_value_that_works(tmp_path):
+def test_too_few_speakers_for_the_folds_names_the_option_and_the_value_that_works(tmp_path, capsys):
     four = write_labeled_speech(tmp_path / "four", speakers=4, per_class=1, classes=("neutral", "angry"),
                                 duration_s=0.5)
-    error = assert_user_error(_finetune(four, tmp_path / "out", "--num-folds", 6, "--dev-speakers", 2),
+    error = assert_user_error(_finetune(four, tmp_path / "out", "--num-folds", 6, "--dev-speakers", 2, capsys=capsys),
                               "finetune/train.py", "4 speakers cannot fill 6 folds", "--num-folds")
     assert "at most 4" in error, error
     assert not (tmp_path / "out").exists()

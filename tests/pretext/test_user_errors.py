@@ -13,6 +13,8 @@ import pytest
 
 from avpretext.common.audio import AudioError
 from avpretext.common.batches import batches_per_process, train_drop_last
+from pretext.train import main
+from tests.conftest import run_main
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = {"channels": [8, 8, 16], "dim": 16}
@@ -55,32 +57,34 @@ def assert_user_error(result, *expected: str) -> str:
 
 
 @pytest.mark.slow
-def test_missing_unlabelled_and_empty_data_and_an_out_that_is_a_file(segments, tmp_path):
+def test_missing_unlabelled_and_empty_data_and_an_out_that_is_a_file(segments, tmp_path, capsys):
+    # The command line itself once; the other mistakes through the same main() in this process.
     assert_user_error(_run(_args(tmp_path / "nowhere", tmp_path / "a")), f"{tmp_path / 'nowhere'}: not found")
     (tmp_path / "unlabelled").mkdir()
-    assert_user_error(_run(_args(tmp_path / "unlabelled", tmp_path / "b")), "no segments.parquet",
+    assert_user_error(run_main(main, _args(tmp_path / "unlabelled", tmp_path / "b"), capsys), "no segments.parquet",
                       "data_prep label")
     empty = _table_copy(segments, tmp_path / "empty", rows=0)
-    assert_user_error(_run(_args(empty, tmp_path / "c")), f"{empty / 'segments.parquet'}: the table has 0 segments",
-                      "label_stats.json")
-    assert_user_error(_run([*_args(segments, tmp_path / "d"), "--val-fraction", 1]),
+    assert_user_error(run_main(main, _args(empty, tmp_path / "c"), capsys),
+                      f"{empty / 'segments.parquet'}: the table has 0 segments", "label_stats.json")
+    assert_user_error(run_main(main, [*_args(segments, tmp_path / "d"), "--val-fraction", 1], capsys),
                       "training split", "has 0 item(s)", "--val-fraction")
     (tmp_path / "file").write_text("not a folder")
-    assert_user_error(_run(_args(segments, tmp_path / "file")), f"{tmp_path / 'file'}", "existing file")
+    assert_user_error(run_main(main, _args(segments, tmp_path / "file"), capsys), f"{tmp_path / 'file'}",
+                      "existing file")
     assert not any((tmp_path / name).exists() for name in "abcd")
 
 
 @pytest.mark.slow
-def test_a_mistake_writes_nothing_so_the_corrected_command_runs(segments, tmp_path):
+def test_a_mistake_writes_nothing_so_the_corrected_command_runs(segments, tmp_path, capsys):
     out = tmp_path / "run"
     for extra, expected in ((["--tasks", "energy,arousl"], "arousl"),
                             (["--task-weights", '{"enrgy": 2}'], "enrgy"),
                             (["--task-weights", '{"energy": "high"}'], "'energy' must be a number"),
                             (["--encoder-options", '{"chanels": [8]}'], "chanels"),
                             (["--encoder", "cnnn"], "cnnn")):
-        assert_user_error(_run([*_args(segments, out), *extra]), expected)
+        assert_user_error(run_main(main, [*_args(segments, out), *extra], capsys), expected)
         assert not out.exists(), extra  # no config.json that would refuse the corrected command
-    result = _run(_args(segments, out))
+    result = _run(_args(segments, out))  # the corrected command as the user runs it
     assert result.returncode == 0, result.stderr[-3000:]
     assert (out / "encoder" / "model.safetensors").exists()
 
