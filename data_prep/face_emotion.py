@@ -12,7 +12,10 @@ needs at run time, with numpy only:
   keep only the brows, eyes, cheeks and nose, which speech moves little; :func:`mirror_permutation` says how
   the features of a mirrored face follow from the face's own (mirror augmentation in fitting);
 * :class:`FaceEmotionMapping`: standardisation + a softmax classifier (multinomial logistic regression or a
-  small ReLU MLP), saved as JSON (no pickle) with its feature names, classes and training summary;
+  small ReLU MLP), saved as JSON (no pickle) with its feature names, classes and training summary; a mapping
+  that standardises by corpus reads a corpus's faces against the corpus's own statistics
+  (:func:`corpus_statistics`), centred on its median frame when it was fitted on corpora centred on their
+  neutral faces (the default since 2026-12-07: neutral talking is then read as neutral, not as fear);
 * :func:`load_mapping`: a user's file, or the default fitted on posed photographs and shipped in
   ``data_prep/assets``.
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -281,12 +285,17 @@ class FaceEmotionMapping:
     source: str = ""
     # "corpus": features are first standardised with the statistics of the corpus being labelled
     # (:func:`corpus_statistics`), as each training corpus was, which removes what a camera, a corpus or
-    # talking shifts in every face (docs/label_audit.md); ``fallback_mean``/``fallback_scale`` (the raw
-    # training statistics) stand in when a corpus is too small to have its own. "training": only
-    # ``mean``/``scale``.
+    # talking shifts in every face (docs/label_audit.md); ``fallback_mean``/``fallback_scale`` (raw training
+    # statistics) stand in when a corpus is too small to have its own. "training": only ``mean``/``scale``.
     standardise: str = "training"
     fallback_mean: np.ndarray | None = None
     fallback_scale: np.ndarray | None = None
+    # corpus standardisation: the corpus's centre at labelling time. "median": its median frame, for a mapping
+    # fitted with each training corpus centred on its NEUTRAL faces; in a corpus of mostly relaxed faces (read
+    # or broadcast speech) the median frame is a relaxed face, so talking is read against a neutral face, not
+    # against the mean of posed emotions (which read neutral talking as fear: docs/label_audit.md, "Neutral
+    # talking faces"). "mean": the corpus mean (mappings fitted with mean-centred corpora, before 2026-12-07).
+    corpus_reference: str = "mean"
 
     def __post_init__(self):
         expected = feature_names(self.feature_groups)
@@ -311,21 +320,32 @@ class FaceEmotionMapping:
                 self.features),) or self.fallback_scale is None or self.fallback_scale.shape != (len(self.features),)):
             raise MappingError(f"{self._where()}: corpus standardisation needs fallback statistics of "
                                f"{len(self.features)} features")
+        if self.corpus_reference not in CORPUS_REFERENCES:
+            raise MappingError(f"{self._where()}: corpus reference {self.corpus_reference!r} is not one of "
+                               f"{', '.join(CORPUS_REFERENCES)}")
         if self.classes[0] != "neutral":
             raise MappingError(f"{self._where()}: the first class must be 'neutral' (got {self.classes[0]!r})")
 
     def _where(self) -> str:
         return f"face-emotion mapping {self.source}" if self.source else "face-emotion mapping"
 
-    def predict_proba(self, features: np.ndarray, corpus: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    def predict_proba(self, features: np.ndarray, corpus: "CorpusStatistics | None" = None) -> np.ndarray:
         """Class probabilities ``(T, F) -> (T, C)``; NaN rows (no face) give NaN rows.
 
-        ``corpus``: (mean, scale) of the corpus the frames come from (:func:`corpus_statistics`), used when
-        the mapping standardises by corpus (else its fallback statistics are)."""
+        ``corpus``: the statistics of the corpus the frames come from (:func:`corpus_statistics`), used when
+        the mapping standardises by corpus (else its fallback statistics are); the mapping's
+        ``corpus_reference`` says which centre (mean or median) it takes. A plain ``(centre, scale)`` pair is
+        taken as it is."""
         x = np.asarray(features, dtype=np.float64)
         if self.standardise == "corpus":
-            mean, scale = corpus if corpus is not None else (self.fallback_mean, self.fallback_scale)
-            x = (x - mean) / scale
+            if corpus is None:
+                centre, scale = self.fallback_mean, self.fallback_scale
+            elif isinstance(corpus, CorpusStatistics):
+                centre = corpus.median if self.corpus_reference == "median" else corpus.mean
+                scale = corpus.scale
+            else:
+                centre, scale = corpus
+            x = (x - centre) / scale
         x = (x - self.mean) / self.scale
         valid = np.isfinite(x).all(1)
         h = np.nan_to_num(x)
@@ -343,7 +363,7 @@ class FaceEmotionMapping:
         """``(T, F)`` features of an extracted item (:class:`data_prep.signals.MediaSignals`)."""
         return frame_features(media.face, media.frame_size, list(media.meta["au_names"]), self.feature_groups)
 
-    def media_probabilities(self, media, corpus: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    def media_probabilities(self, media, corpus: "CorpusStatistics | None" = None) -> np.ndarray:
         """``(T, C)`` per-frame probabilities of an extracted item."""
         return self.predict_proba(self.media_features(media), corpus)
 
@@ -352,7 +372,9 @@ class FaceEmotionMapping:
                 "features": list(self.features),
                 "standardisation": {"mean": self.mean.tolist(), "scale": self.scale.tolist(),
                                     "by": self.standardise,
-                                    **({"fallback_mean": self.fallback_mean.tolist(),
+                                    **({"reference": self.corpus_reference,
+                                        "reference_means": CORPUS_REFERENCES[self.corpus_reference],
+                                        "fallback_mean": self.fallback_mean.tolist(),
                                         "fallback_scale": self.fallback_scale.tolist()}
                                        if self.standardise == "corpus" else {})},
                 "layers": [{"weight": w.tolist(), "bias": b.tolist()} for w, b in self.layers],
@@ -378,7 +400,8 @@ class FaceEmotionMapping:
                        summary=dict(data.get("summary", {})), source=source,
                        standardise=data["standardisation"].get("by", "training"),
                        fallback_mean=_optional_array(data["standardisation"].get("fallback_mean")),
-                       fallback_scale=_optional_array(data["standardisation"].get("fallback_scale")))
+                       fallback_scale=_optional_array(data["standardisation"].get("fallback_scale")),
+                       corpus_reference=data["standardisation"].get("reference", "mean"))
         except (KeyError, TypeError, ValueError) as err:
             if isinstance(err, MappingError):
                 raise
@@ -413,10 +436,28 @@ MIN_CORPUS_FRAMES = 50
 CORPUS_FRAMES_PER_ITEM = 300
 
 
-def corpus_statistics(feature_arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
-    """(mean, scale) ``(F,), (F,)`` of the face frames of a corpus's items (``[(T_i, F)]``, NaN rows ignored),
-    or None when the corpus is too small (:data:`MIN_CORPUS_ITEMS`, :data:`MIN_CORPUS_FRAMES`) to stand for
-    faces in general: standardising a clip by itself would remove the expression it holds throughout."""
+class CorpusStatistics(NamedTuple):
+    """Per-feature statistics ``(F,)`` of a corpus's face frames: mean, standard deviation (``scale``) and
+    median (the centre of a mapping with ``corpus_reference = "median"``)."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    median: np.ndarray
+
+
+# What a mapping's corpus reference means (written into the mapping file, so it describes itself).
+CORPUS_REFERENCES = {
+    "mean": "a corpus is centred on its mean face frame at labelling time (training corpora on their mean)",
+    "median": "a corpus is centred on its median face frame at labelling time (training corpora on the mean of "
+              "their neutral faces): in a corpus of mostly relaxed faces the median frame is a relaxed face",
+}
+
+
+def corpus_statistics(feature_arrays: list[np.ndarray]) -> CorpusStatistics | None:
+    """:class:`CorpusStatistics` ``(F,)`` of the face frames of a corpus's items (``[(T_i, F)]``, NaN rows
+    ignored), or None when the corpus is too small (:data:`MIN_CORPUS_ITEMS`, :data:`MIN_CORPUS_FRAMES`) to
+    stand for faces in general: standardising a clip by itself would remove the expression it holds
+    throughout."""
     frames = []
     for x in feature_arrays:
         x = x[np.isfinite(x).all(1)]
@@ -425,7 +466,7 @@ def corpus_statistics(feature_arrays: list[np.ndarray]) -> tuple[np.ndarray, np.
     if len(frames) < MIN_CORPUS_ITEMS or sum(map(len, frames)) < MIN_CORPUS_FRAMES:
         return None
     pooled = np.concatenate(frames).astype(np.float64)
-    return pooled.mean(0), np.maximum(pooled.std(0), 1e-6)
+    return CorpusStatistics(pooled.mean(0), np.maximum(pooled.std(0), 1e-6), np.median(pooled, axis=0))
 
 
 def _optional_array(values) -> np.ndarray | None:

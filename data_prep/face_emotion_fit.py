@@ -50,6 +50,10 @@ CANDIDATE_MODELS: dict[str, dict] = {
     "logreg C=0.1": {"kind": "logreg", "C": 0.1},
     "logreg C=0.01 mirrored": {"kind": "logreg", "C": 0.01, "mirror": True},
 }
+# How features are standardised in fitting (fit_face_emotion): "corpus" centres each training corpus on its
+# neutral faces (labelling: the corpus's median frame), "corpus-mean" on its mean (labelling: the corpus mean),
+# "training" uses the training statistics only.
+STANDARDISATIONS = ("corpus", "corpus-mean", "training")
 # Frames taken from one video item (evenly spaced): a long clip must not outweigh many photographs.
 MAX_FRAMES_PER_ITEM = 30
 
@@ -64,12 +68,15 @@ class LabelledSamples:
     skipped: dict[str, str] = field(default_factory=dict)
     corpus: np.ndarray | None = None  # (N,) the corpus of each sample (the manifest's corpus column, else "")
 
-    def standardised_by_corpus(self) -> np.ndarray:
-        """``X`` with each corpus's samples standardised by that corpus's own mean and deviation."""
+    def standardised_by_corpus(self, centre: str = "neutral") -> np.ndarray:
+        """``X`` with each corpus's samples scaled by that corpus's own deviation and centred on the mean of
+        its neutral samples (``centre="neutral"``; its mean when it has none) or on its mean (``"mean"``)."""
         out = np.empty_like(self.X, dtype=np.float64)
         for name in set(self.corpus):
             rows = self.corpus == name
-            out[rows] = (self.X[rows] - self.X[rows].mean(0)) / np.maximum(self.X[rows].std(0), 1e-6)
+            neutral = rows & (self.y == 0)
+            origin = self.X[neutral].mean(0) if centre == "neutral" and neutral.any() else self.X[rows].mean(0)
+            out[rows] = (self.X[rows] - origin) / np.maximum(self.X[rows].std(0), 1e-6)
         return out
 
 
@@ -243,8 +250,13 @@ def fit_face_emotion(samples_by_features: dict[str, LabelledSamples], n_splits: 
     Args:
         samples_by_features: candidate name -> its samples (same items and order in each).
         n_splits: GroupKFold folds over identities.
-        standardise: "corpus" (each corpus standardised by its own statistics, as the label stage does with
-            the corpus it labels; unsupervised, so held-out faces may share them) or "training".
+        standardise: "corpus" (each training corpus scaled by its own spread and centred on its neutral
+            faces; the label stage centres the corpus it labels on its median frame, which in a corpus of
+            mostly relaxed faces is a relaxed face), "corpus-mean" (each corpus centred on its mean, in fitting
+            and labelling: the mappings of 2026-12-06/07, which read neutral talking as fear) or "training".
+            The corpus statistics are unsupervised except for the neutral centre, which uses the training
+            labels of the corpus (in cross-validation, held-out identities' neutral faces included: a centre
+            over many identities, not a per-face reference).
         models: candidate classifiers (default :data:`CANDIDATE_MODELS`).
 
     Returns:
@@ -255,8 +267,11 @@ def fit_face_emotion(samples_by_features: dict[str, LabelledSamples], n_splits: 
     first = next(iter(samples_by_features.values()))
     y, groups, item_ids = first.y, first.groups, first.item_ids
     table, oof = {}, {}
-    inputs = {feats: s.standardised_by_corpus() if standardise == "corpus" else s.X
-              for feats, s in samples_by_features.items()}
+    if standardise not in STANDARDISATIONS:
+        raise ValueError(f"standardise {standardise!r}: choose from {', '.join(STANDARDISATIONS)}")
+    by_corpus = standardise in ("corpus", "corpus-mean")
+    inputs = {feats: s.standardised_by_corpus("neutral" if standardise == "corpus" else "mean") if by_corpus
+              else s.X for feats, s in samples_by_features.items()}
     for feats, s in samples_by_features.items():
         for model, spec in models.items():
             names = feature_names(s.feature_groups)
@@ -282,9 +297,14 @@ def fit_face_emotion(samples_by_features: dict[str, LabelledSamples], n_splits: 
                "candidates": {k: {"uar": v["uar"], "accuracy": v["accuracy"],
                                   "six_emotion_accuracy": v["six_emotion_accuracy"]} for k, v in table.items()}}
     mapping = mapping_from_pipeline(pipeline, s.feature_groups, summary)
-    if standardise == "corpus":
+    if by_corpus:
         mapping.standardise = "corpus"
-        mapping.fallback_mean = s.X.mean(0).astype(np.float64)
+        # A corpus too small for its own statistics (one photograph) is read against the training faces: their
+        # neutral mean for a neutral-centred mapping.
+        neutral = y == 0
+        centre = s.X[neutral] if standardise == "corpus" and neutral.any() else s.X
+        mapping.corpus_reference = "median" if standardise == "corpus" else "mean"
+        mapping.fallback_mean = centre.mean(0).astype(np.float64)
         mapping.fallback_scale = np.maximum(s.X.std(0), 1e-6).astype(np.float64)
     return FitResult(mapping, summary, oof[best])
 
@@ -357,8 +377,8 @@ def run_fit(source: str | Path, out: str | Path, extract_dir: str | Path | None 
     first = next(iter(samples.values()))
     if len(set(first.y)) < 2:
         raise ValueError(f"{source}: face frames of fewer than 2 classes were found; nothing to fit")
-    if standardise not in ("corpus", "training"):
-        raise ValueError(f"--standardise {standardise!r}: choose corpus or training")
+    if standardise not in STANDARDISATIONS:
+        raise ValueError(f"--standardise {standardise!r}: choose from {', '.join(STANDARDISATIONS)}")
     result = fit_face_emotion(samples, n_splits, progress=print if progress else (lambda *_: None),
                               standardise=standardise)
     result.summary["source"] = str(source)
