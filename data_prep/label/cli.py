@@ -109,9 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="candidate feature set to try (repeatable; default: all): blendshapes, blendshapes+aus, "
                           "blendshapes+aus+geometry, blendshapes+aus+geometry+measures (engineered brow/eye/mouth "
                           "distances and angles), upper face")
-    fit.add_argument("--standardise", choices=["corpus", "training"], default="corpus",
-                     help="corpus (default): each corpus standardised by its own statistics, in fitting and "
-                          "labelling; training: the training statistics only")
+    fit.add_argument("--standardise", choices=["corpus", "corpus-mean", "training"], default="corpus",
+                     help="corpus (default): each training corpus centred on its neutral faces and scaled by its "
+                          "spread, a labelled corpus centred on its median frame; corpus-mean: centred on the "
+                          "corpus mean (the mappings before 2026-12-07); training: the training statistics only")
     fit.add_argument("--folds", type=int, default=5, help="GroupKFold folds over identities (default 5)")
     fit.add_argument("--workers", type=int, default=None, help="extraction worker processes (default 1)")
     fit.add_argument("--face-model", default=None, help="path of face_landmarker.task (as for extract)")
