@@ -21,11 +21,11 @@ from .helpers import assert_same_outputs, item_ids, run_extract
 pytestmark = pytest.mark.slow
 
 
-def test_extract_writes_audio_energy_and_face_signals(synthetic_corpus, face_model, tmp_path):
-    summary = run_extract(synthetic_corpus, tmp_path / "out", face_model)
+def test_extract_writes_audio_energy_and_face_signals(synthetic_corpus, serial_extraction):
+    summary, out = serial_extraction
     assert summary.done == 4 and not summary.failed
     items = {it.relpath: it.id for it in discover_media(synthetic_corpus)}
-    moving = store.item_dir(tmp_path / "out", items["moving.mp4"])
+    moving = store.item_dir(out, items["moving.mp4"])
     meta = store.read_json(moving / store.META_FILE)
     audio, rate = sf.read(moving / store.AUDIO_FILE)
     assert rate == 16000 and abs(len(audio) / rate - 4.0) < 0.1
@@ -37,23 +37,21 @@ def test_extract_writes_audio_energy_and_face_signals(synthetic_corpus, face_mod
     energy = np.load(moving / store.ENERGY_FILE)
     assert len(energy) == 1 + (len(audio) - 400) // 160
     # The audio-only file: audio and energy, no face folder.
-    podcast = store.item_dir(tmp_path / "out", items["podcast.wav"])
+    podcast = store.item_dir(out, items["podcast.wav"])
     assert (podcast / store.AUDIO_FILE).exists() and not (podcast / store.FACE_DIR).exists()
     assert store.read_json(podcast / store.META_FILE)["has_video"] is False
 
 
-def test_jaw_motion_shows_in_blendshapes(synthetic_corpus, face_model, tmp_path):
-    run_extract(synthetic_corpus, tmp_path / "out", face_model)
+def test_jaw_motion_shows_in_blendshapes(synthetic_corpus, serial_extraction):
+    _, out = serial_extraction
     items = {it.relpath: it.id for it in discover_media(synthetic_corpus)}
-    jaw = {name: load_face_arrays(store.item_dir(tmp_path / "out", items[name]) / store.FACE_DIR)["aus"][:, -1]
+    jaw = {name: load_face_arrays(store.item_dir(out, items[name]) / store.FACE_DIR)["aus"][:, -1]
            for name in ("moving.mp4", "still.mp4")}  # AU26 (jaw drop) is the last AU
     assert np.std(jaw["moving.mp4"]) > 5 * np.std(jaw["still.mp4"])
 
 
-def test_parallel_equals_serial(synthetic_corpus, face_model, tmp_path):
-    run_extract(synthetic_corpus, tmp_path / "serial", face_model, workers=1)
-    run_extract(synthetic_corpus, tmp_path / "parallel", face_model, workers=2)
-    assert_same_outputs(tmp_path / "serial", tmp_path / "parallel")
+def test_parallel_equals_serial(serial_extraction, parallel_extraction):
+    assert_same_outputs(serial_extraction[1], parallel_extraction)
 
 
 def test_union_of_shards_equals_whole(synthetic_corpus, face_model, tmp_path):
@@ -81,7 +79,7 @@ def test_rerun_with_other_options_is_refused(synthetic_corpus, face_model, tmp_p
         run_extract(synthetic_corpus / "sub dir", tmp_path / "out", face_model, options={"max_fps": 10})
 
 
-def test_kill_mid_run_then_rerun_equals_uninterrupted(synthetic_corpus, face_model, tmp_path):
+def test_kill_mid_run_then_rerun_equals_uninterrupted(synthetic_corpus, face_model, serial_extraction, tmp_path):
     """SIGKILL the CLI as soon as one item is published; the rerun completes the corpus identically."""
     cmd = [sys.executable, "-m", "data_prep", "extract", str(synthetic_corpus), "--out", str(tmp_path / "killed"),
            "--face-model", str(face_model), "--no-progress"]
@@ -98,5 +96,4 @@ def test_kill_mid_run_then_rerun_equals_uninterrupted(synthetic_corpus, face_mod
     assert rerun.returncode == 0, rerun.stderr
     assert f"skipped (already done) {len(finished_before)}" in rerun.stdout
     assert not any((tmp_path / "killed" / store.TMP_DIR).iterdir())  # debris of the killed run removed
-    run_extract(synthetic_corpus, tmp_path / "clean", face_model)
-    assert_same_outputs(tmp_path / "clean", tmp_path / "killed")
+    assert_same_outputs(serial_extraction[1], tmp_path / "killed")  # the uninterrupted run

@@ -21,12 +21,9 @@ pytestmark = pytest.mark.slow  # a local Ray cluster per test
 
 
 @pytest.fixture(scope="module")
-def reference(synthetic_corpus, face_model, tmp_path_factory) -> Path:
-    """The corpus extracted by the process pool (``--workers 2``)."""
-    out = tmp_path_factory.mktemp("reference") / "out"
-    summary = run_extract(synthetic_corpus, out, face_model, workers=2)
-    assert summary.done == 4 and not summary.failed
-    return out
+def reference(parallel_extraction) -> Path:
+    """The corpus extracted by the process pool (``--workers 2``), shared with tests/data_prep/test_extract.py."""
+    return parallel_extraction
 
 
 def _extract_cmd(corpus, out, face_model, *extra) -> list[str]:
