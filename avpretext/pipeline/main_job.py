@@ -41,6 +41,7 @@ class MainJobConfig:
     labels: str = ""  # labelled speech manifest CSV; empty: the embedded labelled set
     workers: int = 2
     sample_videos: int = 6  # size of the embedded sample corpus (about 22 s each)
+    sample_stretches: int = 4  # speech stretches per sample video (5.5 s each with the pause after it)
     sample_speakers: int = 6  # speakers of the embedded labelled set (32 utterances each)
     fps: float = 10.0  # analysed frames per second (the face model is the cost)
     encoder: str = "cnn"
@@ -86,7 +87,8 @@ def run_main_job(config: MainJobConfig) -> Path:
     stages = Stages(7)
     videos = config.videos or str(out / "sample_corpus")
     stages.run("sample corpus" if not config.videos else "videos (given)",
-               lambda: config.videos or synthetic.write_sample_corpus(videos, config.sample_videos))
+               lambda: config.videos or synthetic.write_sample_corpus(videos, config.sample_videos,
+                                                                      config.sample_stretches))
     summary = stages.run("data_prep extract", extract_corpus, videos, out / "extract",
                          ExtractOptions(max_fps=config.fps), executor=ProcessExecutor(config.workers))
     print(f"   {summary}")

@@ -17,9 +17,10 @@ def test_main_job_runs_every_stage_and_writes_the_report(face_model, tmp_path, m
     monkeypatch.setenv("AVPRETEXT_FACE_MODEL", str(face_model))
     monkeypatch.setenv("AVPRETEXT_CACHE", str(tmp_path / "cache"))  # the eGeMAPS functionals
     out = tmp_path / "main"
-    config = MainJobConfig(out=str(out), sample_videos=3, sample_speakers=4, fps=5, pretrain_steps=3,
-                           encoder_options={"channels": [8, 8, 16], "dim": 16, "n_mels": 40}, fractions=(1.0,),
-                           num_folds=2, finetune_settings=QUICK_FINETUNE)
+    # 3 videos of 3 speech stretches (calm and lively, some posing an expression): 16.5 s each, not 22 s.
+    config = MainJobConfig(out=str(out), sample_videos=3, sample_stretches=3, sample_speakers=4, fps=5,
+                           pretrain_steps=3, encoder_options={"channels": [8, 8, 16], "dim": 16, "n_mels": 40},
+                           fractions=(1.0,), num_folds=2, finetune_settings=QUICK_FINETUNE)
     report = run_main_job(config)
     text = report.read_text()
     for section in ("## Pseudo-labels", "## Pretext pretraining", "## Fine-tuning: pretrained vs scratch",
