@@ -19,8 +19,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def real_run(talking_faces, face_model, tmp_path_factory):
     out = tmp_path_factory.mktemp("real")
-    # 10 analysed frames per second keep this test short; the benchmark runs every frame.
-    summary = run_extract(talking_faces / "manifest.csv", out, face_model, workers=2, options={"max_fps": 10})
+    # 5 analysed frames per second keep this test short; the benchmark runs every frame.
+    summary = run_extract(talking_faces / "manifest.csv", out, face_model, workers=2, options={"max_fps": 5})
     return summary, out
 
 
