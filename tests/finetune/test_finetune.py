@@ -160,8 +160,7 @@ def test_dimensional_targets_train_with_ccc(small, tmp_path):
     arousal = {"angry": 0.9, "happy": 0.7, "neutral": 0.2, "sad": 0.3}
     rows["arousal"] = rows["label"].map(arousal)
     rows.to_csv(tmp_path / "dims.csv", index=False)
-    summary = run(_config(tmp_path / "dims.csv", tmp_path / "run", dimensions="arousal", epochs=2, dev_speakers=1,
-                          max_seconds=1.0))
+    summary = run(_config(tmp_path / "dims.csv", tmp_path / "run", dimensions="arousal", epochs=2, dev_speakers=1))
     fold = summary["splits"]["fold0"]
     assert set(fold["ccc"]) == {"arousal"} and -1 <= fold["mean_ccc"] <= 1
     assert "mean_ccc_mean" in summary
@@ -171,7 +170,7 @@ def test_dimensional_targets_train_with_ccc(small, tmp_path):
 def test_consecutive_splits_on_one_accelerator_leave_no_loader_workers_behind(small, tmp_path):
     """An experiment trains every cell on one Accelerator: each cell's loader workers must end with the cell."""
     accelerator = Accelerator()
-    config = _config(small, tmp_path, epochs=1, num_workers=1, max_seconds=1.0)
+    config = _config(small, tmp_path, epochs=1, num_workers=1)
     targets, splits = load_splits(config)
     before = set(multiprocessing.active_children())
     for i in range(2):
@@ -184,8 +183,7 @@ def test_consecutive_splits_on_one_accelerator_leave_no_loader_workers_behind(sm
 def test_experiment_grid_reports_and_resumes(small, tmp_path):
     torch.manual_seed(5)
     save_pretrained(build_encoder("cnn", **TINY), tmp_path / "pre")
-    base = base_config(str(small), ["epochs=2", "num_folds=3", "dev_speakers=1", "num_workers=0", "lr=0.003",
-                                    "max_seconds=1.0", "eval_max_seconds=1.0"])
+    base = base_config(str(small), ["epochs=2", "num_folds=3", "dev_speakers=1", "num_workers=0", "lr=0.003"])
     logged = []
     table = run_grid(base, str(tmp_path / "pre"), tmp_path / "exp", ["probe"], [0.5, 1.0], [0], "0,1",
                      log=logged.append)
@@ -219,7 +217,7 @@ def test_two_process_data_parallel_run_scores_every_test_file_once(small, tmp_pa
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
            str(REPO / "finetune" / "train.py"), "--manifest", str(small), "--out", str(tmp_path / "run"),
            "--encoder-options", json.dumps(TINY), "--epochs", "1", "--num-folds", "3", "--fold", "0",
-           "--dev-speakers", "1", "--batch-size", "8", "--max-seconds", "1.0", "--num-workers", "0", "--no-progress"]
+           "--dev-speakers", "1", "--batch-size", "8", "--num-workers", "0", "--no-progress"]
     result = subprocess.run(cmd, cwd=REPO, env={**os.environ, "ACCELERATE_USE_CPU": "1"}, capture_output=True,
                             text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]

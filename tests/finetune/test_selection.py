@@ -55,7 +55,7 @@ def test_one_run_comparing_the_rules_gives_each_rule_what_its_own_run_gives(mani
     """``compare_selections``: one run trains until every rule has stopped and scores each rule's epoch; each
     rule's own run (early stopping included, loader workers included) keeps the same epoch, stops at the same
     epoch, and scores the same on the test speakers."""
-    common = dict(epochs=4, fold="0", num_workers=1, smooth=2, patience=1, max_seconds=1.0, eval_max_seconds=1.0)
+    common = dict(epochs=4, fold="0", num_workers=1, smooth=2, patience=1)
     run(_config(manifest, tmp_path / "compared", compare_selections=True, **common))
     compared = json.loads((tmp_path / "compared" / "fold0" / "metrics.json").read_text())
     assert set(compared["selections"]) == {"smoothed_uar", "full_window_uar", "dev_loss"}
