@@ -29,7 +29,7 @@ from torch import nn
 from avpretext.common.audio import AudioError, audio_error
 from avpretext.common.batches import check_can_progress, collate, SegmentDataset, split_by_media, train_drop_last
 from avpretext.common.cli import command_name, parse_config
-from avpretext.common.distributed import die_with_launcher
+from avpretext.common.distributed import die_with_launcher, finish_processes
 from avpretext.common.environment import record_environment
 from avpretext.common.io import check_output_folder, write_json_atomic
 from avpretext.common.progress import StepProgress
@@ -294,10 +294,11 @@ def _train(config: TrainConfig, accelerator, out: Path, trackers: list[str], run
     export = out / "encoder"
     if accelerator.is_main_process:
         save_pretrained(accelerator.unwrap_model(model).encoder, export)
-    # Every process waits for the export before the process group is destroyed (end_training): a process that
-    # tore its gloo connections down while another was still busy could be aborted at exit.
+    # Every process waits for the export; the process group is destroyed by the caller once this function's
+    # DDP model is gone (avpretext.common.distributed.finish_processes).
     accelerator.wait_for_everyone()
-    accelerator.end_training()
+    for tracker in accelerator.trackers:
+        tracker.finish()
     return export
 
 
@@ -423,6 +424,7 @@ def parse_args(argv=None) -> TrainConfig:
 def main(argv=None) -> int:
     try:
         export = train(parse_args(argv))
+        finish_processes()
     except (ValueError, AudioError, NotADirectoryError) as err:  # user/input errors: one line, exit 2
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2

@@ -17,11 +17,17 @@ def finish_processes() -> None:
     a process that finishes first tears down its connections while another is still writing or inside a
     collective; without the destroy, gloo's worker threads outlive the interpreter. Either way gloo can abort
     a process at exit ("terminate called without an active exception", SIGABRT) after all its work is done,
-    and the launcher then reports the whole run as failed.
+    and the launcher then reports the whole run as failed. Call it after the training function has returned:
+    a DDP-wrapped model holds the process group too, often through reference cycles that only a garbage
+    collection frees, and ``destroy_process_group`` only drops the group from torch's own tables; a group
+    still held then dies during interpreter shutdown, with the same abort.
     """
+    import gc
+
     import torch.distributed as dist  # torch is heavy: the common layer loads it only where used
 
     if dist.is_available() and dist.is_initialized():
+        gc.collect()  # the finished run's DDP wrappers (and their hold on the group) go first
         dist.barrier()
         dist.destroy_process_group()
 
