@@ -218,7 +218,7 @@ def build_aux_heads(dim: int, num_classes: dict[str, int], dropout: float) -> nn
                           for name, n in num_classes.items()})
 
 
-def _loss_mask(batch: dict, name: str, perm: torch.Tensor | None) -> torch.Tensor:
+def loss_mask(batch: dict, name: str, perm: torch.Tensor | None) -> torch.Tensor:
     """(B,) bool: the items task ``name``'s loss averages over (labelled; with mixup's ``perm``, on both sides)."""
     mask = batch["masks"][name]
     return mask if perm is None else mask & mask[perm]
@@ -227,7 +227,7 @@ def _loss_mask(batch: dict, name: str, perm: torch.Tensor | None) -> torch.Tenso
 def aux_items(batch: dict, weights: dict[str, float], perm: torch.Tensor | None = None) -> torch.Tensor:
     """(T,) float: how many items each task's loss in :func:`aux_loss` averages over, tasks in ``weights``'
     order (``perm``: mixup's partners, as given to :func:`aux_loss`)."""
-    return torch.stack([_loss_mask(batch, name, perm).sum() for name in weights]).float()
+    return torch.stack([loss_mask(batch, name, perm).sum() for name in weights]).float()
 
 
 def aux_loss(aux_outputs: dict[str, torch.Tensor], batch: dict, weights: dict[str, float],
@@ -245,7 +245,7 @@ def aux_loss(aux_outputs: dict[str, torch.Tensor], batch: dict, weights: dict[st
     total = None
     for i, (name, weight) in enumerate(weights.items()):
         logits, labels = aux_outputs[name], batch["labels"][name]
-        mask = _loss_mask(batch, name, perm if lam is not None else None)
+        mask = loss_mask(batch, name, perm if lam is not None else None)
         if not mask.any():
             loss = logits.sum() * 0  # keeps the graph (and DDP's gradient hooks) connected
         elif lam is None:

@@ -15,7 +15,7 @@ from avpretext.common.batches import check_can_progress, collate, SegmentDataset
 from avpretext.common.io import write_atomic, write_json_atomic
 from avpretext.common.schedules import EpochSampler, step_scheduler, warmup_cosine
 from finetune.auxiliary import (add_aux_columns, aux_items, aux_loss, aux_weights, CLUSTER, cluster_rounds,
-                                hide_unlabelled, labelled_items, training_rows)
+                                hide_unlabelled, labelled_items, loss_mask, training_rows)
 from finetune.chunking import chunk_settings
 from finetune.config import FinetuneConfig
 from finetune.data import read_seconds, Targets, probe_durations, segment_table
@@ -121,9 +121,7 @@ def _emotion_items(batch: dict, class_weight, perm) -> torch.Tensor:
     """What the categorical emotion loss's mean divides by in this batch: the labelled items' count, or the sum
     of their class weights (with mixup's ``perm``: the pairs labelled on both sides, weighted by their own
     class; exact without class weights). A float scalar."""
-    mask = batch["masks"]["emotion"]
-    if perm is not None:
-        mask = mask & mask[perm]
+    mask = loss_mask(batch, "emotion", perm)
     if class_weight is None:
         return mask.sum().float()
     return class_weight[batch["labels"]["emotion"][mask]].sum().float()
