@@ -104,10 +104,17 @@ def extract(work: Path, shared: Path, workers: int) -> None:
 
 
 def label(work: Path) -> None:
+    label_pool(work / "pool_extract", TASKS_BY_DATA)
+
+
+def label_pool(extract_dir: Path, tasks: str, dest: Path | None = None, overrides: dict | None = None) -> None:
+    """Label the extracted pool with ``tasks`` (comma-separated) into ``dest`` (default: the extract folder);
+    ``overrides``: further label-config sections (e.g. ``{"au": {"mapping": "rules"}}``)."""
     # auto segmentation: pre-cut clips (GRID 3 s, LRW-AR 1.2 s, TESS 2 s) are one segment each, long
     # recordings are cut into windows; see data_prep.label.stage.segment_speech.
-    config = build_label_config({"tasks": TASKS_BY_DATA.split(","), "segmentation": {"mode": "auto", "min_s": 1.0}})
-    label_corpus(work / "pool_extract", config, progress=False)
+    config = build_label_config({"tasks": tasks.split(","), "segmentation": {"mode": "auto", "min_s": 1.0},
+                                 **(overrides or {})})
+    label_corpus(extract_dir, config, dest=dest, progress=False)
 
 
 @dataclass(frozen=True)
@@ -150,15 +157,25 @@ def pretrain(work: Path, rung: Rung, encoder: str, epochs: float, min_steps: int
         # The table marks the step done, so it is written last and atomically.
         write_bytes_atomic(data / LABEL_CONFIG_FILE, (work / "pool_extract" / LABEL_CONFIG_FILE).read_bytes())
         write_atomic(data / SEGMENTS_FILE, lambda tmp: table.to_parquet(tmp))
-    batch = 16
-    steps = max(min_steps, int(round(epochs * len(table) / batch)))
+    steps = max(min_steps, int(round(epochs * len(table) / BATCH_SIZE)))
     hours = float(table["duration"].sum() / 3600)
     write_json_atomic(data / "rung.json", {"segments": len(table), "media": int(table["media_id"].nunique()),
                                            "hours": hours, "steps": steps})
-    train(TrainConfig(data=str(data), tasks=TASKS_BY_DATA, encoder=encoder, encoder_options=ENCODERS[encoder],
-                      out=str(run), max_steps=steps, batch_size=batch, lr=1e-3, warmup_steps=min(200, steps // 10),
-                      max_seconds=3.0, eval_every=max(100, steps // 10), checkpoint_every=max(100, steps // 10),
-                      log_every=20, num_workers=2, report_to="none", resume=(run / RUN_CONFIG_FILE).exists()))
+    return pretrain_encoder(data, run, encoder, TASKS_BY_DATA, steps)
+
+
+BATCH_SIZE = 16  # pretraining batch of every scaling run
+
+
+def pretrain_encoder(data: Path, run: Path, encoder: str, tasks: str, steps: int) -> Path:
+    """``pretext/train.py`` with the scaling experiment's recipe on a label folder (resumable); the run folder."""
+    if (run / "encoder" / "model.safetensors").exists():
+        return run
+    train(TrainConfig(data=str(data), tasks=tasks, encoder=encoder, encoder_options=ENCODERS[encoder],
+                      out=str(run), max_steps=steps, batch_size=BATCH_SIZE, lr=1e-3,
+                      warmup_steps=min(200, steps // 10), max_seconds=3.0, eval_every=max(100, steps // 10),
+                      checkpoint_every=max(100, steps // 10), log_every=20, num_workers=2, report_to="none",
+                      resume=(run / RUN_CONFIG_FILE).exists()))
     return run
 
 

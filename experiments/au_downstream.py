@@ -1,0 +1,162 @@
+"""Does a better AU task make a better encoder? The same encoder pretrained on the same pool twice, once with the
+hand-written EMFACS rules' AU labels and once with the learned face-emotion mapping's, then fine-tuned and probed
+on RAVDESS cell for cell.
+
+    .venv/bin/python -m experiments.au_downstream --work WORK --scaling SCALING_WORK
+        [--fractions 0.1,0.25] [--seeds 0] [--modes probe,finetune] [--steps label,pretrain,cells,baseline,report]
+        [--archive DIR]
+
+``SCALING_WORK`` is a work folder of :mod:`experiments.scaling` whose ``prepare`` and ``extract`` steps have run
+(the extracted pool and ``ravdess.csv``); nothing in it is written. Steps, each resumable:
+
+1. ``label``: the pool labelled twice with ``energy,face,au`` into ``WORK/pretrain_data/<mapping>``, the AU task's
+   ``mapping`` set to ``rules`` and ``learned`` (the shipped default mapping); energy and face labels are the same
+   in both, so the two encoders differ only in their AU labels.
+2. ``pretrain``: the scaling experiment's cnn and recipe on each (``--epochs`` passes over the segments).
+3. ``cells``: RAVDESS's probe and fine-tuning grids (the scaling recipe, 4 speaker folds) per encoder; scratch
+   cells do not depend on the pretraining, so they are trained once and linked into both.
+4. ``baseline``: eGeMAPS + logistic regression on the same folds, seeds and label subsets.
+5. ``report``: ``WORK/au_downstream.md`` and ``cells.csv``: learned - rules per mode and fraction (pretrained
+   cells matched on fold and seed, 95% intervals over cells and over fold means), each encoder against scratch,
+   and every row against eGeMAPS.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from avpretext.common.cli import CommandParser
+from avpretext.common.io import write_atomic
+from data_prep.segments import SEGMENTS_FILE, load_segments
+from experiments.ravdess_results import timed
+from experiments.scaling import (BATCH_SIZE, Rung, experiment_folder, label_pool, pretrain_encoder, run_baseline,
+                                 baseline_folder, run_cells)
+from finetune.experiment import finished_cells
+from finetune.experiment_report import baseline_paired, collect, paired_differences
+
+TASKS = "energy,face,au"
+MAPPINGS = ("rules", "learned")
+ENCODER = "cnn"
+CORPUS = "ravdess"
+
+
+def label(work: Path, scaling: Path, mapping: str) -> Path:
+    data = work / "pretrain_data" / mapping
+    if not (data / SEGMENTS_FILE).exists():
+        label_pool(scaling / "pool_extract", TASKS, dest=data, overrides={"au": {"mapping": mapping}})
+    return data
+
+
+def pretrain(work: Path, mapping: str, epochs: float) -> Path:
+    data = work / "pretrain_data" / mapping
+    steps = int(round(epochs * len(load_segments(data)) / BATCH_SIZE))
+    return pretrain_encoder(data, work / "pretrain" / ENCODER / mapping, ENCODER, TASKS, steps)
+
+
+def measured_cells(work: Path) -> pd.DataFrame:
+    """Every finished cell of both encoders' grids (with a ``mapping`` column) and of the baseline."""
+    tables = []
+    for mapping in MAPPINGS:
+        for mode in ("probe", "finetune"):
+            folder = experiment_folder(work, CORPUS, ENCODER, mode, Rung(mapping, float("inf")))
+            if (folder / "cells").is_dir():
+                tables.append(collect(folder, finished_cells(folder)).assign(mapping=mapping))
+    baseline = baseline_folder(work, CORPUS)
+    if (baseline / "cells").is_dir():
+        tables.append(collect(baseline, finished_cells(baseline)).assign(mapping="none"))
+    if not tables:
+        raise ValueError(f"{work}: no finished cells")
+    return pd.concat(tables, ignore_index=True)
+
+
+def report(cells: pd.DataFrame, label_stats: dict) -> str:
+    neural = cells[cells["mapping"] != "none"]
+    pretrained = neural[neural["init"] == "pretrained"]
+    learned_vs_rules = paired_differences(pretrained, by="mapping", treated="learned", baseline="rules")
+    scratch = neural[(neural["init"] == "scratch") & (neural["mapping"] == "rules")]
+    lines = ["# Does a better AU task make a better encoder? (RAVDESS, 4 speaker folds)", "",
+             "AU labels of the pool per mapping (segments; the rest have no face):", ""]
+    lines += [f"- {m}: {s}" for m, s in label_stats.items()]
+    lines += ["", "Mean UAR (%) per encoder:", "", "| mode | labels | rules | learned | scratch | n |",
+              "|---|---|---|---|---|---|"]
+    for (mode, fraction), group in neural.groupby(["mode", "fraction"]):
+        mean = {m: 100 * group[(group["mapping"] == m) & (group["init"] == "pretrained")]["uar"].mean()
+                for m in MAPPINGS}
+        n = int(((group["mapping"] == "learned") & (group["init"] == "pretrained")).sum())
+        lines.append(f"| {mode} | {fraction:.0%} | {mean['rules']:.1f} | {mean['learned']:.1f} | "
+                     f"{100 * scratch[(scratch['mode'] == mode) & (scratch['fraction'] == fraction)]['uar'].mean():.1f}"
+                     f" | {n} |")
+    lines += ["", "Learned - rules, pretrained cells matched on fold and seed (UAR points; 95% CI over cells, "
+              "then over fold means):", "", "| mode | labels | pairs | diff | CI (cells) | CI (folds) |",
+              "|---|---|---|---|---|---|"]
+    for _, r in learned_vs_rules.iterrows():
+        lines.append(f"| {r['mode']} | {r['fraction']:.0%} | {int(r['pairs'])} | {100 * r['uar_diff']:+.1f} | "
+                     f"[{100 * r['uar_ci_low']:+.1f}, {100 * r['uar_ci_high']:+.1f}] | "
+                     f"[{100 * r['uar_fold_ci_low']:+.1f}, {100 * r['uar_fold_ci_high']:+.1f}] |")
+    if (cells["mapping"] == "none").any():
+        lines += ["", "Each row minus eGeMAPS + logistic regression, cell for cell (UAR points):", "",
+                  "| encoder | mode | init | labels | pairs | diff | CI (cells) |", "|---|---|---|---|---|---|---|"]
+        baseline = cells[cells["mapping"] == "none"]
+        for mapping in MAPPINGS:
+            rows = baseline_paired(pd.concat([cells[cells["mapping"] == mapping], baseline], ignore_index=True))
+            for _, r in rows.iterrows():
+                lines.append(f"| {mapping} | {r['mode']} | {r['init']} | {r['fraction']:.0%} | {int(r['pairs'])} "
+                             f"| {100 * r['uar_diff']:+.1f} | [{100 * r['uar_ci_low']:+.1f}, "
+                             f"{100 * r['uar_ci_high']:+.1f}] |")
+    return "\n".join(lines) + "\n"
+
+
+def au_label_stats(work: Path) -> dict:
+    stats = {}
+    for mapping in MAPPINGS:
+        path = work / "pretrain_data" / mapping / "label_stats.json"
+        if path.exists():
+            au = json.loads(path.read_text()).get("tasks", {}).get("au", {})
+            stats[mapping] = {"labelled": au.get("labelled"), **au.get("class_counts", {})}
+    return stats
+
+
+def main(argv=None) -> None:
+    parser = CommandParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--scaling", type=Path, required=True, help="an experiments.scaling work folder")
+    parser.add_argument("--epochs", type=float, default=4.0)
+    parser.add_argument("--fractions", default="0.1,0.25")
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--modes", default="probe,finetune")
+    parser.add_argument("--steps", default="label,pretrain,cells,baseline,report")
+    parser.add_argument("--archive", type=Path, help="copy the report and cells here")
+    args = parser.parse_args(argv)
+    work, steps = args.work, args.steps.split(",")
+    fractions = [float(f) for f in args.fractions.split(",")]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    work.mkdir(parents=True, exist_ok=True)
+    manifest = work / f"{CORPUS}.csv"
+    if not manifest.exists():
+        write_atomic(manifest, lambda tmp: tmp.write_bytes((args.scaling / f"{CORPUS}.csv").read_bytes()))
+    for mapping in MAPPINGS:
+        if "label" in steps:
+            timed(work, f"label_{mapping}", label, work, args.scaling, mapping)
+        if "pretrain" in steps:
+            timed(work, f"pretrain_{mapping}", pretrain, work, mapping, args.epochs)
+    if "cells" in steps:
+        for mode in args.modes.split(","):
+            for mapping in MAPPINGS:
+                timed(work, f"{mode}_{mapping}", run_cells, work, CORPUS, ENCODER, mode,
+                      Rung(mapping, float("inf")), fractions, seeds, 4)
+    if "baseline" in steps:
+        timed(work, "baseline", run_baseline, work, CORPUS, fractions, seeds, 4, ("egemaps",))
+    if "report" in steps:
+        cells = measured_cells(work)
+        text = report(cells, au_label_stats(work))
+        for folder in [work, *([args.archive] if args.archive else [])]:
+            folder.mkdir(parents=True, exist_ok=True)
+            write_atomic(folder / "au_downstream.md", lambda tmp: tmp.write_text(text))
+            write_atomic(folder / "cells.csv", lambda tmp: cells.to_csv(tmp, index=False))
+        print(text)
+
+
+if __name__ == "__main__":
+    main()
