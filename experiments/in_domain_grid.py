@@ -1,0 +1,147 @@
+"""Does in-domain unlabelled audio help? The RAVDESS grid of the per-fold pretrainings of
+:mod:`experiments.in_domain` against their pool-only twin, scratch and eGeMAPS + LR (issue 24, item 6).
+
+    .venv/bin/python -m experiments.in_domain_grid --work GRID --in-domain IN_DOMAIN_WORK --manifest M.csv
+        [--tasks energy,cluster] [--fractions 0.1] [--seeds 0] [--modes probe,finetune]
+        [--scratch-from OTHER_GRID] [--steps cells,baseline,report] [--archive DIR]
+
+``IN_DOMAIN_WORK`` is the ``--work`` of ``experiments.in_domain`` run with ``--pool-only`` and the grid's split
+settings (``num_folds=4``, ``dev_speakers=2``: the scaling grids'); its ``<fold>/run`` and ``pool/run`` are the
+two arms. Steps, each resumable:
+
+1. ``cells``: per mode, the scaling recipe's grid (:func:`experiments.scaling.run_cells`) for each arm; the
+   scratch cells are the same model for both arms (architecture, fold, seed, subset, settings), trained once;
+   ``--scratch-from`` links the finished scratch cells of another scaling-layout work folder (e.g. an
+   ``experiments.au_downstream`` run of the same cnn on the same machine) instead of training them again.
+2. ``baseline``: eGeMAPS + logistic regression on the same folds, seeds and label subsets.
+3. ``report``: ``GRID/in_domain.md`` and ``cells.csv`` (a ``method`` column per configuration, the layout of
+   ``docs/results/baseline/<corpus>_<name>/cells.csv`` that :mod:`experiments.baseline` folds into its
+   summary): in-domain - pool-only over matched pretrained cells, each arm - scratch, every row - eGeMAPS.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from avpretext.common.cli import CommandParser
+from avpretext.common.io import write_atomic
+from experiments.ravdess_results import share_scratch_cells, timed
+from experiments.scaling import Rung, baseline_folder, experiment_folder, run_baseline, run_cells, scratch_folder
+from finetune.experiment import finished_cells
+from finetune.experiment_report import baseline_paired, collect, interval_text, paired_differences
+
+CORPUS = "ravdess"
+ENCODER = "cnn"
+ARMS = ("in_domain", "pool_only")
+
+
+def arm_pretrained(in_domain_work: Path, arm: str) -> str:
+    """The grid's ``--pretrained`` for an arm: each fold's own run, or the pool-only twin."""
+    return str(in_domain_work / "{fold}" / "run") if arm == "in_domain" else str(in_domain_work / "pool" / "run")
+
+
+def method_name(arm: str, init: str, mode: str, tasks: str) -> str:
+    if arm == "none":
+        return mode  # a baseline mode (egemaps)
+    if init == "scratch":
+        return f"scratch-{ENCODER}"
+    return f"pretrained-{tasks}" + ("+in-domain" if arm == "in_domain" else "")
+
+
+def measured_cells(work: Path, tasks: str) -> pd.DataFrame:
+    """Every finished cell of both arms and of the baseline, with ``arm`` and ``method`` columns; scratch
+    cells (shared by the arms) appear once."""
+    tables = []
+    for arm in ARMS:
+        for mode in ("probe", "finetune"):
+            folder = experiment_folder(work, CORPUS, ENCODER, mode, Rung(arm, float("inf")))
+            if (folder / "cells").is_dir():
+                tables.append(collect(folder, finished_cells(folder)).assign(arm=arm))
+    baseline = baseline_folder(work, CORPUS)
+    if (baseline / "cells").is_dir():
+        tables.append(collect(baseline, finished_cells(baseline)).assign(arm="none"))
+    if not tables:
+        raise ValueError(f"{work}: no finished cells")
+    cells = pd.concat(tables, ignore_index=True)
+    cells["method"] = [method_name(a, i, m, tasks) for a, i, m in zip(cells["arm"], cells["init"], cells["mode"])]
+    cells = cells.drop_duplicates(["method", "mode", "fraction", "fold", "seed"])
+    return cells.assign(corpus=CORPUS)
+
+
+def diff_rows(diff: pd.DataFrame, label: str) -> list[str]:
+    return [f"| {label} | {r['mode']} | {r['fraction']:.0%} | {int(r['pairs'])} | {100 * r['uar_diff']:+.1f} | "
+            f"{interval_text(r['uar_ci_low'], r['uar_ci_high'], int(r['pairs']))} | "
+            f"{interval_text(r['uar_fold_ci_low'], r['uar_fold_ci_high'], int(r['folds']))} |"
+            for _, r in diff.iterrows()]
+
+
+def report(cells: pd.DataFrame, tasks: str) -> str:
+    """Markdown: mean UAR per method, mode and fraction, then the paired differences."""
+    lines = [f"# In-domain unlabelled audio in pretraining ({CORPUS}, tasks {tasks})", "",
+             "| method | mode | labels | cells | UAR (%) |", "|---|---|---|---|---|"]
+    for (method, mode, fraction), part in cells.groupby(["method", "mode", "fraction"]):
+        lines.append(f"| {method} | {mode} | {fraction:.0%} | {len(part)} | {100 * part['uar'].mean():.1f} |")
+    neural = cells[cells["arm"] != "none"]
+    pretrained = neural[neural["init"] == "pretrained"]
+    lines += ["", "Paired differences (UAR points; 95% CI over matched cells, then over fold means):", "",
+              "| comparison | mode | labels | pairs | diff | CI (cells) | CI (folds) |", "|---|---|---|---|---|---|---|"]
+    lines += diff_rows(paired_differences(pretrained.drop(columns=["method"]), by="arm", treated="in_domain",
+                                          baseline="pool_only"),
+                       "in-domain - pool-only")
+    scratch = neural[neural["init"] == "scratch"]
+    for arm in ARMS:
+        both = pd.concat([pretrained[pretrained["arm"] == arm], scratch], ignore_index=True)
+        lines += diff_rows(paired_differences(both.drop(columns=["arm", "method"])), f"{arm} - scratch")
+    baseline = cells[cells["arm"] == "none"]
+    if len(baseline):
+        for method, part in neural.groupby("method"):
+            against = baseline_paired(pd.concat([part, baseline], ignore_index=True).drop(columns=["arm", "method"]))
+            for init, rows in against.groupby("init"):
+                lines += diff_rows(rows, f"{method} - eGeMAPS")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> None:
+    parser = CommandParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--work", type=Path, required=True, help="the grid's work folder")
+    parser.add_argument("--in-domain", type=Path, required=True, help="an experiments.in_domain --work folder")
+    parser.add_argument("--manifest", type=Path, required=True, help="the RAVDESS manifest the pretrainings used")
+    parser.add_argument("--tasks", default="energy,cluster", help="the pretrainings' tasks (names the methods)")
+    parser.add_argument("--fractions", default="0.1")
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--modes", default="probe,finetune")
+    parser.add_argument("--scratch-from", type=Path, help="a scaling-layout work folder whose scratch cells to link")
+    parser.add_argument("--steps", default="cells,baseline,report")
+    parser.add_argument("--archive", type=Path, help="copy the report and cells here")
+    args = parser.parse_args(argv)
+    work, steps = args.work, args.steps.split(",")
+    fractions = [float(f) for f in args.fractions.split(",")]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    work.mkdir(parents=True, exist_ok=True)
+    manifest = work / f"{CORPUS}.csv"
+    if not manifest.exists():
+        write_atomic(manifest, lambda tmp: tmp.write_bytes(args.manifest.read_bytes()))
+    if "cells" in steps:
+        for mode in args.modes.split(","):
+            if args.scratch_from:
+                share_scratch_cells(scratch_folder(args.scratch_from, CORPUS, ENCODER, mode),
+                                    scratch_folder(work, CORPUS, ENCODER, mode))
+            for arm in ARMS:
+                timed(work, f"{mode}_{arm}", run_cells, work, CORPUS, ENCODER, mode, Rung(arm, float("inf")),
+                      fractions, seeds, 4, arm_pretrained(args.in_domain, arm))
+    if "baseline" in steps:
+        timed(work, "baseline", run_baseline, work, CORPUS, fractions, seeds, 4, ("egemaps",))
+    if "report" in steps:
+        cells = measured_cells(work, args.tasks)
+        text = report(cells, args.tasks)
+        for folder in [work, *([args.archive] if args.archive else [])]:
+            folder.mkdir(parents=True, exist_ok=True)
+            write_atomic(folder / "in_domain.md", lambda tmp: tmp.write_text(text))
+            write_atomic(folder / "cells.csv", lambda tmp: cells.drop(columns=["arm"]).to_csv(
+                tmp, index=False, float_format="%.4f"))
+        print(text)
+
+
+if __name__ == "__main__":
+    main()
