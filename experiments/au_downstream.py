@@ -27,14 +27,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from avpretext.common.cli import CommandParser
+from avpretext.common.cli import CommandParser, comma_list
 from avpretext.common.io import write_atomic
 from data_prep.segments import SEGMENTS_FILE, load_segments
 from experiments.ravdess_results import timed
-from experiments.scaling import (BATCH_SIZE, Rung, experiment_folder, label_pool, pretrain_encoder, run_baseline,
-                                 baseline_folder, run_cells)
-from finetune.experiment import finished_cells
-from finetune.experiment_report import baseline_paired, collect, paired_differences
+from experiments.scaling import (BATCH_SIZE, Rung, copy_manifest, label_pool, measured_arms, pretrain_encoder,
+                                 run_baseline, run_cells)
+from finetune.experiment_report import baseline_paired, paired_differences
 
 TASKS = "energy,face,au"
 MAPPINGS = ("rules", "learned")
@@ -57,18 +56,7 @@ def pretrain(work: Path, mapping: str, epochs: float) -> Path:
 
 def measured_cells(work: Path) -> pd.DataFrame:
     """Every finished cell of both encoders' grids (with a ``mapping`` column) and of the baseline."""
-    tables = []
-    for mapping in MAPPINGS:
-        for mode in ("probe", "finetune"):
-            folder = experiment_folder(work, CORPUS, ENCODER, mode, Rung(mapping, float("inf")))
-            if (folder / "cells").is_dir():
-                tables.append(collect(folder, finished_cells(folder)).assign(mapping=mapping))
-    baseline = baseline_folder(work, CORPUS)
-    if (baseline / "cells").is_dir():
-        tables.append(collect(baseline, finished_cells(baseline)).assign(mapping="none"))
-    if not tables:
-        raise ValueError(f"{work}: no finished cells")
-    return pd.concat(tables, ignore_index=True)
+    return measured_arms(work, CORPUS, ENCODER, MAPPINGS, "mapping")
 
 
 def report(cells: pd.DataFrame, label_stats: dict) -> str:
@@ -123,31 +111,27 @@ def main(argv=None) -> None:
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--scaling", type=Path, required=True, help="an experiments.scaling work folder")
     parser.add_argument("--epochs", type=float, default=4.0)
-    parser.add_argument("--fractions", default="0.1,0.25")
-    parser.add_argument("--seeds", default="0")
-    parser.add_argument("--modes", default="probe,finetune")
+    parser.add_argument("--fractions", type=comma_list(float), default=[0.1, 0.25])
+    parser.add_argument("--seeds", type=comma_list(int), default=[0])
+    parser.add_argument("--modes", type=comma_list(), default=["probe", "finetune"])
     parser.add_argument("--steps", default="label,pretrain,cells,baseline,report")
     parser.add_argument("--archive", type=Path, help="copy the report and cells here")
     args = parser.parse_args(argv)
     work, steps = args.work, args.steps.split(",")
-    fractions = [float(f) for f in args.fractions.split(",")]
-    seeds = [int(s) for s in args.seeds.split(",")]
     work.mkdir(parents=True, exist_ok=True)
-    manifest = work / f"{CORPUS}.csv"
-    if not manifest.exists():
-        write_atomic(manifest, lambda tmp: tmp.write_bytes((args.scaling / f"{CORPUS}.csv").read_bytes()))
+    copy_manifest(work, CORPUS, args.scaling / f"{CORPUS}.csv")
     for mapping in MAPPINGS:
         if "label" in steps:
             timed(work, f"label_{mapping}", label, work, args.scaling, mapping)
         if "pretrain" in steps:
             timed(work, f"pretrain_{mapping}", pretrain, work, mapping, args.epochs)
     if "cells" in steps:
-        for mode in args.modes.split(","):
+        for mode in args.modes:
             for mapping in MAPPINGS:
                 timed(work, f"{mode}_{mapping}", run_cells, work, CORPUS, ENCODER, mode,
-                      Rung(mapping, float("inf")), fractions, seeds, 4)
+                      Rung(mapping, float("inf")), args.fractions, args.seeds, 4)
     if "baseline" in steps:
-        timed(work, "baseline", run_baseline, work, CORPUS, fractions, seeds, 4, ("egemaps",))
+        timed(work, "baseline", run_baseline, work, CORPUS, args.fractions, args.seeds, 4, ("egemaps",))
     if "report" in steps:
         cells = measured_cells(work)
         text = report(cells, au_label_stats(work))

@@ -24,12 +24,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from avpretext.common.cli import CommandParser
+from avpretext.common.cli import CommandParser, comma_list
 from avpretext.common.io import write_atomic
 from experiments.ravdess_results import share_scratch_cells, timed
-from experiments.scaling import Rung, baseline_folder, experiment_folder, run_baseline, run_cells, scratch_folder
-from finetune.experiment import finished_cells
-from finetune.experiment_report import baseline_paired, collect, interval_text, paired_differences
+from experiments.scaling import Rung, copy_manifest, measured_arms, run_baseline, run_cells, scratch_folder
+from finetune.experiment_report import baseline_paired, interval_text, paired_differences
 
 CORPUS = "ravdess"
 ENCODER = "cnn"
@@ -52,18 +51,7 @@ def method_name(arm: str, init: str, mode: str, tasks: str) -> str:
 def measured_cells(work: Path, tasks: str) -> pd.DataFrame:
     """Every finished cell of both arms and of the baseline, with ``arm`` and ``method`` columns; scratch
     cells (shared by the arms) appear once."""
-    tables = []
-    for arm in ARMS:
-        for mode in ("probe", "finetune"):
-            folder = experiment_folder(work, CORPUS, ENCODER, mode, Rung(arm, float("inf")))
-            if (folder / "cells").is_dir():
-                tables.append(collect(folder, finished_cells(folder)).assign(arm=arm))
-    baseline = baseline_folder(work, CORPUS)
-    if (baseline / "cells").is_dir():
-        tables.append(collect(baseline, finished_cells(baseline)).assign(arm="none"))
-    if not tables:
-        raise ValueError(f"{work}: no finished cells")
-    cells = pd.concat(tables, ignore_index=True)
+    cells = measured_arms(work, CORPUS, ENCODER, ARMS, "arm")
     cells["method"] = [method_name(a, i, m, tasks) for a, i, m in zip(cells["arm"], cells["init"], cells["mode"])]
     cells = cells.drop_duplicates(["method", "mode", "fraction", "fold", "seed"])
     return cells.assign(corpus=CORPUS)
@@ -108,30 +96,26 @@ def main(argv=None) -> None:
     parser.add_argument("--in-domain", type=Path, required=True, help="an experiments.in_domain --work folder")
     parser.add_argument("--manifest", type=Path, required=True, help="the RAVDESS manifest the pretrainings used")
     parser.add_argument("--tasks", default="energy,cluster", help="the pretrainings' tasks (names the methods)")
-    parser.add_argument("--fractions", default="0.1")
-    parser.add_argument("--seeds", default="0")
-    parser.add_argument("--modes", default="probe,finetune")
+    parser.add_argument("--fractions", type=comma_list(float), default=[0.1])
+    parser.add_argument("--seeds", type=comma_list(int), default=[0])
+    parser.add_argument("--modes", type=comma_list(), default=["probe", "finetune"])
     parser.add_argument("--scratch-from", type=Path, help="a scaling-layout work folder whose scratch cells to link")
     parser.add_argument("--steps", default="cells,baseline,report")
     parser.add_argument("--archive", type=Path, help="copy the report and cells here")
     args = parser.parse_args(argv)
     work, steps = args.work, args.steps.split(",")
-    fractions = [float(f) for f in args.fractions.split(",")]
-    seeds = [int(s) for s in args.seeds.split(",")]
     work.mkdir(parents=True, exist_ok=True)
-    manifest = work / f"{CORPUS}.csv"
-    if not manifest.exists():
-        write_atomic(manifest, lambda tmp: tmp.write_bytes(args.manifest.read_bytes()))
+    copy_manifest(work, CORPUS, args.manifest)
     if "cells" in steps:
-        for mode in args.modes.split(","):
+        for mode in args.modes:
             if args.scratch_from:
                 share_scratch_cells(scratch_folder(args.scratch_from, CORPUS, ENCODER, mode),
                                     scratch_folder(work, CORPUS, ENCODER, mode))
             for arm in ARMS:
                 timed(work, f"{mode}_{arm}", run_cells, work, CORPUS, ENCODER, mode, Rung(arm, float("inf")),
-                      fractions, seeds, 4, arm_pretrained(args.in_domain, arm))
+                      args.fractions, args.seeds, 4, arm_pretrained(args.in_domain, arm))
     if "baseline" in steps:
-        timed(work, "baseline", run_baseline, work, CORPUS, fractions, seeds, 4, ("egemaps",))
+        timed(work, "baseline", run_baseline, work, CORPUS, args.fractions, args.seeds, 4, ("egemaps",))
     if "report" in steps:
         cells = measured_cells(work, args.tasks)
         text = report(cells, args.tasks)

@@ -215,6 +215,31 @@ def baseline_folder(work: Path, corpus: str) -> Path:
     return work / "experiments" / corpus / "baseline"
 
 
+def copy_manifest(work: Path, corpus: str, source: Path) -> Path:
+    """``WORK/<corpus>.csv`` (the layout every grid here reads) as a copy of ``source``, unless it exists."""
+    manifest = work / f"{corpus}.csv"
+    if not manifest.exists():
+        write_atomic(manifest, lambda tmp: tmp.write_bytes(source.read_bytes()))
+    return manifest
+
+
+def measured_arms(work: Path, corpus: str, encoder: str, arms, column: str) -> pd.DataFrame:
+    """Every finished probe and fine-tuning cell of each arm's grid (an arm is a rung folder name, ``Rung(arm)``)
+    and of the baseline, with ``column`` naming the arm (``none`` for the baseline's cells)."""
+    tables = []
+    for arm in arms:
+        for mode in ("probe", "finetune"):
+            folder = experiment_folder(work, corpus, encoder, mode, Rung(arm, float("inf")))
+            if (folder / "cells").is_dir():
+                tables.append(collect(folder, finished_cells(folder)).assign(**{column: arm}))
+    baseline = baseline_folder(work, corpus)
+    if (baseline / "cells").is_dir():
+        tables.append(collect(baseline, finished_cells(baseline)).assign(**{column: "none"}))
+    if not tables:
+        raise ValueError(f"{work}: no finished cells")
+    return pd.concat(tables, ignore_index=True)
+
+
 def run_baseline(work: Path, corpus: str, fractions: list[float], seeds: list[int], folds: int,
                  modes=BASELINE_MODES) -> None:
     """eGeMAPS and ComParE + logistic regression on the corpus's folds (the fine-tuning grid's split settings,

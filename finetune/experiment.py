@@ -37,7 +37,7 @@ from pathlib import Path
 import pandas as pd
 
 from avpretext.common.audio import AudioError
-from avpretext.common.cli import CommandParser, command_name
+from avpretext.common.cli import CommandParser, comma_list, command_name
 from avpretext.common.distributed import die_with_launcher, finish_processes
 from avpretext.common.environment import record_environment
 from avpretext.common.io import check_output_folder, write_json_atomic
@@ -280,21 +280,17 @@ def _grid_order(cell: Cell):
     return cell.mode, cell.fraction, cell.fold, cell.seed, (*INITS, BASELINE_INIT).index(cell.init)
 
 
-def _floats(text: str) -> list[float]:
-    return [float(x) for x in text.split(",") if x]
-
-
 def parse_args(argv=None):
     parser = CommandParser(prog=PROG, description=__doc__.split("\n")[0])
     parser.add_argument("--manifest", required=True, help="labelled manifest CSV (finetune.prepare)")
     parser.add_argument("--pretrained", default="",
                         help="encoder folder or pretext run; may contain {fold} (not needed by egemaps/compare)")
     parser.add_argument("--out", required=True, help="grid folder (rerun to resume: finished cells are kept)")
-    parser.add_argument("--fractions", type=_floats, default=[0.1, 0.25, 0.5, 1.0],
+    parser.add_argument("--fractions", type=comma_list(float), default=[0.1, 0.25, 0.5, 1.0],
                         help="label fractions, comma-separated (default 0.1,0.25,0.5,1.0)")
-    parser.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[0, 1, 2],
+    parser.add_argument("--seeds", type=comma_list(int), default=[0, 1, 2],
                         help="seeds per cell, comma-separated (default 0,1,2)")
-    parser.add_argument("--modes", type=lambda s: s.split(","), default=["finetune", "probe"],
+    parser.add_argument("--modes", type=comma_list(), default=["finetune", "probe"],
                         help="finetune, probe, and the classic baselines egemaps, compare (openSMILE "
                              "functionals + logistic regression), comma-separated (default finetune,probe)")
     parser.add_argument("--folds", default="all", help="all, or a comma list of fold indices/names")

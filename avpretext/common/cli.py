@@ -31,6 +31,14 @@ def command_name(script: str, console_script: str = "") -> str:
     return script
 
 
+def comma_list(cast=str):
+    """An argparse ``type``: ``"0.1,0.25"`` -> ``[cast("0.1"), cast("0.25")]`` (empty items dropped)."""
+    def parse(text: str) -> list:
+        return [cast(x) for x in text.split(",") if x]
+    parse.__name__ = f"comma-separated {cast.__name__}"  # what argparse names in an invalid-value message
+    return parse
+
+
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Appends ``(default: X)`` only where it informs: not to required options or options without a
     default (``(default: )``, ``(default: None)``), nor to help that already states its default."""
