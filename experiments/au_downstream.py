@@ -33,7 +33,7 @@ from data_prep.segments import SEGMENTS_FILE, load_segments
 from experiments.ravdess_results import timed
 from experiments.scaling import (BATCH_SIZE, Rung, copy_manifest, label_pool, measured_arms, pretrain_encoder,
                                  run_baseline, run_cells)
-from finetune.experiment_report import baseline_paired, paired_differences
+from finetune.experiment_report import COMPARISON_HEADER, baseline_paired, comparison_rows, paired_differences
 
 TASKS = "energy,face,au"
 MAPPINGS = ("rules", "learned")
@@ -76,23 +76,21 @@ def report(cells: pd.DataFrame, label_stats: dict) -> str:
         lines.append(f"| {mode} | {fraction:.0%} | {mean['rules']:.1f} | {mean['learned']:.1f} | "
                      f"{100 * scratch[(scratch['mode'] == mode) & (scratch['fraction'] == fraction)]['uar'].mean():.1f}"
                      f" | {n} |")
-    lines += ["", "Learned - rules, pretrained cells matched on fold and seed (UAR points; 95% CI over cells, "
-              "then over fold means):", "", "| mode | labels | pairs | diff | CI (cells) | CI (folds) |",
-              "|---|---|---|---|---|---|"]
-    for _, r in learned_vs_rules.iterrows():
-        lines.append(f"| {r['mode']} | {r['fraction']:.0%} | {int(r['pairs'])} | {100 * r['uar_diff']:+.1f} | "
-                     f"[{100 * r['uar_ci_low']:+.1f}, {100 * r['uar_ci_high']:+.1f}] | "
-                     f"[{100 * r['uar_fold_ci_low']:+.1f}, {100 * r['uar_fold_ci_high']:+.1f}] |")
-    if (cells["mapping"] == "none").any():
-        lines += ["", "Each row minus eGeMAPS + logistic regression, cell for cell (UAR points):", "",
-                  "| encoder | mode | init | labels | pairs | diff | CI (cells) |", "|---|---|---|---|---|---|---|"]
-        baseline = cells[cells["mapping"] == "none"]
+    lines += ["", "Paired differences, cells matched on fold and seed (UAR points; 95% CI over cells, then over "
+              "fold means):", "", *COMPARISON_HEADER]
+    lines += comparison_rows(learned_vs_rules, "learned - rules")
+    for mapping in MAPPINGS:
+        both = pd.concat([pretrained[pretrained["mapping"] == mapping], scratch], ignore_index=True)
+        lines += comparison_rows(paired_differences(both.drop(columns=["mapping"])), f"{mapping} - scratch")
+    baseline = cells[cells["mapping"] == "none"]
+    if len(baseline):
         for mapping in MAPPINGS:
-            rows = baseline_paired(pd.concat([cells[cells["mapping"] == mapping], baseline], ignore_index=True))
-            for _, r in rows.iterrows():
-                lines.append(f"| {mapping} | {r['mode']} | {r['init']} | {r['fraction']:.0%} | {int(r['pairs'])} "
-                             f"| {100 * r['uar_diff']:+.1f} | [{100 * r['uar_ci_low']:+.1f}, "
-                             f"{100 * r['uar_ci_high']:+.1f}] |")
+            against = baseline_paired(pd.concat([cells[cells["mapping"] == mapping], baseline], ignore_index=True)
+                                      .drop(columns=["mapping"]))
+            for init, rows in against.groupby("init", sort=False):
+                name = mapping if init == "pretrained" else "scratch"
+                if init == "pretrained" or mapping == MAPPINGS[0]:  # scratch is one grid: listed once
+                    lines += comparison_rows(rows, f"{name} - eGeMAPS")
     return "\n".join(lines) + "\n"
 
 

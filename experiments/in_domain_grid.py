@@ -28,7 +28,7 @@ from avpretext.common.cli import CommandParser, comma_list
 from avpretext.common.io import write_atomic
 from experiments.ravdess_results import share_scratch_cells, timed
 from experiments.scaling import Rung, copy_manifest, measured_arms, run_baseline, run_cells, scratch_folder
-from finetune.experiment_report import baseline_paired, interval_text, paired_differences
+from finetune.experiment_report import COMPARISON_HEADER, baseline_paired, comparison_rows, paired_differences
 
 CORPUS = "ravdess"
 ENCODER = "cnn"
@@ -57,13 +57,6 @@ def measured_cells(work: Path, tasks: str) -> pd.DataFrame:
     return cells.assign(corpus=CORPUS)
 
 
-def diff_rows(diff: pd.DataFrame, label: str) -> list[str]:
-    return [f"| {label} | {r['mode']} | {r['fraction']:.0%} | {int(r['pairs'])} | {100 * r['uar_diff']:+.1f} | "
-            f"{interval_text(r['uar_ci_low'], r['uar_ci_high'], int(r['pairs']))} | "
-            f"{interval_text(r['uar_fold_ci_low'], r['uar_fold_ci_high'], int(r['folds']))} |"
-            for _, r in diff.iterrows()]
-
-
 def report(cells: pd.DataFrame, tasks: str) -> str:
     """Markdown: mean UAR per method, mode and fraction, then the paired differences."""
     lines = [f"# In-domain unlabelled audio in pretraining ({CORPUS}, tasks {tasks})", "",
@@ -73,20 +66,20 @@ def report(cells: pd.DataFrame, tasks: str) -> str:
     neural = cells[cells["arm"] != "none"]
     pretrained = neural[neural["init"] == "pretrained"]
     lines += ["", "Paired differences (UAR points; 95% CI over matched cells, then over fold means):", "",
-              "| comparison | mode | labels | pairs | diff | CI (cells) | CI (folds) |", "|---|---|---|---|---|---|---|"]
-    lines += diff_rows(paired_differences(pretrained.drop(columns=["method"]), by="arm", treated="in_domain",
+              *COMPARISON_HEADER]
+    lines += comparison_rows(paired_differences(pretrained.drop(columns=["method"]), by="arm", treated="in_domain",
                                           baseline="pool_only"),
                        "in-domain - pool-only")
     scratch = neural[neural["init"] == "scratch"]
     for arm in ARMS:
         both = pd.concat([pretrained[pretrained["arm"] == arm], scratch], ignore_index=True)
-        lines += diff_rows(paired_differences(both.drop(columns=["arm", "method"])), f"{arm} - scratch")
+        lines += comparison_rows(paired_differences(both.drop(columns=["arm", "method"])), f"{arm} - scratch")
     baseline = cells[cells["arm"] == "none"]
     if len(baseline):
         for method, part in neural.groupby("method"):
             against = baseline_paired(pd.concat([part, baseline], ignore_index=True).drop(columns=["arm", "method"]))
             for init, rows in against.groupby("init"):
-                lines += diff_rows(rows, f"{method} - eGeMAPS")
+                lines += comparison_rows(rows, f"{method} - eGeMAPS")
     return "\n".join(lines) + "\n"
 
 

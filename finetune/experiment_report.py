@@ -124,6 +124,19 @@ def baseline_paired(cells: pd.DataFrame, baseline: str = "egemaps") -> pd.DataFr
     return joined[["mode", "init", *[c for c in joined.columns if c not in ("mode", "init")]]]
 
 
+def comparison_rows(diff: pd.DataFrame, label: str) -> list[str]:
+    """Markdown rows ``| label | mode | labels | pairs | diff | CI (cells) | CI (folds) |`` of a
+    :func:`paired_differences` table (UAR points)."""
+    return [f"| {label} | {r['mode']} | {r['fraction']:.0%} | {int(r['pairs'])} | {100 * r['uar_diff']:+.1f} | "
+            f"{interval_text(r['uar_ci_low'], r['uar_ci_high'], int(r['pairs']))} | "
+            f"{interval_text(r['uar_fold_ci_low'], r['uar_fold_ci_high'], int(r['folds']))} |"
+            for _, r in diff.iterrows()]
+
+
+COMPARISON_HEADER = ["| comparison | mode | labels | pairs | diff | CI (cells) | CI (folds) |",
+                     "|---|---|---|---|---|---|---|"]
+
+
 def baseline_markdown(against: pd.DataFrame, baseline: str = "egemaps") -> str:
     """The table of :func:`baseline_paired`: UAR points with 95% intervals over cells and over fold means."""
     lines = [f"Minus {baseline} + logistic regression, paired cell for cell on fold, seed and label subset "

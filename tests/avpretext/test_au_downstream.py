@@ -24,10 +24,12 @@ def test_learned_minus_rules_pairs_pretrained_cells_on_fold_and_seed():
     rows.append({**_cell("finetune", "pretrained", "learned", "fold0", 0.90), "seed": 1})
     text = report(pd.DataFrame(rows), {"rules": {"labelled": 10, "neutral": 8}, "learned": {"labelled": 10}})
     # (4 + 4 + 5) / 3 = 4.33 points over the 3 matched pairs
-    assert "| finetune | 10% | 3 | +4.3 |" in text
+    assert "| learned - rules | finetune | 10% | 3 | +4.3 |" in text
     assert "- rules: {'labelled': 10, 'neutral': 8}" in text
     # rules 31.0, learned mean of 0.34, 0.35, 0.37, 0.90 = 49.0, scratch 33.0
     assert "| finetune | 10% | 31.0 | 49.0 | 33.0 | 4 |" in text
     # learned pretrained - eGeMAPS over fold x seed pairs: (34 + 35 + 37) / 3 - 37 = -1.7
-    assert "| learned | finetune | pretrained | 10% | 3 | -1.7 |" in text
-    assert "| rules | finetune | scratch | 10% | 3 | -4.0 |" in text
+    assert "| learned - eGeMAPS | finetune | 10% | 3 | -1.7 |" in text
+    assert text.count("| scratch - eGeMAPS | finetune | 10% | 3 | -4.0 |") == 1  # one scratch grid, listed once
+    # rules pretrained - scratch: (30 + 31 + 32) / 3 - 33 = -2.0
+    assert "| rules - scratch | finetune | 10% | 3 | -2.0 |" in text
