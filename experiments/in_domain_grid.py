@@ -99,6 +99,11 @@ def main(argv=None) -> None:
     work, steps = args.work, args.steps.split(",")
     work.mkdir(parents=True, exist_ok=True)
     copy_manifest(work, CORPUS, args.manifest)
+    # Linked scratch cells record their grid's manifest path: the arms' cells must name the same one.
+    grid_manifest = args.scratch_from / f"{CORPUS}.csv" if args.scratch_from else None
+    if grid_manifest and grid_manifest.read_bytes() != args.manifest.read_bytes():
+        raise SystemExit(f"--scratch-from {args.scratch_from}: its {grid_manifest.name} is not --manifest "
+                         f"{args.manifest}: its scratch cells are of another labelled set")
     if "cells" in steps:
         for mode in args.modes:
             if args.scratch_from:
@@ -106,7 +111,7 @@ def main(argv=None) -> None:
                                     scratch_folder(work, CORPUS, ENCODER, mode))
             for arm in ARMS:
                 timed(work, f"{mode}_{arm}", run_cells, work, CORPUS, ENCODER, mode, Rung(arm, float("inf")),
-                      args.fractions, args.seeds, 4, arm_pretrained(args.in_domain, arm))
+                      args.fractions, args.seeds, 4, arm_pretrained(args.in_domain, arm), grid_manifest)
     if "baseline" in steps:
         timed(work, "baseline", run_baseline, work, CORPUS, args.fractions, args.seeds, 4, ("egemaps",))
     if "report" in steps:

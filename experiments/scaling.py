@@ -192,15 +192,16 @@ def scratch_folder(work: Path, corpus: str, encoder: str, mode: str) -> Path:
 
 
 def run_cells(work: Path, corpus: str, encoder: str, mode: str, rung: Rung, fractions: list[float],
-              seeds: list[int], folds: int, pretrained: str | None = None) -> None:
+              seeds: list[int], folds: int, pretrained: str | None = None, manifest: Path | None = None) -> None:
     """One rung's pretrained-vs-scratch grid; scratch cells come from (and go to) one shared folder.
     ``pretrained``: the grid's ``--pretrained`` (a run folder, or a ``{fold}`` template); default the rung's
-    run ``WORK/pretrain/<encoder>/<rung>``."""
+    run ``WORK/pretrain/<encoder>/<rung>``. ``manifest``: default ``WORK/<corpus>.csv``; scratch cells linked
+    from another work folder name its manifest, and the grid admits only cells of the manifest it is given."""
     experiment = experiment_folder(work, corpus, encoder, mode, rung)
     shared_scratch = scratch_folder(work, corpus, encoder, mode)
     share_scratch_cells(shared_scratch, experiment)
     settings = (PROBE_SETTINGS if mode == "probe" else FINETUNE_SETTINGS) + [f"num_folds={folds}"]
-    base = base_config(str(work / f"{corpus}.csv"), settings)
+    base = base_config(str(manifest or work / f"{corpus}.csv"), settings)
     run_grid(base, pretrained or str(work / "pretrain" / encoder / rung.folder), experiment, [mode], fractions, seeds)
     # Newly trained scratch cells move to the shared folder (and stay linked here) for the other rungs.
     for cell in sorted((experiment / "cells").glob("*-scratch-*")):
