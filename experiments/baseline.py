@@ -10,7 +10,8 @@ Steps (resumable):
    settings (4 gender-balanced speaker folds, 2 dev speakers per fold, split seed 0; label subsets of
    ``label_subset(fraction, seed)``), so each cell is the same fold, seed and label subset as the scaling
    experiment's cell of that name.
-3. ``report``: every cell archived in ``ARCHIVE/cells/<corpus>.csv``; ``ARCHIVE/summary.csv`` with one row per
+3. ``report``: every cell archived in ``ARCHIVE/cells/<corpus>.csv`` (without a work folder, the archived cells are
+   read instead); ``ARCHIVE/summary.csv`` with one row per
    corpus, fraction, method and mode: mean UAR (%), and minus eGeMAPS paired cell for cell with the 95%
    interval over fold means. Besides the baselines, the rows hold the archived cells of the scaling
    experiment (``docs/results/scaling/cells``) and, for RAVDESS, the current recipe of the methods grid
@@ -107,17 +108,24 @@ def summary_markdown(summary: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def baseline_cells(work: Path, archive: Path, corpus: str) -> pd.DataFrame:
+    """The corpus's baseline cells: the work folder's, archived into ``ARCHIVE/cells/<corpus>.csv``; without a
+    work folder, the archived ones (so the summary can be rewritten when another experiment adds rows)."""
+    folder, archived = baseline_folder(work, corpus), archive / "cells" / f"{corpus}.csv"
+    if (folder / "cells").is_dir():
+        cells = collect(folder, finished_cells(folder))
+        if not cells.empty:
+            write_atomic(archived, lambda tmp: cells.to_csv(tmp, index=False, float_format="%.4f"))
+        return cells
+    return pd.read_csv(archived) if archived.is_file() else pd.DataFrame()
+
+
 def report(work: Path, archive: Path) -> pd.DataFrame:
     parts = []
     for corpus in CORPORA:
-        folder = baseline_folder(work, corpus)
-        if not (folder / "cells").is_dir():
-            continue
-        cells = collect(folder, finished_cells(folder))
+        cells = baseline_cells(work, archive, corpus)
         if cells.empty:
             continue
-        write_atomic(archive / "cells" / f"{corpus}.csv", lambda tmp: cells.to_csv(tmp, index=False,
-                                                                                  float_format="%.4f"))
         others = pd.concat([scaling_methods(corpus), methods_grid(corpus), archived_experiments(archive, corpus)],
                            ignore_index=True)
         parts.append(summary_rows(corpus, cells, others))

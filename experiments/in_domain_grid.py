@@ -44,7 +44,8 @@ def method_name(arm: str, init: str, mode: str, tasks: str) -> str:
     if arm == "none":
         return mode  # a baseline mode (egemaps)
     if init == "scratch":
-        return f"scratch-{ENCODER}"
+        # Not the scaling grid's "scratch-cnn" rows: the same model trained on another machine, never pooled.
+        return f"scratch-{ENCODER}-in-domain-grid"
     return f"pretrained-{tasks}" + ("+in-domain" if arm == "in_domain" else "")
 
 

@@ -27,5 +27,5 @@ def test_in_domain_minus_pool_only_pairs_pretrained_cells_and_names_methods():
     assert "| pool_only - scratch | finetune | 10% | 3 | -1.0 |" in text
     assert "| pretrained-energy,cluster+in-domain | finetune | 10% | 4 | 48.0 |" in text  # (32 + 33 + 34 + 93) / 4
     assert "| pretrained-energy,cluster - eGeMAPS | finetune | 10% | 3 | -7.0 |" in text
-    assert "| scratch-cnn - eGeMAPS | finetune | 10% | 3 | -6.0 |" in text
+    assert "| scratch-cnn-in-domain-grid - eGeMAPS | finetune | 10% | 3 | -6.0 |" in text
     assert method_name("none", "logreg", "egemaps", "energy,cluster") == "egemaps"
