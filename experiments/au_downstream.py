@@ -33,7 +33,8 @@ from data_prep.segments import SEGMENTS_FILE, load_segments
 from experiments.ravdess_results import timed
 from experiments.scaling import (BATCH_SIZE, Rung, copy_manifest, label_pool, measured_arms, pretrain_encoder,
                                  run_baseline, run_cells)
-from finetune.experiment_report import COMPARISON_HEADER, baseline_paired, comparison_rows, paired_differences
+from finetune.experiment_report import (COMPARISON_HEADER, baseline_comparison_rows, comparison_rows,
+                                        paired_differences)
 
 TASKS = "energy,face,au"
 MAPPINGS = ("rules", "learned")
@@ -83,14 +84,10 @@ def report(cells: pd.DataFrame, label_stats: dict) -> str:
         both = pd.concat([pretrained[pretrained["mapping"] == mapping], scratch], ignore_index=True)
         lines += comparison_rows(paired_differences(both.drop(columns=["mapping"])), f"{mapping} - scratch")
     baseline = cells[cells["mapping"] == "none"]
-    if len(baseline):
-        for mapping in MAPPINGS:
-            against = baseline_paired(pd.concat([cells[cells["mapping"] == mapping], baseline], ignore_index=True)
-                                      .drop(columns=["mapping"]))
-            for init, rows in against.groupby("init", sort=False):
-                name = mapping if init == "pretrained" else "scratch"
-                if init == "pretrained" or mapping == MAPPINGS[0]:  # scratch is one grid: listed once
-                    lines += comparison_rows(rows, f"{name} - eGeMAPS")
+    if len(baseline):  # the scratch grid is one, listed once
+        groups = {"scratch": scratch, **{m: pretrained[pretrained["mapping"] == m] for m in MAPPINGS}}
+        lines += baseline_comparison_rows({k: v.drop(columns=["mapping"]) for k, v in groups.items()},
+                                          baseline.drop(columns=["mapping"]))
     return "\n".join(lines) + "\n"
 
 

@@ -28,7 +28,8 @@ from avpretext.common.cli import CommandParser, comma_list
 from avpretext.common.io import write_atomic
 from experiments.ravdess_results import share_scratch_cells, timed
 from experiments.scaling import Rung, copy_manifest, measured_arms, run_baseline, run_cells, scratch_folder
-from finetune.experiment_report import COMPARISON_HEADER, baseline_paired, comparison_rows, paired_differences
+from finetune.experiment_report import (COMPARISON_HEADER, baseline_comparison_rows, comparison_rows,
+                                        paired_differences)
 
 CORPUS = "ravdess"
 ENCODER = "cnn"
@@ -69,18 +70,15 @@ def report(cells: pd.DataFrame, tasks: str) -> str:
     lines += ["", "Paired differences (UAR points; 95% CI over matched cells, then over fold means):", "",
               *COMPARISON_HEADER]
     lines += comparison_rows(paired_differences(pretrained.drop(columns=["method"]), by="arm", treated="in_domain",
-                                          baseline="pool_only"),
-                       "in-domain - pool-only")
+                                                baseline="pool_only"), "in-domain - pool-only")
     scratch = neural[neural["init"] == "scratch"]
     for arm in ARMS:
         both = pd.concat([pretrained[pretrained["arm"] == arm], scratch], ignore_index=True)
         lines += comparison_rows(paired_differences(both.drop(columns=["arm", "method"])), f"{arm} - scratch")
     baseline = cells[cells["arm"] == "none"]
     if len(baseline):
-        for method, part in neural.groupby("method"):
-            against = baseline_paired(pd.concat([part, baseline], ignore_index=True).drop(columns=["arm", "method"]))
-            for init, rows in against.groupby("init"):
-                lines += comparison_rows(rows, f"{method} - eGeMAPS")
+        groups = {method: part.drop(columns=["arm", "method"]) for method, part in neural.groupby("method")}
+        lines += baseline_comparison_rows(groups, baseline.drop(columns=["arm", "method"]))
     return "\n".join(lines) + "\n"
 
 

@@ -133,6 +133,17 @@ def comparison_rows(diff: pd.DataFrame, label: str) -> list[str]:
             for _, r in diff.iterrows()]
 
 
+def baseline_comparison_rows(groups: dict[str, pd.DataFrame], baseline_cells: pd.DataFrame,
+                             baseline: str = "egemaps", name: str = "eGeMAPS") -> list[str]:
+    """:func:`comparison_rows` of each group of neural cells (one init per group, e.g. one encoder's pretrained
+    cells, or the scratch cells) minus the ``baseline`` mode's cells, paired on fraction, fold and seed."""
+    rows = []
+    for label, cells in groups.items():
+        rows += comparison_rows(baseline_paired(pd.concat([cells, baseline_cells], ignore_index=True), baseline),
+                                f"{label} - {name}")
+    return rows
+
+
 COMPARISON_HEADER = ["| comparison | mode | labels | pairs | diff | CI (cells) | CI (folds) |",
                      "|---|---|---|---|---|---|---|"]
 
