@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from avpretext.common.cli import CommandParser
+from avpretext.common.cli import CommandParser, comma_list
 from avpretext.common.io import write_atomic
 from experiments.ravdess_results import timed
 from experiments.scaling import CORPORA, REPO, baseline_folder, prepare, run_baseline
@@ -141,22 +141,23 @@ def main(argv=None) -> None:
     parser = CommandParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
-    parser.add_argument("--fractions", default="0.1,0.25,1")
-    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--fractions", type=comma_list(float), default=[0.1, 0.25, 1.0])
+    parser.add_argument("--seeds", type=comma_list(int), default=[0, 1, 2])
     parser.add_argument("--folds", type=int, default=4)
     parser.add_argument("--steps", default="prepare,grid,report")
-    parser.add_argument("--modes", default="egemaps,compare", help="baseline modes, run in this order")
+    parser.add_argument("--modes", type=comma_list(), default=["egemaps", "compare"],
+                        help="baseline modes, run in this order")
     parser.add_argument("--archive", type=Path, default=REPO / "docs" / "results" / "baseline")
     args = parser.parse_args(argv)
-    args.work.mkdir(parents=True, exist_ok=True)
     steps = args.steps.split(",")
+    if "prepare" in steps or "grid" in steps:  # a report alone reads, and may read only the archive
+        args.work.mkdir(parents=True, exist_ok=True)
     if "prepare" in steps:
         timed(args.work, "prepare", prepare, args.work, args.shared)
     if "grid" in steps:
-        for mode in args.modes.split(","):  # every corpus's eGeMAPS cells before the larger ComParE
+        for mode in args.modes:  # every corpus's eGeMAPS cells before the larger ComParE
             for corpus in CORPORA:
-                timed(args.work, f"{mode}_{corpus}", run_baseline, args.work, corpus,
-                      [float(f) for f in args.fractions.split(",")], [int(s) for s in args.seeds.split(",")],
+                timed(args.work, f"{mode}_{corpus}", run_baseline, args.work, corpus, args.fractions, args.seeds,
                       args.folds, [mode])
     if "report" in steps:
         report(args.work, args.archive)
