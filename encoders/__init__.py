@@ -72,6 +72,24 @@ def load_pretrained(directory: str | Path) -> SpeechEncoder:
     return encoder
 
 
-__all__ = ["ENCODERS", "EncoderOutput", "LoadError", "SpeechEncoder", "build_encoder", "load_pretrained", "masked_mean",
+def load_pretrained_into(encoder: SpeechEncoder, directory: str | Path) -> SpeechEncoder:
+    """Copy the weights saved in ``directory`` into ``encoder`` (continued pretraining starts from them).
+
+    The saved architecture must be ``encoder``'s (name and every option but ``init_checkpoint``); otherwise a
+    ValueError naming the folder and the options that differ. Returns ``encoder``.
+    """
+    saved = load_pretrained(directory)
+    wanted, found = encoder.config_dict(), saved.config_dict()
+    for config in (wanted, found):
+        config.pop("init_checkpoint", None)
+    if wanted != found:
+        differ = sorted(k for k in set(wanted) | set(found) if wanted.get(k) != found.get(k))
+        raise ValueError(f"{directory}: its encoder differs from this run's on {differ} "
+                         f"(saved {[found.get(k) for k in differ]}, this run {[wanted.get(k) for k in differ]})")
+    encoder.load_state_dict(saved.state_dict())
+    return encoder
+
+
+__all__ = ["ENCODERS", "EncoderOutput", "LoadError", "SpeechEncoder", "build_encoder", "load_pretrained", "load_pretrained_into", "masked_mean",
            "read_encoder_config",
            "save_pretrained"]

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m experiments.in_domain --manifest M.csv --pool-labels POOL --work WORK \
         [--tasks energy,cluster,acoustic] [--folds all] [--set num_folds=4 --set dev_speakers=2 ...] \
-        [--pool-only] [--encoder cnn] [--steps 2000] [--batch-size 16] [--lr 0.001] ...
+        [--pool-only] [--continue-steps N [--continue-lr 3e-4]] [--encoder cnn] [--steps 2000] [--lr 0.001] ...
 
 At a label fraction below 1, most of a fold's training audio has no label in the experiment, yet it is real
 in-domain speech: the semi-supervised setting of DeepEmoCluster (Lin et al. 2021) and Latif et al. For each
@@ -28,6 +28,13 @@ therefore come from that fold's union (part of what adding the audio changes); t
 pool label folder as it is. Cost: the pool is relabelled once per fold (the acoustic descriptors are cached
 beside each item's audio, in the pool's extraction, by the first fold's run; the cluster descriptors are
 recomputed).
+
+With ``--continue-steps N`` the fold's data are used the other way round (continued, "domain-adaptive"
+pretraining, Gururangan et al. 2020): the pool-only run is trained first, then each fold's run starts from its
+encoder and trains N more steps on the fold's training files alone, labelled alone (fresh heads: the fold's
+k-means clusters are its own). In the union the fold's files are 11% of the segments of a RAVDESS fold; here
+they are every segment of the second stage. ``WORK/<fold>/labels`` then holds the fold's files only, and its
+``in_domain.json`` says so (``pool_media`` 0, ``continued_from``).
 
 The grid (``finetune/experiment.py``) reads each fold's ``in_domain.json`` through the run's config and refuses
 a fold whose dev or test speakers the pretraining heard (folds made with other split options).
@@ -171,27 +178,33 @@ def link_items(folder: Path, items: dict[str, Path]) -> None:
 
 
 def fold_record(split: Split, files: pd.DataFrame, pool: Pool, tasks: list[str], manifest: str,
-                split_settings: dict, config_hash: str) -> dict:
-    """What a fold's label folder holds (``in_domain.json``): a rerun keeps the folder only when it matches."""
+                split_settings: dict, config_hash: str, continued_from: str = "") -> dict:
+    """What a fold's label folder holds (``in_domain.json``): a rerun keeps the folder only when it matches.
+    ``continued_from``: the encoder a second stage starts from (the folder then holds no pool item)."""
     def speakers(part):
         return sorted(part["speaker"].astype(str).unique())
 
-    return {"fold": split.name, "manifest": os.path.abspath(manifest), "split": split_settings,
-            "train_speakers": speakers(split.train), "dev_speakers": speakers(split.dev),
-            "test_speakers": speakers(split.test), "files": len(files), "pool_labels": str(pool.labels.resolve()),
-            "pool_media": len(pool.items), "pool_segments": len(pool.table), "tasks": tasks,
-            "label_config_hash": config_hash}
+    record = {"fold": split.name, "manifest": os.path.abspath(manifest), "split": split_settings,
+              "train_speakers": speakers(split.train), "dev_speakers": speakers(split.dev),
+              "test_speakers": speakers(split.test), "files": len(files), "pool_labels": str(pool.labels.resolve()),
+              "pool_media": 0 if continued_from else len(pool.items),
+              "pool_segments": 0 if continued_from else len(pool.table), "tasks": tasks,
+              "label_config_hash": config_hash}
+    if continued_from:
+        record["continued_from"] = continued_from
+    return record
 
 
 def label_fold(work: Path, split: Split, files: pd.DataFrame, extracted: Path, pool: Pool, tasks: list[str],
-               manifest: str, split_settings: dict, log=print) -> Path:
+               manifest: str, split_settings: dict, continued_from: str = "", log=print) -> Path:
     """The fold's label folder ``WORK/<fold>/labels``: the pool's items and the fold's files in one label run
-    (the pool's label config, restricted to ``tasks``). Kept when its record matches; else relabelled."""
+    (the pool's label config, restricted to ``tasks``); with ``continued_from`` (a second stage's starting
+    encoder) the fold's files alone. Kept when its record matches; else relabelled."""
     overrides = {"tasks": tasks, "segmentation": pool.label_config["segmentation"],
                  "speech": pool.label_config["speech"], **{t: pool.label_config[t] for t in tasks}}
     config = build_label_config(overrides)
     folder, labels = work / split.name, work / split.name / "labels"
-    record = fold_record(split, files, pool, tasks, manifest, split_settings, config.hash())
+    record = fold_record(split, files, pool, tasks, manifest, split_settings, config.hash(), continued_from)
     record_path = labels / RECORD_FILE
     if (labels / SEGMENTS_FILE).is_file() and record_path.is_file():
         saved = json.loads(record_path.read_text(encoding="utf-8"))
@@ -202,8 +215,9 @@ def label_fold(work: Path, split: Split, files: pd.DataFrame, extracted: Path, p
             raise ValueError(f"{folder}: its pretraining was made from other data (differs on {changed}); "
                              "use a new --work")
     fold_items = {media: store.item_dir(extracted, media) for media in files["id"]}
-    link_items(folder / "extract", {**pool.items, **fold_items})
-    log(f"{split.name}: labelling {len(pool.items)} pool items + {len(fold_items)} training files "
+    pool_items = {} if continued_from else pool.items
+    link_items(folder / "extract", {**pool_items, **fold_items})
+    log(f"{split.name}: labelling {len(pool_items)} pool items + {len(fold_items)} training files "
         f"({len(record['train_speakers'])} speakers) with {','.join(tasks)}")
     record_path.unlink(missing_ok=True)  # the record marks the folder finished: written after the table
     label_corpus(folder / "extract", config, dest=labels, progress=False)
@@ -224,10 +238,11 @@ def pretrain(template: TrainConfig, data: Path, run: Path) -> Path:
 
 
 def prepare_fold_data(manifest: str, pool_labels: str | Path, work: str | Path, tasks: list[str],
-                      settings: list[str] = (), folds: str = "all", workers: int = 2, log=print
-                      ) -> tuple[Pool, dict[str, Path]]:
+                      settings: list[str] = (), folds: str = "all", workers: int = 2, continued_from: str = "",
+                      log=print) -> tuple[Pool, dict[str, Path]]:
     """Each selected fold's pretraining data: the pool's items and the fold's training files labelled in one
-    run (``WORK/<fold>/labels``). Returns the pool and ``{fold name: label folder}``.
+    run (``WORK/<fold>/labels``), or the fold's files alone for a second stage from ``continued_from``.
+    Returns the pool and ``{fold name: label folder}``.
 
     Args:
         manifest: the grid's manifest CSV; ``settings``: the grid's ``--set KEY=VALUE`` options (those of
@@ -246,45 +261,61 @@ def prepare_fold_data(manifest: str, pool_labels: str | Path, work: str | Path, 
     files = {s.name: fold_files(s) for s in splits}
     extracted = extract_files(pd.concat(files.values()).drop_duplicates("id"), work, workers)
     split_settings = {k: getattr(base, k) for k in SPLIT_FIELDS}
-    return pool, {s.name: label_fold(work, s, files[s.name], extracted, pool, tasks, manifest, split_settings, log)
-                  for s in splits}
+    return pool, {s.name: label_fold(work, s, files[s.name], extracted, pool, tasks, manifest, split_settings,
+                                     continued_from, log) for s in splits}
 
 
 def pretrain_in_domain(manifest: str, pool_labels: str | Path, work: str | Path, template: TrainConfig,
                        settings: list[str] = (), folds: str = "all", pool_only: bool = False, workers: int = 2,
-                       log=print) -> dict[str, Path]:
+                       second_stage: TrainConfig | None = None, log=print) -> dict[str, Path]:
     """One pretraining per fold on the pool plus the fold's training files (:func:`prepare_fold_data`, whose
     arguments these are; the tasks are ``template.tasks``), into ``WORK/<fold>/run``.
 
     Args:
         template: the pretraining options; ``data``, ``out`` and ``resume`` are set per run.
         pool_only: also train ``WORK/pool/run`` on the pool's labels alone with the same options.
+        second_stage: instead of the union, train ``WORK/pool/run`` first (``template``), then each fold's run
+            with these options on the fold's files alone, starting from the pool run's encoder.
 
     Returns:
-        ``{fold name: run folder}`` (and ``pool`` with ``pool_only``).
+        ``{fold name: run folder}`` (and ``pool`` with ``pool_only`` or ``second_stage``).
     """
     tasks = [t.strip() for t in template.tasks.split(",") if t.strip()]
-    pool, data = prepare_fold_data(manifest, pool_labels, work, tasks, settings, folds, workers, log)
-    runs = {}
+    work = Path(work)
+    runs, continued_from = {}, ""
+    if second_stage is not None:
+        if second_stage.tasks != template.tasks:
+            raise ValueError(f"the second stage trains {second_stage.tasks}, the pool run {template.tasks}: "
+                             "give both the same tasks")
+        pool = read_pool(pool_labels, tasks)
+        runs["pool"] = pretrain(template, pool.labels, work / "pool" / "run")
+        continued_from = str((runs["pool"] / "encoder").resolve())
+        log(f"pool only: encoder in {continued_from}; each fold continues from it")
+    pool, data = prepare_fold_data(manifest, pool_labels, work, tasks, settings, folds, workers, continued_from,
+                                   log)
+    fold_template = template if second_stage is None else dataclasses.replace(second_stage,
+                                                                               init_encoder=continued_from)
     for fold, labels in data.items():
-        runs[fold] = pretrain(template, labels, Path(work) / fold / "run")
+        runs[fold] = pretrain(fold_template, labels, work / fold / "run")
         log(f"{fold}: encoder in {runs[fold] / 'encoder'}")
-    if pool_only:
-        runs["pool"] = pretrain(template, pool.labels, Path(work) / "pool" / "run")
+    if pool_only and "pool" not in runs:
+        runs["pool"] = pretrain(template, pool.labels, work / "pool" / "run")
         log(f"pool only: encoder in {runs['pool'] / 'encoder'}")
-    return runs
+    return dict(sorted(runs.items(), key=lambda kv: kv[0] == "pool"))
 
 
-def train_template(args) -> TrainConfig:
-    """The pretraining options of the command line (the scaling experiment's recipe, :mod:`experiments.scaling`)."""
+def train_template(args, steps: int | None = None, lr: float | None = None) -> TrainConfig:
+    """The pretraining options of the command line (the scaling experiment's recipe, :mod:`experiments.scaling`),
+    with ``steps`` and ``lr`` in place of ``--steps`` and ``--lr`` when given (a second stage's)."""
     options = json.loads(args.encoder_options) if args.encoder_options else ENCODERS.get(args.encoder, {})
     if not isinstance(options, dict):
         raise ValueError(f"--encoder-options {args.encoder_options}: a JSON object")
-    every = max(100, args.steps // 10)
-    return TrainConfig(tasks=args.tasks, encoder=args.encoder, encoder_options=options, max_steps=args.steps,
-                       batch_size=args.batch_size, lr=args.lr, warmup_steps=min(200, args.steps // 10),
-                       max_seconds=args.max_seconds, eval_every=min(every, args.steps),
-                       checkpoint_every=min(every, args.steps), log_every=min(20, args.steps),
+    steps, lr = steps or args.steps, lr or args.lr
+    every = max(100, steps // 10)
+    return TrainConfig(tasks=args.tasks, encoder=args.encoder, encoder_options=options, max_steps=steps,
+                       batch_size=args.batch_size, lr=lr, warmup_steps=min(200, steps // 10),
+                       max_seconds=args.max_seconds, eval_every=min(every, steps),
+                       checkpoint_every=min(every, steps), log_every=min(20, steps),
                        num_workers=args.num_workers, seed=args.seed, report_to="none")
 
 
@@ -302,6 +333,10 @@ def parse_args(argv=None):
                              f"({', '.join(SPLIT_FIELDS)}) so that the folds are the grid's")
     parser.add_argument("--pool-only", action="store_true",
                         help="also pretrain WORK/pool/run on the pool alone with the same options (the twin)")
+    parser.add_argument("--continue-steps", type=int, default=0,
+                        help="second stage instead of the union: train WORK/pool/run, then each fold's run this "
+                             "many steps on the fold's files alone from the pool run's encoder (0: the union)")
+    parser.add_argument("--continue-lr", type=float, default=3e-4, help="the second stage's peak learning rate")
     parser.add_argument("--workers", type=int, default=2, help="extraction processes")
     parser.add_argument("--encoder", default="cnn", help="cnn | crnn | transformer")
     parser.add_argument("--encoder-options", default="",
@@ -319,8 +354,11 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         template = train_template(args)
+        if args.continue_steps < 0:
+            raise ValueError(f"--continue-steps {args.continue_steps}: must be a whole number >= 0")
+        second = train_template(args, args.continue_steps, args.continue_lr) if args.continue_steps else None
         runs = pretrain_in_domain(args.manifest, args.pool_labels, args.work, template, args.set, args.folds,
-                                  args.pool_only, args.workers)
+                                  args.pool_only, args.workers, second)
     except (ValueError, AudioError, FileNotFoundError, NotADirectoryError) as err:  # input errors: one line, exit 2
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2

@@ -3,7 +3,7 @@
 
     .venv/bin/python -m experiments.in_domain_grid --work GRID --in-domain IN_DOMAIN_WORK --manifest M.csv
         [--tasks energy,cluster] [--fractions 0.1] [--seeds 0] [--modes probe,finetune]
-        [--scratch-from OTHER_GRID] [--steps cells,baseline,report] [--archive DIR]
+        [--scratch-from OTHER_GRID] [--steps cells,baseline,report] [--archive DIR] [--name NAME]
 
 ``IN_DOMAIN_WORK`` is the ``--work`` of ``experiments.in_domain`` run with ``--pool-only`` and the grid's split
 settings (``num_folds=4``, ``dev_speakers=2``: the scaling grids'); its ``<fold>/run`` and ``pool/run`` are the
@@ -41,27 +41,32 @@ def arm_pretrained(in_domain_work: Path, arm: str) -> str:
     return str(in_domain_work / "{fold}" / "run") if arm == "in_domain" else str(in_domain_work / "pool" / "run")
 
 
-def method_name(arm: str, init: str, mode: str, tasks: str) -> str:
+def method_name(arm: str, init: str, mode: str, tasks: str, name: str = "") -> str:
+    """A cell's method in the summary; ``name`` (the grid's ``--name``) sets apart the rows of grids run on
+    different machines or from different pretrainings, which must never be pooled."""
     if arm == "none":
         return mode  # a baseline mode (egemaps)
+    suffix = f"-{name}" if name else ""
     if init == "scratch":
         # Not the scaling grid's "scratch-cnn" rows: the same model trained on another machine, never pooled.
-        return f"scratch-{ENCODER}-in-domain-grid"
-    return f"pretrained-{tasks}" + ("+in-domain" if arm == "in_domain" else "")
+        return f"scratch-{ENCODER}-in-domain-grid" + suffix
+    return f"pretrained-{tasks}" + ("+in-domain" if arm == "in_domain" else "") + suffix
 
 
-def measured_cells(work: Path, tasks: str) -> pd.DataFrame:
+def measured_cells(work: Path, tasks: str, name: str = "") -> pd.DataFrame:
     """Every finished cell of both arms and of the baseline, with ``arm`` and ``method`` columns; scratch
     cells (shared by the arms) appear once."""
     cells = measured_arms(work, CORPUS, ENCODER, ARMS, "arm")
-    cells["method"] = [method_name(a, i, m, tasks) for a, i, m in zip(cells["arm"], cells["init"], cells["mode"])]
+    cells["method"] = [method_name(a, i, m, tasks, name)
+                       for a, i, m in zip(cells["arm"], cells["init"], cells["mode"])]
     cells = cells.drop_duplicates(["method", "mode", "fraction", "fold", "seed"])
     return cells.assign(corpus=CORPUS)
 
 
-def report(cells: pd.DataFrame, tasks: str) -> str:
+def report(cells: pd.DataFrame, tasks: str, name: str = "") -> str:
     """Markdown: mean UAR per method, mode and fraction, then the paired differences."""
-    lines = [f"# In-domain unlabelled audio in pretraining ({CORPUS}, tasks {tasks})", "",
+    lines = [f"# In-domain unlabelled audio in pretraining ({CORPUS}, tasks {tasks}{', ' + name if name else ''})",
+             "",
              "| method | mode | labels | cells | UAR (%) |", "|---|---|---|---|---|"]
     for (method, mode, fraction), part in cells.groupby(["method", "mode", "fraction"]):
         lines.append(f"| {method} | {mode} | {fraction:.0%} | {len(part)} | {100 * part['uar'].mean():.1f} |")
@@ -94,6 +99,8 @@ def main(argv=None) -> None:
     parser.add_argument("--scratch-from", type=Path, help="a scaling-layout work folder whose scratch cells to link")
     parser.add_argument("--steps", default="cells,baseline,report")
     parser.add_argument("--archive", type=Path, help="copy the report and cells here")
+    parser.add_argument("--name", default="", help="suffix of this grid's method names (e.g. second-stage): "
+                        "keeps its rows apart from another grid's in the baseline summary")
     args = parser.parse_args(argv)
     work, steps = args.work, args.steps.split(",")
     work.mkdir(parents=True, exist_ok=True)
@@ -114,8 +121,8 @@ def main(argv=None) -> None:
     if "baseline" in steps:
         timed(work, "baseline", run_baseline, work, CORPUS, args.fractions, args.seeds, 4, ("egemaps",))
     if "report" in steps:
-        cells = measured_cells(work, args.tasks)
-        text = report(cells, args.tasks)
+        cells = measured_cells(work, args.tasks, args.name)
+        text = report(cells, args.tasks, args.name)
         for folder in [work, *([args.archive] if args.archive else [])]:
             folder.mkdir(parents=True, exist_ok=True)
             write_atomic(folder / "in_domain.md", lambda tmp: tmp.write_text(text))

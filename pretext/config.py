@@ -9,7 +9,7 @@ from pretext.tasks import DEFAULT_TASKS
 
 # Fields that define what is trained: a resumed run must match them exactly (solo-learn's SHOULD_MATCH).
 RUN_CONFIG_FILE = "config.json"  # a pretraining run's TrainConfig, in its --out folder
-MUST_MATCH_ON_RESUME = ("data", "tasks", "encoder", "encoder_options", "head_hidden")
+MUST_MATCH_ON_RESUME = ("data", "tasks", "encoder", "encoder_options", "head_hidden", "init_encoder")
 
 
 @dataclass
@@ -19,6 +19,8 @@ class TrainConfig:
     encoder: str = "cnn"  # architecture: cnn | crnn | transformer (encoders.ENCODERS)
     out: str = "runs/pretext"  # run folder: config.json, metrics.jsonl, checkpoints/, encoder/
     encoder_options: dict = field(default_factory=dict)  # overrides of the encoder's Config
+    init_encoder: str = ""  # an exported encoder folder (a run's encoder/) to start from: continued pretraining
+    #                         (its architecture must be --encoder with --encoder-options; the heads start anew)
     task_weights: dict = field(default_factory=dict)  # task -> loss weight (default 1)
     head_hidden: int = 128  # width of each task head's hidden layer
     max_steps: int = 2000  # optimizer steps in total (the schedule ends here)

@@ -36,7 +36,7 @@ from avpretext.common.progress import StepProgress
 from avpretext.common.run_lock import hold_run_lock
 from avpretext.common.schedules import EpochSampler, build_scheduler, epoch_seed, step_scheduler
 from data_prep.segments import LABEL_CONFIG_FILE, SEGMENTS_FILE, STATS_FILE, load_segments, segments_path
-from encoders import build_encoder, save_pretrained
+from encoders import build_encoder, load_pretrained_into, save_pretrained
 from pretext.checkpoint import CHECKPOINT_DIR, Checkpointed, TrainState, load_newest, save_rotating
 from pretext.config import MUST_MATCH_ON_RESUME, RUN_CONFIG_FILE, TrainConfig, check_options
 from pretext.deep_cluster import check_recluster, DeepClusterLoop, round_line
@@ -178,6 +178,9 @@ def _check_run(config: TrainConfig, accelerator) -> CheckedRun:
         encoder = build_encoder(config.encoder, **config.encoder_options)
     except TypeError as err:  # a wrongly typed option reaches the encoder's constructor
         raise ValueError(f"--encoder-options {json.dumps(config.encoder_options)}: {err}") from None
+    if config.init_encoder:
+        # Before the heads and before prepare(): every process loads the same file, so the ranks start equal.
+        load_pretrained_into(encoder, config.init_encoder)
     heads = {t.name: t.build_head(encoder.frame_dim if t.frame_level else encoder.output_dim, task_configs[t.name],
                                   config.head_hidden) for t in tasks}
     if not config.skip_bad_audio:

@@ -141,6 +141,42 @@ def test_a_fold_pretrains_and_the_grid_takes_the_fold_template(setup):
         base_config(str(setup["manifest"]), SETTINGS))[1] if s.name == "fold0"])  # the folds it was made for
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("setup", ["synthetic"], indirect=True)
+def test_a_second_stage_trains_on_the_fold_alone_from_the_pool_run(setup, tmp_path):
+    """--continue-steps: the pool run first, then each fold's run from its encoder on the fold's files alone."""
+    template = TrainConfig(tasks=",".join(TASKS), encoder="cnn",
+                           encoder_options={"channels": [8, 8], "dim": 16, "n_mels": 32}, max_steps=2,
+                           batch_size=4, max_seconds=1.0, warmup_steps=0, eval_every=2, checkpoint_every=2,
+                           log_every=1, num_workers=0, report_to="none")
+    second = dataclasses.replace(template, max_steps=3, lr=1e-4)
+    work = tmp_path / "work"
+    runs = pretrain_in_domain(str(setup["manifest"]), setup["pool_labels"], work, template, SETTINGS, folds="0",
+                              second_stage=second, log=lambda *_: None)
+    assert list(runs) == ["fold0", "pool"]
+    pool_run = json.loads((runs["pool"] / RUN_CONFIG_FILE).read_text())
+    assert pool_run["data"] == str(setup["pool_labels"]) and pool_run["max_steps"] == 2 and not pool_run["init_encoder"]
+    fold_run = json.loads((runs["fold0"] / RUN_CONFIG_FILE).read_text())
+    assert fold_run["init_encoder"] == str((runs["pool"] / "encoder").resolve())
+    assert fold_run["max_steps"] == 3 and fold_run["lr"] == 1e-4
+    # The fold's data: its training files only, none of the pool (the union's labels of the setup hold both).
+    labels = work / "fold0" / "labels"
+    table, pool = load_segments(labels), load_segments(setup["pool_labels"])
+    assert not set(table["media_id"]) & set(pool["media_id"])
+    assert set(table["speaker"]) <= {SPEAKER_PREFIX + s for s in pd.read_csv(labels / FILES_FILE, dtype=str)[
+        "manifest_speaker"]}
+    record = json.loads((labels / RECORD_FILE).read_text())
+    assert record["pool_media"] == 0 and record["continued_from"] == fold_run["init_encoder"]
+    check_pretrained(str(work / "{fold}" / "run"), ["fold0"])
+    check_pretraining_speakers(str(work / "{fold}" / "run"), [s for s in load_splits(
+        base_config(str(setup["manifest"]), SETTINGS))[1] if s.name == "fold0"])
+    # Rerun: everything is kept (the record matches, the encoders are exported).
+    mtime = (runs["fold0"] / "encoder" / "model.safetensors").stat().st_mtime
+    pretrain_in_domain(str(setup["manifest"]), setup["pool_labels"], work, template, SETTINGS, folds="0",
+                       second_stage=second, log=lambda *_: None)
+    assert (runs["fold0"] / "encoder" / "model.safetensors").stat().st_mtime == mtime
+
+
 def test_bad_input_gets_one_line(tmp_path, capsys):
     """No speaker column, a missing pool folder, a face task: exit 2 with one line naming the problem."""
     manifest = synthetic.write_labeled_speech(tmp_path / "corpus", speakers=4, per_class=1, duration_s=1.0)

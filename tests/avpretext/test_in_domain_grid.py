@@ -29,3 +29,15 @@ def test_in_domain_minus_pool_only_pairs_pretrained_cells_and_names_methods():
     assert "| pretrained-energy,cluster - eGeMAPS | finetune | 10% | 3 | -7.0 |" in text
     assert "| scratch-cnn-in-domain-grid - eGeMAPS | finetune | 10% | 3 | -6.0 |" in text
     assert method_name("none", "logreg", "egemaps", "energy,cluster") == "egemaps"
+
+
+def test_a_named_grid_keeps_its_methods_apart_from_another_grids():
+    """--name: every neural method carries it (the baseline summary pools rows by method name), eGeMAPS not."""
+    names = {method_name(arm, init, "finetune", "energy,cluster", "second-stage")
+             for arm, init in (("in_domain", "pretrained"), ("pool_only", "pretrained"), ("in_domain", "scratch"))}
+    assert names == {"pretrained-energy,cluster+in-domain-second-stage", "pretrained-energy,cluster-second-stage",
+                     "scratch-cnn-in-domain-grid-second-stage"}
+    assert not names & {method_name(arm, init, "finetune", "energy,cluster")
+                        for arm, init in (("in_domain", "pretrained"), ("pool_only", "pretrained"),
+                                          ("in_domain", "scratch"))}
+    assert method_name("none", "logreg", "egemaps", "energy,cluster", "second-stage") == "egemaps"

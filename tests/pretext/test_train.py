@@ -58,6 +58,31 @@ def test_tiny_run_logs_metrics_checkpoints_and_exports(segments, tmp_path):
 
 
 @pytest.mark.slow
+def test_init_encoder_continues_from_the_saved_weights_and_refuses_another_architecture(segments, tmp_path):
+    """Continued pretraining: with a learning rate too small to move a weight, the run's exported encoder has the
+    parameters it started from (batch-norm statistics move with any training pass: not compared), while a run
+    without --init-encoder (other seed) starts from other weights."""
+    first = load_pretrained(train(_config(segments, tmp_path / "first", max_steps=2)))
+    still = dict(lr=1e-12, weight_decay=0.0, max_steps=1, warmup_steps=0, seed=1)
+    continued = load_pretrained(train(_config(segments, tmp_path / "continued", init_encoder=str(tmp_path / "first"
+                                                                                                  / "encoder"), **still)))
+    fresh = load_pretrained(train(_config(segments, tmp_path / "fresh", **still)))
+    continued, fresh = dict(continued.named_parameters()), dict(fresh.named_parameters())
+    for name, weights in first.named_parameters():
+        assert torch.allclose(continued[name], weights, atol=1e-6), name
+    assert any(not torch.allclose(fresh[n], w, atol=1e-3) for n, w in first.named_parameters())
+    saved = json.loads((tmp_path / "continued" / "config.json").read_text())
+    assert saved["init_encoder"] == str(tmp_path / "first" / "encoder")
+    # Another architecture: refused before the run folder is written, naming the folder and the option.
+    with pytest.raises(ValueError, match=r"first/encoder: its encoder differs from this run's on \['dim'\]"):
+        train(_config(segments, tmp_path / "other", init_encoder=str(tmp_path / "first" / "encoder"),
+                      encoder_options={**TINY, "dim": 32}))
+    with pytest.raises(ValueError, match="absent"):
+        train(_config(segments, tmp_path / "missing", init_encoder=str(tmp_path / "absent")))
+    assert not (tmp_path / "other").exists() and not (tmp_path / "missing").exists()
+
+
+@pytest.mark.slow
 def test_refuses_to_resume_with_other_architecture_or_tasks(segments, tmp_path):
     train(_config(segments, tmp_path / "run", max_steps=2))
     with pytest.raises(ValueError, match="already holds a run"):
