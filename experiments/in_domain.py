@@ -2,7 +2,7 @@
 
     .venv/bin/python -m experiments.in_domain --manifest M.csv --pool-labels POOL --work WORK \
         [--tasks energy,cluster,acoustic] [--folds all] [--set num_folds=4 --set dev_speakers=2 ...] \
-        [--pool-only] [--continue-steps N [--continue-lr 3e-4]] [--encoder cnn] [--steps 2000] [--lr 0.001] ...
+        [--pool-only] [--continue-steps N [--continue-lr 3e-4] [--continue-tasks T]] [--encoder cnn] [--steps 2000] [--lr 0.001] ...
 
 At a label fraction below 1, most of a fold's training audio has no label in the experiment, yet it is real
 in-domain speech: the semi-supervised setting of DeepEmoCluster (Lin et al. 2021) and Latif et al. For each
@@ -32,7 +32,8 @@ recomputed).
 With ``--continue-steps N`` the fold's data are used the other way round (continued, "domain-adaptive"
 pretraining, Gururangan et al. 2020): the pool-only run is trained first, then each fold's run starts from its
 encoder and trains N more steps on the fold's training files alone, labelled alone (fresh heads: the fold's
-k-means clusters are its own). In the union the fold's files are 11% of the segments of a RAVDESS fold; here
+k-means clusters are its own; ``--continue-tasks`` may name other audio-only tasks, e.g. the acoustic task,
+whose descriptors then cost the fold's files only). In the union the fold's files are 11% of the segments of a RAVDESS fold; here
 they are every segment of the second stage. ``WORK/<fold>/labels`` then holds the fold's files only, and its
 ``in_domain.json`` says so (``pool_media`` 0, ``continued_from``).
 
@@ -199,9 +200,11 @@ def label_fold(work: Path, split: Split, files: pd.DataFrame, extracted: Path, p
                manifest: str, split_settings: dict, continued_from: str = "", log=print) -> Path:
     """The fold's label folder ``WORK/<fold>/labels``: the pool's items and the fold's files in one label run
     (the pool's label config, restricted to ``tasks``); with ``continued_from`` (a second stage's starting
-    encoder) the fold's files alone. Kept when its record matches; else relabelled."""
+    encoder) the fold's files alone, and a task the pool was not labelled with takes its default options.
+    Kept when its record matches; else relabelled."""
     overrides = {"tasks": tasks, "segmentation": pool.label_config["segmentation"],
-                 "speech": pool.label_config["speech"], **{t: pool.label_config[t] for t in tasks}}
+                 "speech": pool.label_config["speech"],
+                 **{t: pool.label_config[t] for t in tasks if t in pool.label_config}}
     config = build_label_config(overrides)
     folder, labels = work / split.name, work / split.name / "labels"
     record = fold_record(split, files, pool, tasks, manifest, split_settings, config.hash(), continued_from)
@@ -247,14 +250,15 @@ def prepare_fold_data(manifest: str, pool_labels: str | Path, work: str | Path, 
     Args:
         manifest: the grid's manifest CSV; ``settings``: the grid's ``--set KEY=VALUE`` options (those of
             :data:`SPLIT_FIELDS` decide the folds, so give the grid's).
-        pool_labels: the pool's ``data_prep label`` folder, labelled with every task of ``tasks``.
+        pool_labels: the pool's ``data_prep label`` folder, labelled with every task of ``tasks`` (for the union;
+            a second stage's tasks may be others: its heads start anew).
         folds: ``all`` or a comma list of fold indices/names.
     """
     check_tasks(tasks)
     base = base_config(manifest, list(settings))
     _, everything = load_splits(dataclasses.replace(base, fold="all"))
     splits = select_splits(everything, folds)
-    pool = read_pool(pool_labels, tasks)
+    pool = read_pool(pool_labels, [] if continued_from else tasks)
     check_pool_holds_no_manifest_file(pool, [p for s in everything for part in (s.dev, s.test) for p in part["path"]])
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
@@ -275,24 +279,28 @@ def pretrain_in_domain(manifest: str, pool_labels: str | Path, work: str | Path,
         template: the pretraining options; ``data``, ``out`` and ``resume`` are set per run.
         pool_only: also train ``WORK/pool/run`` on the pool's labels alone with the same options.
         second_stage: instead of the union, train ``WORK/pool/run`` first (``template``), then each fold's run
-            with these options on the fold's files alone, starting from the pool run's encoder.
+            with these options (its own tasks, e.g. the acoustic task added) on the fold's files alone,
+            starting from the pool run's encoder.
 
     Returns:
         ``{fold name: run folder}`` (and ``pool`` with ``pool_only`` or ``second_stage``).
     """
-    tasks = [t.strip() for t in template.tasks.split(",") if t.strip()]
+    def task_list(config):
+        return [t.strip() for t in config.tasks.split(",") if t.strip()]
+
+    tasks = task_list(template)
     work = Path(work)
     runs, continued_from = {}, ""
     if second_stage is not None:
-        if second_stage.tasks != template.tasks:
-            raise ValueError(f"the second stage trains {second_stage.tasks}, the pool run {template.tasks}: "
-                             "give both the same tasks")
+        check_tasks(tasks)
+        check_tasks(task_list(second_stage))
         pool = read_pool(pool_labels, tasks)
         runs["pool"] = pretrain(template, pool.labels, work / "pool" / "run")
         continued_from = str((runs["pool"] / "encoder").resolve())
         log(f"pool only: encoder in {continued_from}; each fold continues from it")
-    pool, data = prepare_fold_data(manifest, pool_labels, work, tasks, settings, folds, workers, continued_from,
-                                   log)
+    fold_tasks = tasks if second_stage is None else task_list(second_stage)
+    pool, data = prepare_fold_data(manifest, pool_labels, work, fold_tasks, settings, folds, workers,
+                                   continued_from, log)
     fold_template = template if second_stage is None else dataclasses.replace(second_stage,
                                                                                init_encoder=continued_from)
     for fold, labels in data.items():
@@ -304,15 +312,17 @@ def pretrain_in_domain(manifest: str, pool_labels: str | Path, work: str | Path,
     return dict(sorted(runs.items(), key=lambda kv: kv[0] == "pool"))
 
 
-def train_template(args, steps: int | None = None, lr: float | None = None) -> TrainConfig:
+def train_template(args, steps: int | None = None, lr: float | None = None, tasks: str | None = None
+                   ) -> TrainConfig:
     """The pretraining options of the command line (the scaling experiment's recipe, :mod:`experiments.scaling`),
-    with ``steps`` and ``lr`` in place of ``--steps`` and ``--lr`` when given (a second stage's)."""
+    with ``steps``, ``lr`` and ``tasks`` in place of ``--steps``, ``--lr`` and ``--tasks`` when given (a second
+    stage's)."""
     options = json.loads(args.encoder_options) if args.encoder_options else ENCODERS.get(args.encoder, {})
     if not isinstance(options, dict):
         raise ValueError(f"--encoder-options {args.encoder_options}: a JSON object")
     steps, lr = steps or args.steps, lr or args.lr
     every = max(100, steps // 10)
-    return TrainConfig(tasks=args.tasks, encoder=args.encoder, encoder_options=options, max_steps=steps,
+    return TrainConfig(tasks=tasks or args.tasks, encoder=args.encoder, encoder_options=options, max_steps=steps,
                        batch_size=args.batch_size, lr=lr, warmup_steps=min(200, steps // 10),
                        max_seconds=args.max_seconds, eval_every=min(every, steps),
                        checkpoint_every=min(every, steps), log_every=min(20, steps),
@@ -337,6 +347,7 @@ def parse_args(argv=None):
                         help="second stage instead of the union: train WORK/pool/run, then each fold's run this "
                              "many steps on the fold's files alone from the pool run's encoder (0: the union)")
     parser.add_argument("--continue-lr", type=float, default=3e-4, help="the second stage's peak learning rate")
+    parser.add_argument("--continue-tasks", default="", help="the second stage's tasks (default: --tasks)")
     parser.add_argument("--workers", type=int, default=2, help="extraction processes")
     parser.add_argument("--encoder", default="cnn", help="cnn | crnn | transformer")
     parser.add_argument("--encoder-options", default="",
@@ -356,7 +367,8 @@ def main(argv=None) -> int:
         template = train_template(args)
         if args.continue_steps < 0:
             raise ValueError(f"--continue-steps {args.continue_steps}: must be a whole number >= 0")
-        second = train_template(args, args.continue_steps, args.continue_lr) if args.continue_steps else None
+        second = (train_template(args, args.continue_steps, args.continue_lr, args.continue_tasks or None)
+                  if args.continue_steps else None)
         runs = pretrain_in_domain(args.manifest, args.pool_labels, args.work, template, args.set, args.folds,
                                   args.pool_only, args.workers, second)
     except (ValueError, AudioError, FileNotFoundError, NotADirectoryError) as err:  # input errors: one line, exit 2

@@ -144,12 +144,13 @@ def test_a_fold_pretrains_and_the_grid_takes_the_fold_template(setup):
 @pytest.mark.slow
 @pytest.mark.parametrize("setup", ["synthetic"], indirect=True)
 def test_a_second_stage_trains_on_the_fold_alone_from_the_pool_run(setup, tmp_path):
-    """--continue-steps: the pool run first, then each fold's run from its encoder on the fold's files alone."""
-    template = TrainConfig(tasks=",".join(TASKS), encoder="cnn",
+    """--continue-steps: the pool run first, then each fold's run from its encoder on the fold's files alone,
+    with its own tasks (the acoustic task added here)."""
+    template = TrainConfig(tasks="energy,cluster", encoder="cnn",
                            encoder_options={"channels": [8, 8], "dim": 16, "n_mels": 32}, max_steps=2,
                            batch_size=4, max_seconds=1.0, warmup_steps=0, eval_every=2, checkpoint_every=2,
                            log_every=1, num_workers=0, report_to="none")
-    second = dataclasses.replace(template, max_steps=3, lr=1e-4)
+    second = dataclasses.replace(template, max_steps=3, lr=1e-4, tasks=",".join(TASKS))
     work = tmp_path / "work"
     runs = pretrain_in_domain(str(setup["manifest"]), setup["pool_labels"], work, template, SETTINGS, folds="0",
                               second_stage=second, log=lambda *_: None)
@@ -158,11 +159,12 @@ def test_a_second_stage_trains_on_the_fold_alone_from_the_pool_run(setup, tmp_pa
     assert pool_run["data"] == str(setup["pool_labels"]) and pool_run["max_steps"] == 2 and not pool_run["init_encoder"]
     fold_run = json.loads((runs["fold0"] / RUN_CONFIG_FILE).read_text())
     assert fold_run["init_encoder"] == str((runs["pool"] / "encoder").resolve())
-    assert fold_run["max_steps"] == 3 and fold_run["lr"] == 1e-4
+    assert fold_run["max_steps"] == 3 and fold_run["lr"] == 1e-4 and fold_run["tasks"] == ",".join(TASKS)
+    assert pool_run["tasks"] == "energy,cluster"
     # The fold's data: its training files only, none of the pool (the union's labels of the setup hold both).
     labels = work / "fold0" / "labels"
     table, pool = load_segments(labels), load_segments(setup["pool_labels"])
-    assert not set(table["media_id"]) & set(pool["media_id"])
+    assert not set(table["media_id"]) & set(pool["media_id"]) and table["acoustic_mask"].any()
     assert set(table["speaker"]) <= {SPEAKER_PREFIX + s for s in pd.read_csv(labels / FILES_FILE, dtype=str)[
         "manifest_speaker"]}
     record = json.loads((labels / RECORD_FILE).read_text())
