@@ -3,11 +3,14 @@
 
     .venv/bin/python -m experiments.in_domain_grid --work GRID --in-domain IN_DOMAIN_WORK --manifest M.csv
         [--tasks energy,cluster] [--fractions 0.1] [--seeds 0] [--modes probe,finetune]
-        [--scratch-from OTHER_GRID] [--steps cells,baseline,report] [--archive DIR] [--name NAME]
+        [--scratch-from OTHER_GRID] [--variant NAME=OTHER_IN_DOMAIN_WORK ...] [--steps cells,baseline,report]
+        [--archive DIR] [--name NAME]
 
 ``IN_DOMAIN_WORK`` is the ``--work`` of ``experiments.in_domain`` run with ``--pool-only`` and the grid's split
 settings (``num_folds=4``, ``dev_speakers=2``: the scaling grids'); its ``<fold>/run`` and ``pool/run`` are the
-two arms. Steps, each resumable:
+two arms. Each ``--variant NAME=OTHER_IN_DOMAIN_WORK`` adds that folder's ``<fold>/run`` as a further arm (e.g. a
+second stage with other tasks from the same pool run), paired with the pool-only twin, the in-domain arm and
+scratch in one grid, so its cells are never paired with another machine's. Steps, each resumable:
 
 1. ``cells``: per mode, the scaling recipe's grid (:func:`experiments.scaling.run_cells`) for each arm; the
    scratch cells are the same model for both arms (architecture, fold, seed, subset, settings), trained once;
@@ -38,7 +41,16 @@ ARMS = ("in_domain", "pool_only")
 
 def arm_pretrained(in_domain_work: Path, arm: str) -> str:
     """The grid's ``--pretrained`` for an arm: each fold's own run, or the pool-only twin."""
-    return str(in_domain_work / "{fold}" / "run") if arm == "in_domain" else str(in_domain_work / "pool" / "run")
+    return str(in_domain_work / "{fold}" / "run") if arm != "pool_only" else str(in_domain_work / "pool" / "run")
+
+
+def parse_variant(text: str) -> tuple[str, Path]:
+    """``NAME=IN_DOMAIN_WORK`` of ``--variant``: a further fold-run arm named NAME."""
+    name, sep, folder = text.partition("=")
+    if not sep or not name or not folder or name in (*ARMS, "none"):
+        raise ValueError(f"--variant {text}: NAME=FOLDER (an experiments.in_domain --work), NAME not one of "
+                         f"{', '.join((*ARMS, 'none'))}")
+    return name, Path(folder)
 
 
 def method_name(arm: str, init: str, mode: str, tasks: str, name: str = "") -> str:
@@ -50,13 +62,14 @@ def method_name(arm: str, init: str, mode: str, tasks: str, name: str = "") -> s
     if init == "scratch":
         # Not the scaling grid's "scratch-cnn" rows: the same model trained on another machine, never pooled.
         return f"scratch-{ENCODER}-in-domain-grid" + suffix
-    return f"pretrained-{tasks}" + ("+in-domain" if arm == "in_domain" else "") + suffix
+    kind = {"in_domain": "+in-domain", "pool_only": ""}.get(arm, f"+in-domain-{arm}")
+    return f"pretrained-{tasks}{kind}{suffix}"
 
 
-def measured_cells(work: Path, tasks: str, name: str = "") -> pd.DataFrame:
-    """Every finished cell of both arms and of the baseline, with ``arm`` and ``method`` columns; scratch
-    cells (shared by the arms) appear once."""
-    cells = measured_arms(work, CORPUS, ENCODER, ARMS, "arm")
+def measured_cells(work: Path, tasks: str, name: str = "", variants: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Every finished cell of the arms (and ``variants``) and of the baseline, with ``arm`` and ``method``
+    columns; scratch cells (shared by the arms) appear once."""
+    cells = measured_arms(work, CORPUS, ENCODER, (*ARMS, *variants), "arm")
     cells["method"] = [method_name(a, i, m, tasks, name)
                        for a, i, m in zip(cells["arm"], cells["init"], cells["mode"])]
     cells = cells.drop_duplicates(["method", "mode", "fraction", "fold", "seed"])
@@ -74,10 +87,14 @@ def report(cells: pd.DataFrame, tasks: str, name: str = "") -> str:
     pretrained = neural[neural["init"] == "pretrained"]
     lines += ["", "Paired differences (UAR points; 95% CI over matched cells, then over fold means):", "",
               *COMPARISON_HEADER]
-    lines += comparison_rows(paired_differences(pretrained.drop(columns=["method"]), by="arm", treated="in_domain",
-                                                baseline="pool_only"), "in-domain - pool-only")
+    variants = [a for a in pretrained["arm"].unique() if a not in ARMS]
+    pairs = [(arm, "pool_only") for arm in ("in_domain", *variants)] + [(v, "in_domain") for v in variants]
+    for treated, reference in pairs:
+        label = f"{treated.replace('_', '-')} - {reference.replace('_', '-')}"
+        lines += comparison_rows(paired_differences(pretrained.drop(columns=["method"]), by="arm", treated=treated,
+                                                    baseline=reference), label)
     scratch = neural[neural["init"] == "scratch"]
-    for arm in ARMS:
+    for arm in (*ARMS, *variants):
         both = pd.concat([pretrained[pretrained["arm"] == arm], scratch], ignore_index=True)
         lines += comparison_rows(paired_differences(both.drop(columns=["arm", "method"])), f"{arm} - scratch")
     baseline = cells[cells["arm"] == "none"]
@@ -99,6 +116,9 @@ def main(argv=None) -> None:
     parser.add_argument("--scratch-from", type=Path, help="a scaling-layout work folder whose scratch cells to link")
     parser.add_argument("--steps", default="cells,baseline,report")
     parser.add_argument("--archive", type=Path, help="copy the report and cells here")
+    parser.add_argument("--variant", action="append", type=parse_variant, default=[], metavar="NAME=WORK",
+                        help="a further arm: another experiments.in_domain --work whose fold runs (e.g. a second "
+                             "stage with other tasks) are compared with the pool-only twin, --in-domain and scratch")
     parser.add_argument("--name", default="", help="suffix of this grid's method names (e.g. second-stage): "
                         "keeps its rows apart from another grid's in the baseline summary")
     args = parser.parse_args(argv)
@@ -115,13 +135,14 @@ def main(argv=None) -> None:
             if args.scratch_from:
                 share_scratch_cells(scratch_folder(args.scratch_from, CORPUS, ENCODER, mode),
                                     scratch_folder(work, CORPUS, ENCODER, mode))
-            for arm in ARMS:
+            arms = [(arm, args.in_domain) for arm in ARMS] + args.variant
+            for arm, folder in arms:
                 timed(work, f"{mode}_{arm}", run_cells, work, CORPUS, ENCODER, mode, Rung(arm, float("inf")),
-                      args.fractions, args.seeds, 4, arm_pretrained(args.in_domain, arm), grid_manifest)
+                      args.fractions, args.seeds, 4, arm_pretrained(folder, arm), grid_manifest)
     if "baseline" in steps:
         timed(work, "baseline", run_baseline, work, CORPUS, args.fractions, args.seeds, 4, ("egemaps",))
     if "report" in steps:
-        cells = measured_cells(work, args.tasks, args.name)
+        cells = measured_cells(work, args.tasks, args.name, tuple(name for name, _ in args.variant))
         text = report(cells, args.tasks, args.name)
         for folder in [work, *([args.archive] if args.archive else [])]:
             folder.mkdir(parents=True, exist_ok=True)

@@ -2,9 +2,12 @@
 each against the shared scratch cells and eGeMAPS."""
 from __future__ import annotations
 
-import pandas as pd
+from pathlib import Path
 
-from experiments.in_domain_grid import method_name, report
+import pandas as pd
+import pytest
+
+from experiments.in_domain_grid import method_name, parse_variant, report
 
 
 def _cell(mode, init, arm, fold, uar, seed=0):
@@ -41,3 +44,21 @@ def test_a_named_grid_keeps_its_methods_apart_from_another_grids():
                         for arm, init in (("in_domain", "pretrained"), ("pool_only", "pretrained"),
                                           ("in_domain", "scratch"))}
     assert method_name("none", "logreg", "egemaps", "energy,cluster", "second-stage") == "egemaps"
+
+
+def test_a_variant_arm_is_paired_with_the_pool_only_twin_the_in_domain_arm_and_scratch():
+    rows = []
+    for i, fold in enumerate(("fold0", "fold1", "fold2")):
+        rows += [_cell("finetune", "pretrained", "pool_only", fold, 0.30),
+                 _cell("finetune", "pretrained", "in_domain", fold, 0.32),
+                 _cell("finetune", "pretrained", "acoustic", fold, 0.35 + 0.01 * i),
+                 _cell("finetune", "scratch", "in_domain", fold, 0.31)]
+    text = report(pd.DataFrame(rows), "energy,cluster")
+    assert "| acoustic - pool-only | finetune | 10% | 3 | +6.0 |" in text
+    assert "| acoustic - in-domain | finetune | 10% | 3 | +4.0 |" in text
+    assert "| acoustic - scratch | finetune | 10% | 3 | +5.0 |" in text
+    assert "| pretrained-energy,cluster+in-domain-acoustic | finetune | 10% | 3 | 36.0 |" in text
+    assert parse_variant("acoustic=/w/x") == ("acoustic", Path("/w/x"))
+    for bad in ("acoustic", "=/w", "pool_only=/w", "none=/w"):
+        with pytest.raises(ValueError, match="NAME=FOLDER"):
+            parse_variant(bad)
