@@ -30,8 +30,8 @@ beside each item's audio, in the pool's extraction, by the first fold's run; the
 recomputed).
 
 With ``--continue-steps N`` the fold's data are used the other way round (continued, "domain-adaptive"
-pretraining: Gururangan et al., "Don't Stop Pretraining", ACL 2020): the pool-only run is trained first, then each fold's run starts from its
-encoder and trains N more steps on the fold's training files alone, labelled alone (fresh heads: the fold's
+pretraining: Gururangan et al., "Don't Stop Pretraining", ACL 2020): the pool-only run is trained first, then
+each fold's run starts from its encoder and trains N more steps on the fold's training files alone, labelled alone (fresh heads: the fold's
 k-means clusters are its own; ``--continue-tasks`` may name other audio-only tasks, e.g. the acoustic task,
 whose descriptors then cost the fold's files only). In the union the fold's files are 11% of the segments of a RAVDESS fold; here
 they are every segment of the second stage. ``WORK/<fold>/labels`` then holds the fold's files only, and its
