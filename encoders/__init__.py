@@ -90,6 +90,5 @@ def load_pretrained_into(encoder: SpeechEncoder, directory: str | Path) -> Speec
     return encoder
 
 
-__all__ = ["ENCODERS", "EncoderOutput", "LoadError", "SpeechEncoder", "build_encoder", "load_pretrained", "load_pretrained_into", "masked_mean",
-           "read_encoder_config",
-           "save_pretrained"]
+__all__ = ["ENCODERS", "EncoderOutput", "LoadError", "SpeechEncoder", "build_encoder", "load_pretrained",
+           "load_pretrained_into", "masked_mean", "read_encoder_config", "save_pretrained"]

@@ -2,7 +2,8 @@
 
     .venv/bin/python -m experiments.in_domain --manifest M.csv --pool-labels POOL --work WORK \
         [--tasks energy,cluster,acoustic] [--folds all] [--set num_folds=4 --set dev_speakers=2 ...] \
-        [--pool-only] [--continue-steps N [--continue-lr 3e-4] [--continue-tasks T]] [--encoder cnn] [--steps 2000] [--lr 0.001] ...
+        [--pool-only] [--continue-steps N [--continue-lr 3e-4] [--continue-tasks T]] [--encoder cnn] \
+        [--steps 2000] [--lr 0.001] ...
 
 At a label fraction below 1, most of a fold's training audio has no label in the experiment, yet it is real
 in-domain speech: the semi-supervised setting of DeepEmoCluster (Lin et al. 2021) and Latif et al. For each
@@ -31,11 +32,12 @@ recomputed).
 
 With ``--continue-steps N`` the fold's data are used the other way round (continued, "domain-adaptive"
 pretraining: Gururangan et al., "Don't Stop Pretraining", ACL 2020): the pool-only run is trained first, then
-each fold's run starts from its encoder and trains N more steps on the fold's training files alone, labelled alone (fresh heads: the fold's
-k-means clusters are its own; ``--continue-tasks`` may name other audio-only tasks, e.g. the acoustic task,
-whose descriptors then cost the fold's files only). In the union the fold's files are 11% of the segments of a RAVDESS fold; here
-they are every segment of the second stage. ``WORK/<fold>/labels`` then holds the fold's files only, and its
-``in_domain.json`` says so (``pool_media`` 0, ``continued_from``).
+each fold's run starts from its encoder and trains N more steps on the fold's training files alone, labelled
+alone (fresh heads: the fold's k-means clusters are its own; ``--continue-tasks`` may name other audio-only
+tasks, e.g. the acoustic task, whose descriptors then cost the fold's files only). In the union the fold's
+files are 11% of the segments of a RAVDESS fold; here they are every segment of the second stage.
+``WORK/<fold>/labels`` then holds the fold's files only, and its ``in_domain.json`` says so (``pool_media`` 0,
+``continued_from``).
 
 The grid (``finetune/experiment.py``) reads each fold's ``in_domain.json`` through the run's config and refuses
 a fold whose dev or test speakers the pretraining heard (folds made with other split options).

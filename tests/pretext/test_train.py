@@ -64,19 +64,18 @@ def test_init_encoder_continues_from_the_saved_weights_and_refuses_another_archi
     without --init-encoder (other seed) starts from other weights."""
     first = load_pretrained(train(_config(segments, tmp_path / "first", max_steps=2)))
     still = dict(lr=1e-12, weight_decay=0.0, max_steps=1, warmup_steps=0, seed=1)
-    continued = load_pretrained(train(_config(segments, tmp_path / "continued", init_encoder=str(tmp_path / "first"
-                                                                                                  / "encoder"), **still)))
+    start = str(tmp_path / "first" / "encoder")
+    continued = load_pretrained(train(_config(segments, tmp_path / "continued", init_encoder=start, **still)))
     fresh = load_pretrained(train(_config(segments, tmp_path / "fresh", **still)))
     continued, fresh = dict(continued.named_parameters()), dict(fresh.named_parameters())
     for name, weights in first.named_parameters():
         assert torch.allclose(continued[name], weights, atol=1e-6), name
     assert any(not torch.allclose(fresh[n], w, atol=1e-3) for n, w in first.named_parameters())
     saved = json.loads((tmp_path / "continued" / "config.json").read_text())
-    assert saved["init_encoder"] == str(tmp_path / "first" / "encoder")
+    assert saved["init_encoder"] == start
     # Another architecture: refused before the run folder is written, naming the folder and the option.
     with pytest.raises(ValueError, match=r"first/encoder: its encoder differs from this run's on \['dim'\]"):
-        train(_config(segments, tmp_path / "other", init_encoder=str(tmp_path / "first" / "encoder"),
-                      encoder_options={**TINY, "dim": 32}))
+        train(_config(segments, tmp_path / "other", init_encoder=start, encoder_options={**TINY, "dim": 32}))
     with pytest.raises(ValueError, match="absent"):
         train(_config(segments, tmp_path / "missing", init_encoder=str(tmp_path / "absent")))
     assert not (tmp_path / "other").exists() and not (tmp_path / "missing").exists()
