@@ -209,7 +209,10 @@ def run_grid(base: FinetuneConfig, pretrained: str, out: Path, modes, fractions,
     neural = [m for m in modes if m not in BASELINE_MODES]
     if neural and not pretrained:
         raise ValueError(f"--modes {','.join(neural)} need --pretrained (only {list(BASELINE_MODES)} run without)")
-    targets, splits = load_splits(dataclasses.replace(base, fold=str(folds)))
+    # Checked at every fraction of the grid, not at the base's label_fraction (1.0 unless set): an option valid
+    # only below 1 (the semi-supervised cluster loss) is right for a grid of 10% cells and wrong for a 100% cell.
+    for fraction in sorted(set(fractions)) or [base.label_fraction]:
+        targets, splits = load_splits(dataclasses.replace(base, fold=str(folds), label_fraction=fraction))
     if len(neural) < len(modes) and not targets.categorical:
         raise ValueError(f"--modes {[m for m in modes if m in BASELINE_MODES]}: the baseline classifies; "
                          f"the manifest's targets are dimensions {targets.dimensions}")

@@ -12,10 +12,11 @@ import pytest
 import torch
 
 from avpretext.common.batches import collate, SegmentDataset
-from encoders import build_encoder
+from encoders import build_encoder, save_pretrained
 from finetune.auxiliary import (add_aux_columns, CLUSTER, cluster_rounds, embed_rows, hide_unlabelled, LABELLED,
                                 training_rows)
 from finetune.config import FinetuneConfig
+from finetune.experiment import run_grid
 from finetune.data import probe_durations, resolve_targets, segment_table
 from finetune.loop import _training_loss
 from finetune.model import SERModel
@@ -176,3 +177,22 @@ def test_a_run_re_clusters_every_epoch_and_saves_a_model_without_the_cluster_hea
     assert scores["round"].tolist() == [0, 1, 2] and (scores["segments"] == 32).all()
     assert ((scores["purity"] >= scores["purity_chance"]) & (scores["purity"] <= 1)).all()
     assert scores["nmi"].between(0, 1).all()
+
+
+@pytest.mark.slow
+def test_a_grid_of_cells_below_fraction_1_takes_the_cluster_loss_and_one_with_a_100_percent_cell_is_refused(
+        manifest, tmp_path):
+    """The grid checks the cluster option at its own fractions, not at the base config's label_fraction (1.0),
+    which refused every semi-supervised grid before its first cell."""
+    save_pretrained(build_encoder("cnn", **TINY), tmp_path / "encoder")
+    base = FinetuneConfig(**_base(manifest, epochs=1, label_fraction=1.0, fold="all"))
+    with pytest.raises(ValueError, match="at --label-fraction 1.0 there are none"):
+        run_grid(base, str(tmp_path / "encoder"), tmp_path / "refused", ["finetune"], [0.25, 1.0], [0], "0")
+    assert not (tmp_path / "refused").exists()
+    table = run_grid(base, str(tmp_path / "encoder"), tmp_path / "grid", ["finetune"], [0.25], [0], "0",
+                     log=lambda *_: None)
+    assert sorted(table["init"]) == ["pretrained", "scratch"] and (table["fraction"] == 0.25).all()
+    for init in ("pretrained", "scratch"):
+        cell = tmp_path / "grid" / "cells" / f"finetune-{init}-f0.25-fold0-s0"
+        metrics = json.loads((cell / "metrics.json").read_text())
+        assert [r["epoch"] for r in metrics["cluster_rounds"]] == [0]  # the cluster loss ran (one epoch)
