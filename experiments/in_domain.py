@@ -244,7 +244,7 @@ def pretrain(template: TrainConfig, data: Path, run: Path) -> Path:
 
 def prepare_fold_data(manifest: str, pool_labels: str | Path, work: str | Path, tasks: list[str],
                       settings: list[str] = (), folds: str = "all", workers: int = 2, continued_from: str = "",
-                      log=print) -> tuple[Pool, dict[str, Path]]:
+                      pool_tasks: list[str] | None = None, log=print) -> tuple[Pool, dict[str, Path]]:
     """Each selected fold's pretraining data: the pool's items and the fold's training files labelled in one
     run (``WORK/<fold>/labels``), or the fold's files alone for a second stage from ``continued_from``.
     Returns the pool and ``{fold name: label folder}``.
@@ -252,15 +252,17 @@ def prepare_fold_data(manifest: str, pool_labels: str | Path, work: str | Path, 
     Args:
         manifest: the grid's manifest CSV; ``settings``: the grid's ``--set KEY=VALUE`` options (those of
             :data:`SPLIT_FIELDS` decide the folds, so give the grid's).
-        pool_labels: the pool's ``data_prep label`` folder, labelled with every task of ``tasks`` (for the union;
-            a second stage's tasks may be others: its heads start anew).
+        pool_labels: the pool's ``data_prep label`` folder, labelled with every task of ``pool_tasks`` (default
+            ``tasks``, as the union needs; a second stage's tasks may be others: its heads start anew).
         folds: ``all`` or a comma list of fold indices/names.
     """
+    pool_tasks = tasks if pool_tasks is None else pool_tasks
     check_tasks(tasks)
+    check_tasks(pool_tasks)
     base = base_config(manifest, list(settings))
     _, everything = load_splits(dataclasses.replace(base, fold="all"))
     splits = select_splits(everything, folds)
-    pool = read_pool(pool_labels, [] if continued_from else tasks)
+    pool = read_pool(pool_labels, pool_tasks)
     check_pool_holds_no_manifest_file(pool, [p for s in everything for part in (s.dev, s.test) for p in part["path"]])
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
@@ -290,27 +292,22 @@ def pretrain_in_domain(manifest: str, pool_labels: str | Path, work: str | Path,
     def task_list(config):
         return [t.strip() for t in config.tasks.split(",") if t.strip()]
 
-    tasks = task_list(template)
     work = Path(work)
-    runs, continued_from = {}, ""
-    if second_stage is not None:
-        check_tasks(tasks)
-        check_tasks(task_list(second_stage))
-        pool = read_pool(pool_labels, tasks)
-        runs["pool"] = pretrain(template, pool.labels, work / "pool" / "run")
-        continued_from = str((runs["pool"] / "encoder").resolve())
-        log(f"pool only: encoder in {continued_from}; each fold continues from it")
-    fold_tasks = tasks if second_stage is None else task_list(second_stage)
+    pool_run = work / "pool" / "run"
+    # Every fold's data are made (and the manifest, the pool and the tasks checked) before any training.
+    fold_tasks = task_list(template if second_stage is None else second_stage)
+    continued_from = str((pool_run / "encoder").resolve()) if second_stage is not None else ""
     pool, data = prepare_fold_data(manifest, pool_labels, work, fold_tasks, settings, folds, workers,
-                                   continued_from, log)
+                                   continued_from, task_list(template), log)
+    runs = {}
+    if pool_only or second_stage is not None:  # first: a second stage starts from its encoder
+        runs["pool"] = pretrain(template, pool.labels, pool_run)
+        log(f"pool only: encoder in {pool_run / 'encoder'}")
     fold_template = template if second_stage is None else dataclasses.replace(second_stage,
                                                                                init_encoder=continued_from)
     for fold, labels in data.items():
         runs[fold] = pretrain(fold_template, labels, work / fold / "run")
         log(f"{fold}: encoder in {runs[fold] / 'encoder'}")
-    if pool_only and "pool" not in runs:
-        runs["pool"] = pretrain(template, pool.labels, work / "pool" / "run")
-        log(f"pool only: encoder in {runs['pool'] / 'encoder'}")
     return dict(sorted(runs.items(), key=lambda kv: kv[0] == "pool"))
 
 

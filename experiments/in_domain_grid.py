@@ -131,11 +131,11 @@ def main(argv=None) -> None:
         raise SystemExit(f"--scratch-from {args.scratch_from}: its {grid_manifest.name} is not --manifest "
                          f"{args.manifest}: its scratch cells are of another labelled set")
     if "cells" in steps:
+        arms = [(arm, args.in_domain) for arm in ARMS] + args.variant
         for mode in args.modes:
             if args.scratch_from:
                 share_scratch_cells(scratch_folder(args.scratch_from, CORPUS, ENCODER, mode),
                                     scratch_folder(work, CORPUS, ENCODER, mode))
-            arms = [(arm, args.in_domain) for arm in ARMS] + args.variant
             for arm, folder in arms:
                 timed(work, f"{mode}_{arm}", run_cells, work, CORPUS, ENCODER, mode, Rung(arm, float("inf")),
                       args.fractions, args.seeds, 4, arm_pretrained(folder, arm), grid_manifest)
