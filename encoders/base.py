@@ -128,6 +128,13 @@ class SpeechEncoder(nn.Module):
         """The rest of the encoder, from :meth:`input_features`' output (or a mix of such outputs)."""
         return self(features, lengths)
 
+    def hidden_states(self, wavs: torch.Tensor, lengths: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Every layer's output as (frames (B, F_l, D_l), lengths (B,)) pairs, input side first (s3prl's
+        ``hidden_states``), for readouts that use more than the last layer. Encoders without their own
+        override give their output frames only."""
+        out = self(wavs, lengths)
+        return [(out.frames, out.lengths)]
+
     def output(self, frames: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
         frames = frames * frame_mask(lengths, frames.shape[1]).unsqueeze(-1).to(frames.dtype)
         pooled = masked_mean(frames, lengths) if self.pooling is None else self.pooling(frames, lengths)

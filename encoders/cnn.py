@@ -104,8 +104,22 @@ class CNNEncoder(SpeechEncoder):
 
     def encode_features(self, x: torch.Tensor, frames: torch.Tensor) -> EncoderOutput:
         """x: (B, 1, n_mels, F) log-mel, frames: (B,) -> frame features every 2^stages hops."""
-        x = x * _time_mask(frames, x)
-        for stage in self.stages:
-            x, frames = stage(x, frames)
+        x, frames = self._stages(x, frames)[-1]
         x = x.mean(dim=2).transpose(1, 2)  # (B, F', C): frequency averaged out
         return self.output(self.proj(self.dropout(x)), frames)
+
+    def _stages(self, x: torch.Tensor, frames: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Each stage's (B, C, n_mels', F') output and (B,) frames, first to last."""
+        x, outputs = x * _time_mask(frames, x), []
+        for stage in self.stages:
+            x, frames = stage(x, frames)
+            outputs.append((x, frames))
+        return outputs
+
+    def hidden_states(self, wavs: torch.Tensor, lengths: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The log-mel front end (B, F, n_mels), then each convolution stage with frequency averaged out
+        (B, F', C), as the encoder averages its last stage. The output projection is left out: a linear map of
+        the last stage's frequency average, it adds nothing a linear readout of that stage lacks."""
+        x, frames = self.input_features(wavs, lengths)
+        states = [(x[:, 0].transpose(1, 2), frames)]
+        return states + [(y.mean(dim=2).transpose(1, 2), n) for y, n in self._stages(x, frames)]

@@ -61,11 +61,20 @@ class TransformerEncoder(SpeechEncoder):
 
     def forward(self, wavs: torch.Tensor, lengths: torch.Tensor) -> EncoderOutput:
         # wavs: (B, T); lengths: (B,) samples
+        features, frames = self._layers(wavs, lengths)
+        return self.output(features[-1], frames)  # (B, F, dim): last Transformer layer
+
+    def _layers(self, wavs: torch.Tensor, lengths: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Each Transformer layer's (B, F, dim) output and the (B,) valid frames."""
         if wavs.shape[1] < self.min_samples:
             wavs = nn.functional.pad(wavs, (0, self.min_samples - wavs.shape[1]))
         features, frames = self.model.extract_features(wavs, lengths)
-        x = features[-1]  # (B, F, dim): last Transformer layer
-        return self.output(x, frames.clamp(min=0))
+        return features, frames.clamp(min=0)
+
+    def hidden_states(self, wavs: torch.Tensor, lengths: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Every Transformer layer's output (B, F, dim), first to last."""
+        features, frames = self._layers(wavs, lengths)
+        return [(f, frames) for f in features]
 
 
 def _receptive_field(conv_layers) -> int:

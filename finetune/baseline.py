@@ -71,12 +71,17 @@ def _features(functionals: Functionals, rows: pd.DataFrame, skip_bad_audio: bool
 
 
 def run_baseline_cell(config: FinetuneConfig, split: Split, targets: Targets, out: Path,
-                      functionals: Functionals | None = None, write: bool = True) -> dict:
+                      functionals=None, write: bool = True, record: dict | None = None) -> dict:
     """One grid cell of mode ``egemaps``/``compare``: fit on the (subsampled) training speakers, choose C on
     the dev speakers, score the test speakers; writes ``out/metrics.json`` (the shape
-    :func:`finetune.loop.train_split` writes, so the grid's reports read both)."""
+    :func:`finetune.loop.train_split` writes, so the grid's reports read both).
+
+    ``functionals``: the per-file features (anything with ``compute(paths)`` and ``dim`` like
+    :class:`finetune.opensmile_features.Functionals`, which is the default for the mode); mode ``lrprobe``
+    passes a frozen encoder's statistics (:mod:`finetune.layer_statistics`) and ``record`` (its init, what the
+    features are), which updates the metrics written."""
     if not targets.categorical:
-        raise ValueError(f"mode {config.mode}: the logistic-regression baseline needs class labels, not "
+        raise ValueError(f"mode {config.mode}: the logistic-regression classifier needs class labels, not "
                          f"dimensions {targets.dimensions}")
     functionals = functionals or Functionals(config.mode)
     started = time.perf_counter()
@@ -94,12 +99,12 @@ def run_baseline_cell(config: FinetuneConfig, split: Split, targets: Targets, ou
                                                                     names),
               "dev": classification_metrics(parts["dev"][1], model.predict(parts["dev"][0]), names),
               "best_epoch": None, "epochs_run": 0, "C": C, "dev_uar_by_C": {str(c): u for c, u in dev_by_c.items()},
-              "init": BASELINE_INIT, "pretrained": False, "mode": config.mode, "feature_set": FEATURE_SETS[config.mode],
-              "features": functionals.dim, "label_fraction": config.label_fraction, "seed": config.seed,
+              "init": BASELINE_INIT, "pretrained": False, "mode": config.mode,
+              "feature_set": FEATURE_SETS.get(config.mode), "features": functionals.dim, "label_fraction": config.label_fraction, "seed": config.seed,
               "train_items": len(parts["train"][1]), "dev_items": len(parts["dev"][1]),
               "test_items": len(parts["test"][1]), "test_speakers": split.test_speakers,
               "dev_speakers": sorted(split.dev["speaker"].unique()), "skipped_bad_audio": skipped,
-              "train_seconds": round(time.perf_counter() - started, 2)}
+              "train_seconds": round(time.perf_counter() - started, 2)} | (record or {})
     if write:
         write_json_atomic(Path(out) / "metrics.json", result)
     return result

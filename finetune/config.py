@@ -6,7 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 
 RUN_CONFIG_FILE = "config.json"  # a fine-tuning run's (and a grid cell's) resolved FinetuneConfig
-MODES = ("finetune", "probe")
+LRPROBE = "lrprobe"  # finetune.layer_statistics: no gradient training, so no model folder either
+MODES = ("finetune", "probe", LRPROBE)
 HEADS = ("linear", "mlp")
 SELECTIONS = ("smoothed_uar", "full_window_uar", "dev_loss")
 
@@ -18,7 +19,8 @@ class FinetuneConfig:
     init: str = "scratch"  # scratch | a pretext run folder (uses RUN/encoder) | an exported encoder folder
     encoder: str = "cnn"  # architecture for scratch; must match a pretrained encoder's when given explicitly
     encoder_options: dict = dataclasses.field(default_factory=dict)  # scratch architecture overrides
-    mode: str = "finetune"  # finetune | probe
+    mode: str = "finetune"  # finetune | probe | lrprobe (frozen encoder's layer statistics + logistic regression)
+    probe_layers: str = "all"  # lrprobe: statistics of all hidden states, or of the output frames only (last)
     head: str = "linear"  # linear | mlp
     head_hidden: int = 256  # hidden width of the mlp head
     dropout: float = 0.2  # dropout before the head

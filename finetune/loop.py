@@ -17,11 +17,12 @@ from avpretext.common.schedules import EpochSampler, step_scheduler, warmup_cosi
 from finetune.auxiliary import (add_aux_columns, aux_items, aux_loss, aux_weights, CLUSTER, cluster_rounds,
                                 hide_unlabelled, labelled_items, loss_mask, training_rows)
 from finetune.chunking import chunk_settings
-from finetune.config import FinetuneConfig
+from finetune.config import FinetuneConfig, LRPROBE
 from finetune.data import read_seconds, Targets, probe_durations, segment_table
 from finetune.losses import check_mixup, compute_loss, mix_batch, mixup_loss
 from finetune.metrics import plot_confusion, score
 from finetune.fusion import fuse_loaders, fusion_settings
+from finetune.layer_statistics import run_lrprobe_cell
 from finetune.model import MODEL_DIR, SERModel, resolve_init, save_model
 from finetune.probe_cache import probe_loaders
 from finetune.selection import dev_loss, SelectionTracker
@@ -149,6 +150,8 @@ def train_split(config: FinetuneConfig, split: Split, targets: Targets, out: Pat
     reference to each model, optimizer and loader it wraps: without ``free_memory`` each split would leave its
     model and its loaders' persistent worker processes alive until the run ends (6 processes per cell).
     """
+    if config.mode == LRPROBE:  # nothing trained by gradient: a frozen encoder's statistics + logistic regression
+        return run_lrprobe_cell(config, split, targets, out, accelerator.device, write=accelerator.is_main_process)
     try:
         return _train_split(config, split, targets, out, accelerator)
     finally:

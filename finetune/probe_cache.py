@@ -48,7 +48,7 @@ _EMBEDDINGS: dict[str, dict[str, torch.Tensor]] = {}
 _EMBEDDINGS_KEPT = 4  # encoders whose embeddings stay cached (a few MB each)
 
 
-def _encoder_key(encoder, max_seconds: float) -> str:
+def encoder_key(encoder, max_seconds: float) -> str:
     digest = hashlib.sha1(f"{max_seconds}".encode())
     # The config too: two encoders with the same weights can pool differently (statistics pooling has none).
     digest.update(json.dumps(encoder.config_dict(), sort_keys=True, default=str).encode())
@@ -60,7 +60,7 @@ def _encoder_key(encoder, max_seconds: float) -> str:
 
 def _embed_table(config, accelerator, encoder, table, names: list[str]) -> torch.Tensor:
     """(N, D) pooled embeddings of a segment table's files (whole utterances up to eval_max_seconds)."""
-    key = _encoder_key(encoder, config.eval_max_seconds)
+    key = encoder_key(encoder, config.eval_max_seconds)
     cache = _EMBEDDINGS.setdefault(key, {})
     while len(_EMBEDDINGS) > _EMBEDDINGS_KEPT:
         _EMBEDDINGS.pop(next(iter(_EMBEDDINGS)))

@@ -1,6 +1,6 @@
 """Fine-tune and evaluate a speech encoder for emotion recognition, speaker-independently.
 
-    python finetune/train.py --manifest M.csv --init RUN|DIR|scratch --out OUT [--mode finetune|probe] ...
+    python finetune/train.py --manifest M.csv --init RUN|DIR|scratch --out OUT [--mode finetune|probe|lrprobe] ...
     accelerate launch finetune/train.py ...           # the same, data-parallel
 
 For each split of the protocol (``finetune.splits``: the manifest's own split, or speaker folds in which
@@ -14,7 +14,10 @@ on dev speakers by a smoothed dev UAR, and scored once on the test speakers. Out
 
 Modes: ``finetune`` trains encoder and head (the encoder with its own learning rate; a pretrained encoder
 can be frozen for the first epochs); ``probe`` freezes the encoder and trains only the head on its pooled
-embeddings, computed once (SUPERB-style linear probe).
+embeddings, computed once (SUPERB-style linear probe); ``lrprobe`` trains nothing by gradient: the frozen
+encoder's per-file statistics of every hidden state go to the classic baseline's classifier (standardised,
+class-balanced logistic regression, C chosen on the dev speakers; ``finetune.layer_statistics``), so it
+writes no ``model/`` folder.
 
 This module runs every split and is the command line; the parts live in modules with one job each:
 ``finetune.config`` (the options), ``finetune.model`` (model, --init, model folders), ``finetune.losses``,
@@ -37,6 +40,7 @@ from finetune.auxiliary import check_auxiliary
 from finetune.chunking import check_chunking
 from finetune.config import MODES, RUN_CONFIG_FILE, FinetuneConfig
 from finetune.fusion import check_fusion
+from finetune.layer_statistics import check_lrprobe
 from finetune.data import Targets, resolve_targets
 from finetune.loop import train_split
 from finetune.losses import check_mixup
@@ -92,6 +96,7 @@ def load_splits(config: FinetuneConfig) -> tuple[Targets, list[Split]]:
     check_chunking(config)
     check_fusion(config)
     check_selection(config)
+    check_lrprobe(config)
     targets = resolve_targets(manifest, config.classes, config.dimensions, config.manifest)
     if targets.categorical:
         manifest = manifest[manifest["label"].isin(targets.class_names)].reset_index(drop=True)

@@ -101,13 +101,8 @@ class SegmentDataset(Dataset):
         row = self.table.iloc[index]
         start = int(round(row["start"] * SAMPLE_RATE))
         stop = int(round(row["end"] * SAMPLE_RATE))
-        if stop - start > self.max_samples:
-            if self.random_crop:
-                rng = np.random.default_rng([self.seed, epoch, index])
-                start += int(rng.integers(0, stop - start - self.max_samples + 1))
-            else:
-                start += (stop - start - self.max_samples) // 2
-            stop = start + self.max_samples
+        rng = np.random.default_rng([self.seed, epoch, index]) if self.random_crop else None
+        start, stop = crop_bounds(start, stop, self.max_samples, rng)
         try:
             wav = read_audio(row["audio_path"], start, stop)
         except AudioError:
@@ -118,6 +113,16 @@ class SegmentDataset(Dataset):
                   if t in self.frame_targets else self.labels[t][index] for t in self.tasks}
         masks = {t: self.masks[t][index] for t in self.tasks}
         return wav, labels, masks
+
+
+def crop_bounds(start: int, stop: int, max_samples: int, rng: np.random.Generator | None = None) -> tuple[int, int]:
+    """Samples ``[start, stop)`` cut to at most ``max_samples``: a random window drawn from ``rng``, or the
+    centred one when ``rng`` is None."""
+    if stop - start <= max_samples:
+        return start, stop
+    slack = stop - start - max_samples
+    start += int(rng.integers(0, slack + 1)) if rng is not None else slack // 2
+    return start, start + max_samples
 
 
 def collate(items):
