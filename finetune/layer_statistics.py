@@ -8,7 +8,8 @@ its output frames only (``"last"``), concatenated. Reading every layer, not only
 practice for frozen encoders (Yang et al., Interspeech 2021, a learnable weighted sum of all hidden states); an
 utterance-level mean and standard deviation is x-vector statistics pooling (Snyder et al., ICASSP 2018), the
 same kind of summary eGeMAPS's functionals are of its frame descriptors (Eyben et al. 2016). The classifier
-being the baseline's own, a difference between the two rows is a difference of features alone.
+being the baseline's own, a difference between the two rows is a difference of features alone. With ``--fuse
+egemaps|compare`` the functionals join the statistics in the same regression (early fusion).
 """
 from __future__ import annotations
 
@@ -21,13 +22,14 @@ from avpretext.common.audio import AudioError, read_audio
 from avpretext.common.batches import crop_bounds
 from encoders.base import SpeechEncoder, masked_mean_std
 from finetune.config import LRPROBE
+from finetune.opensmile_features import Functionals
 from finetune.probe_cache import encoder_key
 
 LAYER_CHOICES = ("all", "last")
 # Rows by (encoder weights, crop, layers) and file, kept across the cells of a grid that share an encoder (every
 # fraction and seed of a pretrained encoder, every fold of a scratch seed): each file is read through it once.
 _ROWS: dict[str, dict[str, np.ndarray]] = {}
-_ROWS_KEPT = 4
+_ROWS_KEPT = 8  # about 2 MB each for 1,440 files of a small cnn
 
 
 def check_layers(layers: str) -> str:
@@ -38,7 +40,7 @@ def check_layers(layers: str) -> str:
 
 # Options of the gradient-trained modes that this readout has no place for: refused rather than ignored, so a
 # result is never labelled with a method that did not run.
-_NOT_IN_LRPROBE = {"fuse": "", "dimensions": "", "chunk_seconds": 0.0, "mixup_alpha": 0.0, "speaker_weight": 0.0,
+_NOT_IN_LRPROBE = {"dimensions": "", "chunk_seconds": 0.0, "mixup_alpha": 0.0, "speaker_weight": 0.0,
                    "gender_weight": 0.0, "cluster_weight": 0.0}
 
 
@@ -81,7 +83,8 @@ class EncoderStatistics:
         self.layers, self.device = check_layers(layers), device
         self.max_samples = int(round(max_seconds * encoder.sample_rate))
         self.key = hashlib.sha1(f"{encoder_key(encoder, max_seconds)}|{layers}".encode()).hexdigest()
-        self._rows = _ROWS.setdefault(self.key, {})
+        self._rows = _ROWS.pop(self.key, {})
+        _ROWS[self.key] = self._rows  # most recently used last: a grid of per-fold encoders cycles through 7
         while len(_ROWS) > _ROWS_KEPT:
             _ROWS.pop(next(iter(_ROWS)))
         self.dim = len(self.of_signal(torch.zeros(encoder.sample_rate)))
@@ -103,6 +106,24 @@ class EncoderStatistics:
         return rows, skipped
 
 
+class ConcatenatedFeatures:
+    """Several per-file feature extractors side by side (``compute``/``dim`` like each part): early fusion for
+    the logistic regression, e.g. an encoder's statistics and eGeMAPS functionals. A file any part cannot
+    read is a NaN row, listed once."""
+
+    def __init__(self, parts: list):
+        self.parts = parts
+        self.dim = sum(part.dim for part in parts)
+
+    def compute(self, paths) -> tuple[np.ndarray, list[tuple[str, str]]]:
+        blocks, skipped = [], {}
+        for part in self.parts:
+            values, bad = part.compute(paths)
+            blocks.append(values)
+            skipped.update({path: reason for path, reason in bad if path not in skipped})
+        return np.concatenate(blocks, axis=1), list(skipped.items())
+
+
 def run_lrprobe_cell(config, split, targets, out, device="cpu", write: bool = True) -> dict:
     """One cell of mode ``lrprobe``: the config's encoder (pretrained, or its architecture with weights drawn
     from ``config.seed``) frozen, its :func:`layer_statistics` per file, then the classic baseline's classifier
@@ -115,6 +136,10 @@ def run_lrprobe_cell(config, split, targets, out, device="cpu", write: bool = Tr
     set_seed(config.seed)  # the scratch encoder's weights
     encoder, pretrained, source = resolve_init(config)
     features = EncoderStatistics(encoder, config.probe_layers, config.eval_max_seconds, device)
+    described = f"{encoder.name} hidden-state statistics ({config.probe_layers})"
+    if config.fuse:  # --fuse: the openSMILE functionals beside the statistics, in the same regression
+        features = ConcatenatedFeatures([features, Functionals(config.fuse)])
+        described += f" + {config.fuse} functionals"
     record = {"init": "pretrained" if pretrained else "scratch", "pretrained": pretrained, "encoder_source": source,
-              "feature_set": f"{encoder.name} hidden-state statistics ({config.probe_layers})"}
+              "feature_set": described, "fuse": config.fuse}
     return run_baseline_cell(config, split, targets, out, features, write, record)

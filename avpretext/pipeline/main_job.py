@@ -117,7 +117,7 @@ def run_main_job(config: MainJobConfig) -> Path:
     base = base_config(str(manifest), [*config.finetune_settings, f"num_folds={config.num_folds}"])
     experiment = out / "finetune"
     stages.run("finetune/experiment.py (pretrained vs scratch)", run_grid, base, str(pretrain / "encoder"),
-               experiment, ["finetune", "probe", "egemaps"], list(config.fractions), list(config.seeds))
+               experiment, ["finetune", "probe", "lrprobe", "egemaps"], list(config.fractions), list(config.seeds))
     notes = [f"Videos: `{videos}`; labelled speech: `{manifest}`.",
              "Built-in sample data is synthetic: the numbers show the pipeline works, not what pretraining is "
              "worth on real speech (see docs/results.md)." if not (config.videos or config.labels) else ""]

@@ -25,12 +25,13 @@ def test_main_job_runs_every_stage_and_writes_the_report(face_model, tmp_path, m
     text = report.read_text()
     for section in ("## Pseudo-labels", "## Pretext pretraining", "## Fine-tuning: pretrained vs scratch",
                     "| finetune | pretrained | 100% | 2 |", "| probe | scratch | 100% | 2 |",
-                    "| egemaps | logreg | 100% | 2 |", "Minus egemaps + logistic regression"):
+                    "| lrprobe | pretrained | 100% | 2 |", "| egemaps | logreg | 100% | 2 |",
+                    "Minus egemaps + logistic regression"):
         assert section in text, section
     for png in ("pseudo_labels.png", "pretraining.png", "finetune.png"):
         assert (out / "report" / png).read_bytes()[:4] == b"\x89PNG", png
     cells = pd.read_csv(out / "finetune" / "cells.csv")
-    assert len(cells) == 10  # (2 modes x 2 inits + the eGeMAPS baseline) x 1 fraction x 2 folds x 1 seed
+    assert len(cells) == 14  # (3 modes x 2 inits + the eGeMAPS baseline) x 1 fraction x 2 folds x 1 seed
     au_counts = json.loads((out / "extract" / "label_stats.json").read_text())["tasks"]["au"]["class_counts"]
     assert au_counts["neutral"] < sum(au_counts.values())  # the sample faces pose expressions
 

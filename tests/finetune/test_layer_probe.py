@@ -17,7 +17,7 @@ from avpretext.common.audio import read_audio
 from encoders import build_encoder, save_pretrained
 from finetune.baseline import C_GRID, run_baseline_cell
 from finetune.experiment import base_config, run_grid
-from finetune.layer_statistics import EncoderStatistics, check_lrprobe, layer_statistics
+from finetune.layer_statistics import ConcatenatedFeatures, EncoderStatistics, check_lrprobe, layer_statistics
 from finetune.opensmile_features import CACHE_ENV, Functionals
 from finetune.train import load_splits
 from finetune.config import FinetuneConfig
@@ -85,6 +85,12 @@ def test_layer_statistics_of_real_files_centre_crop_and_name_broken_ones(tmp_pat
                                atol=1e-4)
     last = layer_statistics(encoder, speech, "last")
     assert last.shape == (2 * 16,)
+    # --fuse: eGeMAPS functionals beside the statistics, one row per file, a broken file listed once.
+    fused = ConcatenatedFeatures([statistics, Functionals("egemaps")])
+    both, bad = fused.compute([good, broken])
+    assert fused.dim == statistics.dim + 88 and both.shape == (2, fused.dim)
+    np.testing.assert_array_equal(both[0, : statistics.dim], values[0])
+    assert np.isnan(both[1]).all() and [p for p, _ in bad] == [str(broken)]
 
 
 @pytest.mark.slow
@@ -120,7 +126,7 @@ def test_lrprobe_reads_features_through_the_baselines_own_classifier(manifest, t
     assert probe["test"] == egemaps["test"] and probe["C"] == egemaps["C"] and probe["init"] == "scratch"
 
 
-@pytest.mark.parametrize("option", [{"fuse": "egemaps"}, {"chunk_seconds": 1.0}, {"cluster_weight": 0.5},
+@pytest.mark.parametrize("option", [{"mixup_alpha": 0.2}, {"chunk_seconds": 1.0}, {"cluster_weight": 0.5},
                                     {"probe_layers": "middle"}])
 def test_lrprobe_refuses_options_it_has_no_place_for(option):
     with pytest.raises(ValueError, match="probe-layers|lrprobe"):
