@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from avpretext.common.audio import AudioError
 from avpretext.common.cli import CommandParser, comma_list
 from avpretext.common.io import write_atomic
 from finetune.baseline import BASELINE_INIT
@@ -103,7 +104,10 @@ def main(argv=None) -> None:
         encoders = dict(parse_encoder(text) for text in args.encoder)
     except ValueError as err:
         parser.error(str(err))
-    cells = run(args.manifest, args.work, encoders, args.fractions, args.seeds, args.set)
+    try:
+        cells = run(args.manifest, args.work, encoders, args.fractions, args.seeds, args.set)
+    except (ValueError, AudioError) as err:  # a missing encoder or manifest, cells of other settings: one line
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
     archive = args.archive or args.work
     archive.mkdir(parents=True, exist_ok=True)
     cells = cells.assign(corpus=args.corpus)

@@ -143,3 +143,28 @@ def test_real_ravdess_statistics_differ_between_a_pretrained_and_a_random_encode
     b = layer_statistics(build_encoder("cnn", **TINY).eval(), wav)
     np.testing.assert_allclose(a[:80], b[:80])
     assert not np.allclose(a[80:], b[80:])
+
+
+@pytest.mark.slow
+def test_layer_probe_experiment_archives_named_methods_and_refuses_a_missing_encoder(manifest, tmp_path, capsys):
+    from experiments import layer_probe
+
+    torch.manual_seed(3)
+    encoder = save_pretrained(build_encoder("cnn", **TINY), tmp_path / "enc")
+    args = ["--manifest", str(manifest), "--corpus", "tiny", "--work", str(tmp_path / "work"), "--fractions", "1",
+            "--seeds", "0", "--encoder", f"tiny={encoder}", "--set", "eval_max_seconds=2.0",
+            "--archive", str(tmp_path / "archive")]
+    layer_probe.main(args)  # the baseline grid's splits: 4 speaker folds, 2 dev speakers
+    cells = pd.read_csv(tmp_path / "archive" / "cells.csv")
+    assert sorted(set(cells["method"])) == ["egemaps", "lrprobe-scratch-tiny", "lrprobe-tiny"]
+    assert len(cells) == 3 * 4 and set(cells["corpus"]) == {"tiny"}
+    text = (tmp_path / "archive" / "layer_probe.md").read_text()
+    assert "| tiny | lrprobe | 100% | 4 |" in text and "lrprobe-tiny - eGeMAPS" in text
+    # Errors are one line with exit 2: cells of other settings in WORK, an encoder folder without an encoder.
+    capsys.readouterr()
+    for change, message in ((["--set", "eval_max_seconds=3.0"], "eval_max_seconds: 2.0 -> 3.0"),
+                            (["--encoder", f"gone={tmp_path / 'nothing'}"], "holds no exported encoder")):
+        with pytest.raises(SystemExit) as stop:
+            layer_probe.main(args + change)
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and message in err and "Traceback" not in err

@@ -5,12 +5,12 @@
 # holds all four encoders.
 cd /work/main
 PY=/work/main/.venv/bin/python
-while pgrep -f "ravdess_lrprobe/run.sh" > /dev/null; do sleep 10; done
+
 S=docs/results/baseline/ravdess_second_stage/pretrain
 $PY -m experiments.layer_probe --manifest /work/runs/scaling/ravdess.csv --corpus ravdess \
     --work /work/runs/lrprobe/ravdess \
     --encoder pool=docs/results/baseline/ravdess_second_stage/pretrain/pool/encoder \
     --encoder av=docs/results/methods/run_c/pretrain/encoder \
-    --encoder second=$S/fold{fold}/encoder --encoder second-acoustic=$S/acoustic_fold{fold}/encoder \
+    --encoder second=$S/{fold}/encoder --encoder second-acoustic=$S/acoustic_{fold}/encoder \
     --archive docs/results/baseline/ravdess_lrprobe
 echo "== in-domain done $(date)"
