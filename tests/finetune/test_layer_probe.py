@@ -69,8 +69,10 @@ def test_layer_statistics_of_real_files_centre_crop_and_name_broken_ones(tmp_pat
     torch.manual_seed(0)
     encoder = build_encoder("cnn", **TINY)
     good, long, broken = tmp_path / "good.wav", tmp_path / "long.wav", tmp_path / "broken.wav"
-    sf.write(good, speech.numpy(), 16000)
-    sf.write(long, np.concatenate([np.zeros(16000, np.float32), speech.numpy(), np.zeros(16000, np.float32)]), 16000)
+    # Float samples: the file holds exactly the waveform compared against below.
+    sf.write(good, speech.numpy(), 16000, subtype="FLOAT")
+    sf.write(long, np.concatenate([np.zeros(16000, np.float32), speech.numpy(), np.zeros(16000, np.float32)]), 16000,
+             subtype="FLOAT")
     broken.write_bytes(b"RIFF not audio")
     statistics = EncoderStatistics(encoder, "all", max_seconds=len(speech) / 16000)
     assert statistics.dim == 2 * (40 + 8 + 8 + 16)
