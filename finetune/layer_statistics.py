@@ -23,7 +23,7 @@ from avpretext.common.batches import crop_bounds
 from encoders.base import SpeechEncoder, masked_mean_std
 from finetune.config import LRPROBE
 from finetune.opensmile_features import Functionals
-from finetune.probe_cache import encoder_key
+from finetune.probe_cache import encoder_key, kept_cache
 
 LAYER_CHOICES = ("all", "last")
 # Rows by (encoder weights, crop, layers) and file, kept across the cells of a grid that share an encoder (every
@@ -60,11 +60,9 @@ def layer_statistics(encoder: SpeechEncoder, wav: torch.Tensor, layers: str = "a
     """(2 * sum D_l,) float32: mean and standard deviation over frames of each hidden state of one (T,) 16 kHz
     waveform, layer after layer (``layers="last"``: the output frames only)."""
     wavs, lengths = wav[None], torch.tensor([len(wav)])
-    if layers == "all":
-        states = encoder.hidden_states(wavs, lengths)
-    else:
-        out = encoder(wavs, lengths)
-        states = [(out.frames, out.lengths)]
+    # "last": the base class's hidden_states, which every encoder without an override uses (its output frames).
+    states = (encoder.hidden_states(wavs, lengths) if layers == "all"
+              else SpeechEncoder.hidden_states(encoder, wavs, lengths))
     return torch.cat([masked_mean_std(frames.float(), n)[0] for frames, n in states]).numpy()
 
 
@@ -83,10 +81,7 @@ class EncoderStatistics:
         self.layers, self.device = check_layers(layers), device
         self.max_samples = int(round(max_seconds * encoder.sample_rate))
         self.key = hashlib.sha1(f"{encoder_key(encoder, max_seconds)}|{layers}".encode()).hexdigest()
-        self._rows = _ROWS.pop(self.key, {})
-        _ROWS[self.key] = self._rows  # most recently used last: a grid of per-fold encoders cycles through 7
-        while len(_ROWS) > _ROWS_KEPT:
-            _ROWS.pop(next(iter(_ROWS)))
+        self._rows = kept_cache(_ROWS, self.key, _ROWS_KEPT)
         self.dim = len(self.of_signal(torch.zeros(encoder.sample_rate)))
 
     def of_signal(self, wav: torch.Tensor) -> np.ndarray:

@@ -48,6 +48,17 @@ _EMBEDDINGS: dict[str, dict[str, torch.Tensor]] = {}
 _EMBEDDINGS_KEPT = 4  # encoders whose embeddings stay cached (a few MB each)
 
 
+def kept_cache(store: dict, key: str, kept: int) -> dict:
+    """``store[key]`` (a new dict if absent), made the most recently used; the least recently used entries
+    beyond ``kept`` are dropped. The per-encoder caches of a grid: a grid of per-fold encoders cycles through
+    more encoders than one of a single pretrained encoder, and must not evict the one it is about to reuse."""
+    cache = store.pop(key, {})
+    store[key] = cache
+    while len(store) > kept:
+        store.pop(next(iter(store)))
+    return cache
+
+
 def encoder_key(encoder, max_seconds: float) -> str:
     digest = hashlib.sha1(f"{max_seconds}".encode())
     # The config too: two encoders with the same weights can pool differently (statistics pooling has none).
@@ -61,9 +72,7 @@ def encoder_key(encoder, max_seconds: float) -> str:
 def _embed_table(config, accelerator, encoder, table, names: list[str]) -> torch.Tensor:
     """(N, D) pooled embeddings of a segment table's files (whole utterances up to eval_max_seconds)."""
     key = encoder_key(encoder, config.eval_max_seconds)
-    cache = _EMBEDDINGS.setdefault(key, {})
-    while len(_EMBEDDINGS) > _EMBEDDINGS_KEPT:
-        _EMBEDDINGS.pop(next(iter(_EMBEDDINGS)))
+    cache = kept_cache(_EMBEDDINGS, key, _EMBEDDINGS_KEPT)
     missing = table[~table["audio_path"].isin(cache)].drop_duplicates("audio_path").reset_index(drop=True)
     if len(missing):
         # No random crops: the probe sees one fixed feature vector per file.
