@@ -11,7 +11,8 @@ Steps (resumable):
    ``label_subset(fraction, seed)``), so each cell is the same fold, seed and label subset as the scaling
    experiment's cell of that name.
 3. ``report``: every cell archived in ``ARCHIVE/cells/<corpus>.csv`` (without a work folder, the archived cells are
-   read instead); ``ARCHIVE/summary.csv`` with one row per
+   read instead; any other ``ARCHIVE/cells/<key>.csv`` is summarised under its own key); ``ARCHIVE/summary.csv``
+   with one row per
    corpus, fraction, method and mode: mean UAR (%), and minus eGeMAPS paired cell for cell with the 95%
    interval over fold means. Besides the baselines, the rows hold the archived cells of the scaling
    experiment (``docs/results/scaling/cells``) and, for RAVDESS, the current recipe of the methods grid
@@ -120,9 +121,16 @@ def baseline_cells(work: Path, archive: Path, corpus: str) -> pd.DataFrame:
     return pd.read_csv(archived) if archived.is_file() else pd.DataFrame()
 
 
+def summary_corpora(archive: Path) -> tuple[str, ...]:
+    """The scaling corpora, then every further key with archived baseline cells (``ARCHIVE/cells/<key>.csv``, e.g.
+    ``baved-devcover``: BAVED on splits made another way, whose cells must not pair with ``baved``'s)."""
+    extra = sorted(p.stem for p in (archive / "cells").glob("*.csv") if p.stem not in CORPORA)
+    return (*CORPORA, *extra)
+
+
 def report(work: Path, archive: Path) -> pd.DataFrame:
     parts = []
-    for corpus in CORPORA:
+    for corpus in summary_corpora(archive):
         cells = baseline_cells(work, archive, corpus)
         if cells.empty:
             continue

@@ -31,7 +31,7 @@ BASELINE_INIT = "logreg"  # the "init" coordinate of a baseline cell: nothing is
 C_GRID = (0.001, 0.01, 0.1, 1.0)
 # The FinetuneConfig fields a baseline cell's result depends on (the rest configure neural training).
 BASELINE_FIELDS = ("manifest", "mode", "classes", "dimensions", "protocol", "num_folds", "fold", "dev_speakers",
-                   "split_seed", "label_fraction", "seed", "skip_bad_audio")
+                   "dev_min_per_class", "split_seed", "label_fraction", "seed", "skip_bad_audio")
 
 
 def baseline_settings(config: FinetuneConfig) -> dict:

@@ -30,6 +30,9 @@ class FinetuneConfig:
     num_folds: int = 6  # speaker-independent folds when the protocol is folds
     fold: str = "all"  # all, or split names/indices (e.g. 0 or fold0,fold3)
     dev_speakers: int = 2  # training speakers held out per fold for model selection
+    # Dev speakers are added (in the same seeded order) until every class has this many dev rows: a dev part of
+    # one class makes dev UAR the recall of that class (BAVED: most speakers record one arousal level). 0: off.
+    dev_min_per_class: int = 5
     split_seed: int = 0  # seeds the assignment of speakers to folds
     label_fraction: float = 1.0  # stratified, nested subset of the training rows
     seed: int = 0  # seeds the head, crops and sampling (one seed per grid cell)

@@ -7,7 +7,8 @@ no speaker appears on two sides:
   when it has no dev rows, dev speakers are taken from the training part.
 * ``folds``: k-fold cross-validation over speakers: every speaker is tested exactly once. When every row has a
   predefined ``fold`` (IEMOCAP's sessions) those groups are the folds; otherwise speakers are dealt into
-  ``num_folds`` gender-balanced folds. Each fold's dev speakers come from its training part.
+  ``num_folds`` gender-balanced folds. Each fold's dev speakers come from its training part (``dev_speakers``
+  of them, more where needed for every class to have ``dev_min_per_class`` dev rows).
 * ``auto``: ``split`` when the manifest has one, else ``folds``.
 
 Everything depends only on the manifest and ``split_seed``, never on the training seed: the same fold is the
@@ -85,9 +86,17 @@ def _speaker_table(rows: pd.DataFrame) -> pd.DataFrame:
     return rows.groupby("speaker", as_index=False)["gender"].first()
 
 
-def _take_dev(train: pd.DataFrame, dev_speakers: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _take_dev(train: pd.DataFrame, dev_speakers: int, seed: int, label_column: str | None = None,
+              min_per_class: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Move ``dev_speakers`` seeded-random speakers from ``train`` to a dev part, alternating genders so that
-    dev is as gender-balanced as the count allows."""
+    dev is as gender-balanced as the count allows.
+
+    With ``label_column`` and ``min_per_class > 0``, further speakers are taken in the same seeded order, each
+    only if it adds rows of a class that dev still has fewer than ``min_per_class`` of, until every class of
+    ``train`` reaches that count or no speaker can help. Model selection scores UAR on dev: a dev part holding
+    one class (most BAVED speakers record a single arousal level) makes it the recall of that class, which
+    rewards a classifier that says nothing else. Corpora whose speakers each record every class (RAVDESS) keep
+    exactly the first ``dev_speakers``."""
     speakers = _speaker_table(train).sort_values("speaker")
     if dev_speakers < 1 or dev_speakers >= len(speakers):
         raise ValueError(f"cannot take {dev_speakers} dev speakers from {len(speakers)} training speakers: set "
@@ -97,13 +106,45 @@ def _take_dev(train: pd.DataFrame, dev_speakers: int, seed: int) -> tuple[pd.Dat
                 for _, rows in speakers.groupby("gender", sort=True)]
     shuffled.sort(key=len, reverse=True)  # the larger gender first: it takes the odd place
     alternating = [s for group in itertools.zip_longest(*shuffled) for s in group if s is not None]
-    is_dev = train["speaker"].isin(alternating[:dev_speakers])
+    chosen = alternating[:dev_speakers]
+    if label_column is not None and min_per_class > 0:
+        chosen = _cover_classes(train, alternating, chosen, label_column, min_per_class)
+    is_dev = train["speaker"].isin(chosen)
     return train[~is_dev], train[is_dev]
 
 
+def _cover_classes(train: pd.DataFrame, order: list, chosen: list, label_column: str, min_per_class: int) -> list:
+    """``chosen`` plus the speakers of ``order`` (in turn) that add rows of a class dev lacks, skipping any whose
+    move would leave the training part without a class or without a speaker."""
+    counts = train.groupby(["speaker", label_column]).size()
+    need = {label: min_per_class for label in train[label_column].unique()}
+    left = train[label_column].value_counts().to_dict()  # rows of each class still in training
+
+    def take(speaker) -> None:
+        chosen.append(speaker)
+        for label, n in counts[speaker].items():
+            need[label] -= n
+            left[label] -= n
+
+    chosen, initial = [], list(chosen)
+    for speaker in initial:
+        take(speaker)
+    for speaker in order[len(initial):]:
+        if all(n <= 0 for n in need.values()):
+            break
+        rows = counts[speaker]
+        helps = any(need[label] > 0 for label in rows.index)
+        keeps = all(left[label] > n for label, n in rows.items()) and len(chosen) + 2 <= len(order)
+        if helps and keeps:
+            take(speaker)
+    return chosen
+
+
 def make_splits(manifest: pd.DataFrame, protocol: str = "auto", num_folds: int = 6, dev_speakers: int = 2,
-                split_seed: int = 0, source: str = "manifest") -> list[Split]:
-    """The protocol's splits (see the module docstring). Rows keep the manifest's columns."""
+                split_seed: int = 0, source: str = "manifest", label_column: str | None = None,
+                dev_min_per_class: int = 0) -> list[Split]:
+    """The protocol's splits (see the module docstring). Rows keep the manifest's columns. ``label_column`` and
+    ``dev_min_per_class``: dev speakers taken from the training part cover every class (``_take_dev``)."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; choose from {PROTOCOLS}")
     has_split = manifest["split"].isin(["train", "dev", "test"]).all()
@@ -113,7 +154,8 @@ def make_splits(manifest: pd.DataFrame, protocol: str = "auto", num_folds: int =
         check_speaker_disjoint(manifest)
         parts = {name: manifest[manifest["split"] == name] for name in ("train", "dev", "test")}
         if parts["dev"].empty:
-            parts["train"], parts["dev"] = _take_dev(parts["train"], dev_speakers, split_seed)
+            parts["train"], parts["dev"] = _take_dev(parts["train"], dev_speakers, split_seed, label_column,
+                                                     dev_min_per_class)
         return [Split("split", *(parts[n].reset_index(drop=True) for n in ("train", "dev", "test")))]
 
     predefined = (manifest["fold"] >= 0).all()
@@ -129,7 +171,8 @@ def make_splits(manifest: pd.DataFrame, protocol: str = "auto", num_folds: int =
     for name, test_speakers in zip(names, test_groups):
         is_test = manifest["speaker"].isin(test_speakers)
         # Dev speakers differ per fold but not per training seed (seeded by the fold's name).
-        train, dev = _take_dev(manifest[~is_test], dev_speakers, split_seed + zlib.crc32(name.encode()))
+        train, dev = _take_dev(manifest[~is_test], dev_speakers, split_seed + zlib.crc32(name.encode()),
+                               label_column, dev_min_per_class)
         splits.append(Split(name, train.reset_index(drop=True), dev.reset_index(drop=True),
                             manifest[is_test].reset_index(drop=True)))
     return splits

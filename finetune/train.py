@@ -101,7 +101,7 @@ def load_splits(config: FinetuneConfig) -> tuple[Targets, list[Split]]:
     if targets.categorical:
         manifest = manifest[manifest["label"].isin(targets.class_names)].reset_index(drop=True)
     splits = make_splits(manifest, config.protocol, config.num_folds, config.dev_speakers, config.split_seed,
-                         config.manifest)
+                         config.manifest, "label" if targets.categorical else None, config.dev_min_per_class)
     selected = select_splits(splits, config.fold)
     if not config.skip_bad_audio:  # before any training (or an experiment's first cell), not at its split
         used = dict.fromkeys(p for s in selected for part in (s.train, s.dev, s.test) for p in part["path"])

@@ -210,6 +210,52 @@ def test_folds_protocol_ignores_the_split_column():
     assert sorted(sp for s in splits for sp in s.test_speakers) == sorted(manifest["speaker"].unique())
 
 
+# ------------------------------------------------------------------------------------- dev covering classes
+
+def _one_class_speakers() -> pd.DataFrame:
+    """BAVED's shape: 24 speakers, most of whom record a single class (3 rows each), a few all four."""
+    rows = []
+    for i in range(1, 25):
+        speaker, gender = f"{i:02d}", "female" if i <= 12 else "male"
+        labels = list(LABELS) if i % 6 == 0 else [LABELS[i % len(LABELS)]] * 3
+        rows += [{"path": f"/corpus/{speaker}/{speaker}_{j:02d}.wav", "label": label, "speaker": speaker,
+                  "gender": gender, "split": "", "fold": -1} for j, label in enumerate(labels)]
+    return pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+
+
+def test_dev_covers_every_class_when_speakers_record_one_class():
+    manifest = _one_class_speakers()
+    plain = make_splits(manifest, protocol="folds", num_folds=4, dev_speakers=2, split_seed=0)
+    # Without the rule some fold's two dev speakers miss a class: the failure the rule exists for.
+    assert any(s.dev["label"].nunique() < len(LABELS) for s in plain)
+    covered = make_splits(manifest, protocol="folds", num_folds=4, dev_speakers=2, split_seed=0,
+                          label_column="label", dev_min_per_class=3)
+    for before, after in zip(plain, covered):
+        assert after.dev["label"].value_counts().reindex(list(LABELS)).min() >= 3
+        assert set(after.train["label"]) == set(LABELS)  # training keeps every class
+        assert set(before.dev["speaker"]) <= set(after.dev["speaker"])  # the seeded draw first, then additions
+        assert after.test.equals(before.test)  # the test speakers never move
+        assert not _speakers(after.dev) & _speakers(after.train)
+        assert len(after.train) + len(after.dev) == len(before.train) + len(before.dev)
+
+
+def test_dev_rule_leaves_splits_alone_when_every_speaker_records_every_class():
+    manifest = _ravdess_like()  # 4 rows per speaker, one of each class: two speakers give 2 of each
+    plain = make_splits(manifest, protocol="folds", num_folds=6, dev_speakers=2, split_seed=0)
+    covered = make_splits(manifest, protocol="folds", num_folds=6, dev_speakers=2, split_seed=0,
+                          label_column="label", dev_min_per_class=2)
+    for before, after in zip(plain, covered):
+        assert after.dev.equals(before.dev) and after.train.equals(before.train)
+
+
+def test_dev_rule_applies_to_a_split_without_dev_rows():
+    manifest = _one_class_speakers()
+    manifest["split"] = ["test" if s in {"01", "02", "03", "04", "06"} else "train" for s in manifest["speaker"]]
+    split = make_splits(manifest, protocol="split", dev_speakers=1, split_seed=0, label_column="label",
+                        dev_min_per_class=1)[0]
+    assert set(split.dev["label"]) == set(LABELS) and set(split.train["label"]) == set(LABELS)
+
+
 # --------------------------------------------------------------------------------------------- deal_speakers
 
 def test_deal_speakers_balances_genders_and_uses_everyone():
