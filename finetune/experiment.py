@@ -62,6 +62,9 @@ IN_DOMAIN_RECORD = "in_domain.json"
 # Read only for a pretrained encoder (its learning-rate multiplier, its frozen epochs): scratch cells ignore
 # them, so ablations that vary only these share their scratch cells (experiments/ravdess_results.py).
 PRETRAINED_ONLY_FIELDS = ("encoder_lr_mult", "freeze_epochs")
+# Options whose default changed behaviour when they were added: a cell recorded without one ran as this value,
+# not as today's default (before dev_min_per_class, dev parts were the seeded speakers alone).
+VALUE_BEFORE_OPTION = {"dev_min_per_class": 0}
 
 
 @dataclass(frozen=True)
@@ -113,8 +116,9 @@ def setting_differences(saved: dict, config: FinetuneConfig) -> list[str]:
     ignored = set(dataclasses.asdict(config)) - set(current)
     keys = sorted((set(current) | set(saved)) - ignored)
     absent = "<absent>"
-    # A field missing from a recorded config is an option added since: the cell ran with its default.
-    defaults = compared_settings(FinetuneConfig())
+    # A field missing from a recorded config is an option added since: the cell ran with its default (or with
+    # the behaviour from before the option, VALUE_BEFORE_OPTION).
+    defaults = compared_settings(FinetuneConfig()) | VALUE_BEFORE_OPTION
     saved = {k: saved.get(k, defaults.get(k, absent)) for k in keys}
     return [f"{k}: {json.dumps(saved.get(k, absent))} -> {json.dumps(current.get(k, absent))}"
             for k in keys if saved.get(k, absent) != current.get(k, absent)]
@@ -159,6 +163,7 @@ def baseline_config(base: FinetuneConfig, cell: Cell, out: Path) -> FinetuneConf
 def baseline_differences_of(saved: dict, config: FinetuneConfig) -> list[str]:
     """``field: old -> new`` where a baseline cell's recorded settings differ from this run's."""
     current = baseline_settings(config)
+    saved = VALUE_BEFORE_OPTION | saved
     return [f"{k}: {json.dumps(saved.get(k))} -> {json.dumps(v)}" for k, v in current.items() if saved.get(k) != v]
 
 

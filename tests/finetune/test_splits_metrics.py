@@ -256,6 +256,26 @@ def test_dev_rule_applies_to_a_split_without_dev_rows():
     assert set(split.dev["label"]) == set(LABELS) and set(split.train["label"]) == set(LABELS)
 
 
+def test_cells_recorded_before_the_dev_rule_count_as_dev_min_per_class_0():
+    """A finished cell whose config predates ``dev_min_per_class`` had dev parts of the seeded speakers alone: a
+    rerun with the rule on (the default) must be refused as other settings, not reused as if it had the rule."""
+    import dataclasses
+    import json
+
+    from finetune.baseline import baseline_settings
+    from finetune.config import FinetuneConfig
+    from finetune.experiment import baseline_differences_of, setting_differences
+
+    config = FinetuneConfig(manifest="m.csv", mode="finetune")
+    old = {k: v for k, v in json.loads(json.dumps(dataclasses.asdict(config))).items() if k != "dev_min_per_class"}
+    assert setting_differences(old, config) == ["dev_min_per_class: 0 -> 5"]
+    assert setting_differences(old, dataclasses.replace(config, dev_min_per_class=0)) == []
+    baseline = dataclasses.replace(config, mode="egemaps")
+    saved = {k: v for k, v in baseline_settings(baseline).items() if k != "dev_min_per_class"}
+    assert baseline_differences_of(saved, baseline) == ["dev_min_per_class: 0 -> 5"]
+    assert baseline_differences_of(saved, dataclasses.replace(baseline, dev_min_per_class=0)) == []
+
+
 # --------------------------------------------------------------------------------------------- deal_speakers
 
 def test_deal_speakers_balances_genders_and_uses_everyone():
