@@ -121,16 +121,18 @@ def baseline_cells(work: Path, archive: Path, corpus: str) -> pd.DataFrame:
     return pd.read_csv(archived) if archived.is_file() else pd.DataFrame()
 
 
-def summary_corpora(archive: Path) -> tuple[str, ...]:
-    """The scaling corpora, then every further key with archived baseline cells (``ARCHIVE/cells/<key>.csv``, e.g.
-    ``baved-devcover``: BAVED on splits made another way, whose cells must not pair with ``baved``'s)."""
-    extra = sorted(p.stem for p in (archive / "cells").glob("*.csv") if p.stem not in CORPORA)
-    return (*CORPORA, *extra)
+def summary_corpora(work: Path, archive: Path) -> tuple[str, ...]:
+    """The scaling corpora, then every further key with baseline cells in the work folder
+    (``WORK/experiments/<key>/baseline``) or the archive (``ARCHIVE/cells/<key>.csv``), e.g. ``baved-devcover``:
+    BAVED on splits made another way, whose cells must not pair with ``baved``'s."""
+    keys = {p.stem for p in (archive / "cells").glob("*.csv")}
+    keys |= {p.parent.name for p in (work / "experiments").glob("*/baseline")}
+    return (*CORPORA, *sorted(keys - set(CORPORA)))
 
 
 def report(work: Path, archive: Path) -> pd.DataFrame:
     parts = []
-    for corpus in summary_corpora(archive):
+    for corpus in summary_corpora(work, archive):
         cells = baseline_cells(work, archive, corpus)
         if cells.empty:
             continue

@@ -1,0 +1,30 @@
+"""experiments/baseline.py's summary: corpora measured on other splits (a key such as ``baved-devcover``) get
+their own rows, paired only with their own eGeMAPS cells. Reads the archived baseline cells of the repository."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from experiments.baseline import report, summary_corpora
+
+CELLS = Path(__file__).resolve().parents[2] / "docs" / "results" / "baseline" / "cells"
+
+
+def test_a_split_variant_is_summarised_under_its_own_key(tmp_path):
+    archive, work = tmp_path / "archive", tmp_path / "work"
+    (archive / "cells").mkdir(parents=True)
+    shutil.copy(CELLS / "baved.csv", archive / "cells" / "baved.csv")
+    variant = pd.read_csv(CELLS / "baved.csv")
+    variant.loc[variant["mode"] == "egemaps", "uar"] -= 0.05  # its own eGeMAPS cells, 5 points lower
+    variant.to_csv(archive / "cells" / "baved-variant.csv", index=False)
+    (work / "experiments" / "other-split" / "baseline").mkdir(parents=True)  # a variant still in a work folder
+
+    assert summary_corpora(work, archive) == ("ravdess", "baved", "baved-variant", "other-split")
+    summary = report(work, archive)
+    assert set(summary["corpus"]) == {"baved", "baved-variant"}  # no cells for ravdess or other-split here
+    compare = summary[summary["method"] == "compare"].set_index(["corpus", "fraction"])["diff_vs_egemaps"]
+    for fraction in (0.1, 0.25, 1.0):  # ComParE minus eGeMAPS grows by exactly the variant's 5 points
+        assert abs(compare[("baved-variant", fraction)] - compare[("baved", fraction)] - 5.0) < 1e-6
+    assert (archive / "summary.csv").is_file()
