@@ -108,11 +108,12 @@ def test_finetune_input_errors_are_one_line_before_anything_is_written(speech, t
 @pytest.mark.slow
 def test_a_training_set_smaller_than_two_processes_batches_still_trains(speech, tmp_path):
     """3 training speakers x 8 = 24 files, batch 16, 2 processes: drop_last left each process no batch, so
-    every epoch trained nothing and the run still reported a 'trained' model."""
+    every epoch trained nothing and the run still reported a 'trained' model. (The two seeded dev speakers
+    alone, as before dev_min_per_class: with the rule a third would join dev and leave 16 files.)"""
     launcher = ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                 "--mixed_precision", "no", "--dynamo_backend", "no"]
     result = _finetune(speech, tmp_path / "run", "--batch-size", 16, "--epochs", 2, "--patience", 5,
-                       launcher=launcher, env={"ACCELERATE_USE_CPU": "1"})
+                       "--dev-min-per-class", 0, launcher=launcher, env={"ACCELERATE_USE_CPU": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
     fold = json.loads((tmp_path / "run" / "fold0" / "metrics.json").read_text())
     assert fold["train_items"] == 24
