@@ -82,7 +82,8 @@ SPEAKER_PREFIX = "in-domain:"  # in-domain speakers' names in the segment table:
 # In a fold's label folder: what its data hold (fold, speakers, files, pool); the grid checks its speakers.
 RECORD_FILE = IN_DOMAIN_RECORD
 FILES_FILE = "in_domain_files.csv"  # in a fold's label folder: the fold's files (path, speaker, media_id)
-SPLIT_FIELDS = ("protocol", "num_folds", "dev_speakers", "dev_min_per_class", "split_seed")  # FinetuneConfig fields that make folds
+# FinetuneConfig fields that make folds.
+SPLIT_FIELDS = ("protocol", "num_folds", "dev_speakers", "dev_min_per_class", "split_seed")
 
 
 def check_tasks(tasks: list[str]) -> None:

@@ -108,35 +108,31 @@ def _take_dev(train: pd.DataFrame, dev_speakers: int, seed: int, label_column: s
     alternating = [s for group in itertools.zip_longest(*shuffled) for s in group if s is not None]
     chosen = alternating[:dev_speakers]
     if label_column is not None and min_per_class > 0:
-        chosen = _cover_classes(train, alternating, chosen, label_column, min_per_class)
+        chosen = _cover_classes(train, alternating, dev_speakers, label_column, min_per_class)
     is_dev = train["speaker"].isin(chosen)
     return train[~is_dev], train[is_dev]
 
 
-def _cover_classes(train: pd.DataFrame, order: list, chosen: list, label_column: str, min_per_class: int) -> list:
-    """``chosen`` plus the speakers of ``order`` (in turn) that add rows of a class dev lacks, skipping any whose
-    move would leave the training part without a class or without a speaker."""
+def _cover_classes(train: pd.DataFrame, order: list, first: int, label_column: str, min_per_class: int) -> list:
+    """The first ``first`` speakers of ``order``, then those of the rest (in turn) that add rows of a class dev
+    lacks, skipping any whose move would leave the training part without a class or without a speaker."""
     counts = train.groupby(["speaker", label_column]).size()
     need = {label: min_per_class for label in train[label_column].unique()}
     left = train[label_column].value_counts().to_dict()  # rows of each class still in training
-
-    def take(speaker) -> None:
+    chosen = []
+    for i, speaker in enumerate(order):
+        rows = counts[speaker]
+        if i >= first:
+            if all(n <= 0 for n in need.values()):
+                break
+            helps = any(need[label] > 0 for label in rows.index)
+            keeps = all(left[label] > n for label, n in rows.items()) and len(chosen) + 2 <= len(order)
+            if not (helps and keeps):
+                continue
         chosen.append(speaker)
-        for label, n in counts[speaker].items():
+        for label, n in rows.items():
             need[label] -= n
             left[label] -= n
-
-    chosen, initial = [], list(chosen)
-    for speaker in initial:
-        take(speaker)
-    for speaker in order[len(initial):]:
-        if all(n <= 0 for n in need.values()):
-            break
-        rows = counts[speaker]
-        helps = any(need[label] > 0 for label in rows.index)
-        keeps = all(left[label] > n for label, n in rows.items()) and len(chosen) + 2 <= len(order)
-        if helps and keeps:
-            take(speaker)
     return chosen
 
 
