@@ -69,12 +69,15 @@ def methods_grid(corpus: str, cells_csv: Path = METHODS_CELLS) -> pd.DataFrame:
 def archived_experiments(archive: Path, corpus: str) -> pd.DataFrame:
     """Cells of further experiments archived beside the baseline (``ARCHIVE/<corpus>_<name>/cells.csv``, a
     ``method`` column naming each configuration), so that rewriting the summary keeps their rows; their own
-    eGeMAPS cells are the baseline's and are left out."""
+    eGeMAPS cells are the baseline's and are left out. A configuration archived again in a later folder (an
+    encoder read once more beside a new one, so that the two pair on one machine) counts once, from the first
+    folder in name order: a summary row is one measurement of each cell, never two averaged."""
     parts = [pd.read_csv(path) for path in sorted(archive.glob(f"{corpus}_*/cells.csv"))]
     if not parts:
         return pd.DataFrame()
     table = pd.concat(parts, ignore_index=True)
-    return table[~table["method"].isin(BASELINE_MODES)]
+    table = table[~table["method"].isin(BASELINE_MODES)]
+    return table.drop_duplicates(["method", "mode", "fraction", "fold", "seed"], keep="first")
 
 
 def summary_rows(corpus: str, baseline_cells: pd.DataFrame, others: pd.DataFrame) -> pd.DataFrame:
