@@ -30,7 +30,7 @@ from experiments.ravdess_results import timed
 from experiments.scaling import CORPORA, REPO, baseline_folder, prepare, run_baseline
 from finetune.baseline import BASELINE_INIT, BASELINE_MODES
 from finetune.experiment import finished_cells
-from finetune.experiment_report import METRICS, collect, paired_differences
+from finetune.experiment_report import CELL_KEY, METRICS, collect, paired_differences
 
 SUMMARY_COLUMNS = ["corpus", "fraction", "method", "mode", "cells", "uar", "pairs", "diff_vs_egemaps",
                    "ci_fold_low", "ci_fold_high"]
@@ -52,7 +52,7 @@ def scaling_methods(corpus: str, cells_folder: Path = SCALING_CELLS) -> pd.DataF
         table = pd.read_csv(path)
         method = table["init"] + "-" + encoder + (table["init"] == "pretrained").map({True: "-", False: ""}) \
             + table["rung"].where(table["init"] == "pretrained", "")
-        parts.append(table.assign(method=method).drop_duplicates(["method", "mode", "fraction", "fold", "seed"]))
+        parts.append(table.assign(method=method).drop_duplicates(CELL_KEY))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
@@ -77,7 +77,7 @@ def archived_experiments(archive: Path, corpus: str) -> pd.DataFrame:
         return pd.DataFrame()
     table = pd.concat(parts, ignore_index=True)
     table = table[~table["method"].isin(BASELINE_MODES)]
-    return table.drop_duplicates(["method", "mode", "fraction", "fold", "seed"], keep="first")
+    return table.drop_duplicates(CELL_KEY, keep="first")
 
 
 def summary_rows(corpus: str, baseline_cells: pd.DataFrame, others: pd.DataFrame) -> pd.DataFrame:

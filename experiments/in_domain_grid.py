@@ -31,7 +31,7 @@ from avpretext.common.cli import CommandParser, comma_list
 from avpretext.common.io import write_atomic
 from experiments.ravdess_results import share_scratch_cells, timed
 from experiments.scaling import Rung, copy_manifest, measured_arms, run_baseline, run_cells, scratch_folder
-from finetune.experiment_report import (COMPARISON_HEADER, baseline_comparison_rows, comparison_rows,
+from finetune.experiment_report import (CELL_KEY, COMPARISON_HEADER, baseline_comparison_rows, comparison_rows,
                                         paired_differences)
 
 CORPUS = "ravdess"
@@ -72,7 +72,7 @@ def measured_cells(work: Path, tasks: str, name: str = "", variants: tuple[str, 
     cells = measured_arms(work, CORPUS, ENCODER, (*ARMS, *variants), "arm")
     cells["method"] = [method_name(a, i, m, tasks, name)
                        for a, i, m in zip(cells["arm"], cells["init"], cells["mode"])]
-    cells = cells.drop_duplicates(["method", "mode", "fraction", "fold", "seed"])
+    cells = cells.drop_duplicates(CELL_KEY)
     return cells.assign(corpus=CORPUS)
 
 

@@ -27,8 +27,8 @@ from avpretext.common.cli import CommandParser, comma_list
 from avpretext.common.io import write_atomic
 from finetune.baseline import BASELINE_INIT
 from finetune.experiment import base_config, finished_cells, run_grid
-from finetune.experiment_report import (baseline_comparison_rows, collect, comparison_rows, paired_differences,
-                                        COMPARISON_HEADER)
+from finetune.experiment_report import (CELL_KEY, COMPARISON_HEADER, baseline_comparison_rows, collect, comparison_rows,
+                                        paired_differences)
 
 REPO = Path(__file__).resolve().parents[1]
 # The baseline grid's split settings (experiments/baseline.py, experiments/scaling.py): the same folds, dev
@@ -61,7 +61,7 @@ def run(manifest: str, work: Path, encoders: dict[str, str], fractions, seeds, s
                            for mode, init in zip(cells["mode"], cells["init"])]
         parts.append(cells.assign(encoder=name))
     table = pd.concat(parts, ignore_index=True)
-    return table.drop_duplicates(["method", "mode", "fraction", "fold", "seed"])
+    return table.drop_duplicates(CELL_KEY)
 
 
 def report(cells: pd.DataFrame, corpus: str, archived_baseline: Path | None = None) -> str:

@@ -21,6 +21,8 @@ from avpretext.common.plots import pyplot, save_figure
 from finetune.baseline import BASELINE_INIT, BASELINE_MODES
 
 METRICS = ("uar", "macro_f1", "accuracy")
+# What names one cell of a results table: the configuration (method, mode) and the grid point.
+CELL_KEY = ["method", "mode", "fraction", "fold", "seed"]
 INITS = ("scratch", "pretrained")  # the encoder inits a grid compares, in the order the reports list them
 
 
